@@ -1,0 +1,1 @@
+"""virtfuzz: differential testing of libvirt's QEMU-driver domain XML handling."""

@@ -1,0 +1,43 @@
+"""The contract shared by the real-libvirt backend and the oracle backend.
+
+Every operation is stateless from the caller's view: it takes whole XML documents and returns
+plain results (see ``virtfuzz.results``). That keeps a finding reproducible from its inputs alone
+and lets the fuzzer run the same step on both backends and compare.
+
+Parse-flag semantics mirror libvirt 9.0.0:
+- ``define``: a new definition, parsed with VIR_DOMAIN_DEF_PARSE_ABI_UPDATE (qemuDomainDefineXMLFlags).
+- ``load``: a definition read back by a restarting driver / a migration destination, parsed
+  *without* ABI_UPDATE (virDomainObjListLoadAllConfigs, qemuMigrationDstPrepare).
+- ``abi``: qemuDomainDefCheckABIStability of DST against SRC, where SRC is first defined and its
+  migratable inactive XML is what the check starts from (what a save image or migration carries).
+- ``attach``/``detach``: config-only hotplug on the domain defined from ``domain_xml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from virtfuzz.results import AbiResult, DefineResult, XmlResult
+
+
+class Backend(Protocol):
+    name: str
+
+    def define(self, xml: str) -> DefineResult: ...
+
+    def define_many(self, xmls: Sequence[str]) -> list[DefineResult]: ...
+
+    def load(self, xml: str) -> XmlResult: ...
+
+    def abi(self, src_xml: str, dst_xml: str) -> AbiResult: ...
+
+    def attach(self, domain_xml: str, device_xml: str) -> XmlResult: ...
+
+    def detach(self, domain_xml: str, device_xml: str) -> XmlResult: ...
+
+    def close(self) -> None: ...
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here (e.g. libvirt-python or the QEMU driver is missing)."""
