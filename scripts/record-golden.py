@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Record golden cases for the pure-Python oracle from the *real* libvirt.
+
+Every expected output under ``corpus/cases/oracle-golden/`` comes from this script running
+libvirt 9.0.0 (embedded QEMU driver, QEMU 7.2), never from the oracle. Cases are generated
+from a small grammar (machine x device snippet); each case is written as:
+
+- ``NAME.xml``                input (define / load / attach / detach: the domain; abi: the source)
+- ``NAME.dev.xml``            device XML (attach / detach) or ``NAME.dst.xml`` (abi destination)
+- ``NAME.expected.xml``       stored XML (``XMLDesc(0)``) on success
+- ``NAME.expected.mig.xml``   migratable XML (``XMLDesc(VIR_DOMAIN_XML_MIGRATABLE)``)
+- ``NAME.expected.err``       ``str(libvirtError)`` on failure
+- ``NAME.json``               context {op, arch, machine, qemu, caps_del, profile, recorded_with}
+
+Usage: ``scripts/record-golden.py [--root DIR] [--out DIR] [--filter SUBSTR]``. One embedded
+driver root per process (libvirt takes a pid-file lock on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import struct
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "corpus" / "cases" / "oracle-golden"
+DEFAULT_ROOT = "/dev/shm/vf-oracle-helper"
+RECORDED_WITH = "libvirt 9.0.0 / QEMU 7.2"
+
+MACHINES: list[tuple[str, str]] = [
+    ("x86_64", "pc"),
+    ("x86_64", "q35"),
+    ("x86_64", "pc-i440fx-5.2"),
+    ("x86_64", "pc-q35-4.2"),
+    ("i686", "pc"),
+    ("i686", "q35"),
+    ("ppc64", "pseries"),
+    ("aarch64", "virt"),
+    ("armv7l", "virt"),
+    ("s390x", "s390-ccw-virtio"),
+    ("riscv64", "virt"),
+]
+
+USB_MODELS = [
+    "piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "vt82c686b-uhci",
+    "pci-ohci", "nec-xhci", "qemu-xhci", "qusb1", "none",
+]
+
+REDIR = ("<redirdev bus='usb' type='tcp'><source mode='bind' host='127.0.0.1' service='4000'/>"
+         "</redirdev>")
+
+# name -> devices snippet
+VARIANTS: dict[str, str] = {
+    "minimal": "",
+    "usb-nomodel": "<controller type='usb' index='0'/>",
+    **{f"usb-{m}": f"<controller type='usb' index='0' model='{m}'/>" for m in USB_MODELS},
+    "usb-xhci-ports8": "<controller type='usb' index='0' model='qemu-xhci' ports='8'/>",
+    "usb-xhci-ports16": "<controller type='usb' index='0' model='qemu-xhci' ports='16'/>",
+    "usb-nec-ports15": "<controller type='usb' index='0' model='nec-xhci' ports='15'/>",
+    "usb-idx1-xhci": "<controller type='usb' index='1' model='qemu-xhci'/>",
+    "usb-two": "<controller type='usb' index='0' model='qemu-xhci'/>"
+               "<controller type='usb' index='1' model='qemu-xhci'/>",
+    "usb-dup": "<controller type='usb' index='0' model='qemu-xhci'/>"
+               "<controller type='usb' index='0' model='nec-xhci'/>",
+    "usb-ich9-set": "<controller type='usb' index='0' model='ich9-ehci1'/>"
+                    "<controller type='usb' index='0' model='ich9-uhci1'><master startport='0'/></controller>"
+                    "<controller type='usb' index='0' model='ich9-uhci2'><master startport='2'/></controller>"
+                    "<controller type='usb' index='0' model='ich9-uhci3'><master startport='4'/></controller>",
+    "usb-xhci-addr5": "<controller type='usb' index='0' model='qemu-xhci'>"
+                      "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>"
+                      "</controller>",
+    "usb-piix3-addr5": "<controller type='usb' index='0' model='piix3-uhci'>"
+                       "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>"
+                       "</controller>",
+    "tablet": "<input type='tablet' bus='usb'/>",
+    "mouse-usb": "<input type='mouse' bus='usb'/>",
+    "kbd-usb": "<input type='keyboard' bus='usb'/>",
+    "hub": "<hub type='usb'/>",
+    "redirdev": REDIR,
+    "tablet-kbd-redir": "<input type='tablet' bus='usb'/><input type='keyboard' bus='usb'/>" + REDIR,
+    "tablet-x3-piix3": "<controller type='usb' index='0' model='piix3-uhci'/>"
+                       "<input type='tablet' bus='usb'/><input type='mouse' bus='usb'/>"
+                       "<input type='keyboard' bus='usb'/>",
+    "usb-none-tablet": "<controller type='usb' index='0' model='none'/><input type='tablet' bus='usb'/>",
+    "balloon-none": "<memballoon model='none'/>",
+    "balloon-virtio": "<memballoon model='virtio'/>",
+    "balloon-transitional": "<memballoon model='virtio-transitional'/>",
+    "balloon-nontransitional": "<memballoon model='virtio-non-transitional'/>",
+    "usb-xhci-balloon-none": "<controller type='usb' index='0' model='qemu-xhci'/><memballoon model='none'/>",
+}
+
+MEMORY_VARIANTS: dict[str, str] = {
+    "mem-mib": "<memory unit='MiB'>64</memory>",
+    "mem-cur": "<memory>131072</memory><currentMemory>65536</currentMemory>",
+}
+
+
+def domain_xml(name: str, arch: str, machine: str, devices: str, memory: str | None = None) -> str:
+    """A domain in the oracle's input vocabulary (uuid always given: libvirt invents one otherwise)."""
+    u = uuid.uuid5(uuid.NAMESPACE_DNS, name)
+    mem = memory or "<memory>65536</memory>"
+    dev = f"<devices>{devices}</devices>" if devices else ""
+    return (f"<domain type='qemu'><name>{name}</name><uuid>{u}</uuid>{mem}"
+            f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>{dev}</domain>\n")
+
+
+def cases() -> Iterator[dict]:
+    for arch, machine in MACHINES:
+        tag = f"{arch}-{machine}"
+        for vname, dev in VARIANTS.items():
+            name = f"define-{tag}-{vname}"
+            yield {"name": name, "op": "define", "arch": arch, "machine": machine,
+                   "xml": domain_xml(name, arch, machine, dev)}
+        for vname, mem in MEMORY_VARIANTS.items():
+            name = f"define-{tag}-{vname}"
+            yield {"name": name, "op": "define", "arch": arch, "machine": machine,
+                   "xml": domain_xml(name, arch, machine, "", memory=mem)}
+        # config-only hotplug of USB devices and controllers onto the minimal domain
+        for dname, dev in [("tablet", "<input type='tablet' bus='usb'/>"),
+                           ("kbd", "<input type='keyboard' bus='usb'/>"),
+                           ("hub", "<hub type='usb'/>"),
+                           ("redirdev", REDIR),
+                           ("usbctl-xhci", "<controller type='usb' model='qemu-xhci'/>"),
+                           ("usbctl-ehci", "<controller type='usb' index='1' model='ehci'/>")]:
+            name = f"attach-{tag}-{dname}"
+            yield {"name": name, "op": "attach", "arch": arch, "machine": machine,
+                   "xml": domain_xml(name, arch, machine, ""), "dev": dev + "\n"}
+        for dname, dom, dev in [
+            ("tablet", "<input type='tablet' bus='usb'/>", "<input type='tablet' bus='usb'/>"),
+            ("redirdev", REDIR, REDIR),
+        ]:
+            name = f"detach-{tag}-{dname}"
+            yield {"name": name, "op": "detach", "arch": arch, "machine": machine,
+                   "xml": domain_xml(name, arch, machine, dom), "dev": dev + "\n"}
+        # ABI: destination = source's migratable XML with one edit
+        for aname, src_dev, edit in ABI_EDITS:
+            name = f"abi-{tag}-{aname}"
+            yield {"name": name, "op": "abi", "arch": arch, "machine": machine,
+                   "xml": domain_xml(name, arch, machine, src_dev), "edit": edit}
+
+
+# (name, source devices, edit applied to the migratable source XML to form the destination)
+ABI_EDITS: list[tuple[str, str, tuple[str, str] | None]] = [
+    ("same", "", None),
+    ("usb-model", "<controller type='usb' index='0' model='qemu-xhci'/>",
+     ("model='qemu-xhci'", "model='nec-xhci'")),
+    ("usb-add", "", ("</devices>", "<controller type='usb' index='3' model='qemu-xhci'/></devices>")),
+    ("tablet-drop", "<input type='tablet' bus='usb'/>", (r"<input type='tablet' bus='usb'>.*?</input>\s*", "")),
+    ("balloon-drop", "", (r"<memballoon .*?</memballoon>\s*", "<memballoon model='none'/>")),
+]
+
+
+def save_image(path: str, xml: str) -> None:
+    """Synthetic QEMU save image: header + source XML; libvirt reads nothing else for a redefine."""
+    data = xml.encode() + b"\0"
+    data += b"\0" * (4096 - len(data) % 4096)
+    header = b"LibvirtQemudSave" + struct.pack("<5I", 2, len(data), 0, 0, 0) + b"\0" * 56
+    with open(path, "wb") as f:
+        f.write(header + data)
+
+
+def run(cases_: list[dict], root: str, out: Path) -> dict[str, int]:
+    import libvirt  # only the recorder needs the real thing
+
+    os.makedirs(f"{root}/etc", exist_ok=True)
+    with open(f"{root}/etc/qemu.conf", "w") as f:
+        f.write('user = "root"\ngroup = "root"\nstdio_handler = "file"\n')
+    libvirt.virEventRegisterDefaultImpl()
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    conn = libvirt.open(f"qemu:///embed?root={root}")
+    MIG = libvirt.VIR_DOMAIN_XML_MIGRATABLE
+    INACT = libvirt.VIR_DOMAIN_XML_INACTIVE
+    stats = {"ok": 0, "error": 0}
+    out.mkdir(parents=True, exist_ok=True)
+    tmpdir = tempfile.mkdtemp(dir=root)
+    for c in cases_:
+        name = c["name"]
+        ctx = {"op": c["op"], "arch": c["arch"], "machine": c["machine"], "qemu": "7.2.0",
+               "caps_del": [], "profile": "9.0.0", "recorded_with": RECORDED_WITH}
+        for old in out.glob(f"{name}.*"):
+            old.unlink()
+        (out / f"{name}.xml").write_text(c["xml"])
+        res: dict[str, str] = {}
+        dom = None
+        try:
+            dom = conn.defineXML(c["xml"])
+            if c["op"] == "define":
+                res["xml"] = dom.XMLDesc(0)
+                res["mig"] = dom.XMLDesc(MIG)
+            elif c["op"] in ("attach", "detach"):
+                (out / f"{name}.dev.xml").write_text(c["dev"])
+                fn = dom.attachDeviceFlags if c["op"] == "attach" else dom.detachDeviceFlags
+                try:
+                    fn(c["dev"], libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+                    res["xml"] = dom.XMLDesc(0)
+                except libvirt.libvirtError as e:
+                    res["err"] = str(e)
+            elif c["op"] == "abi":
+                src = dom.XMLDesc(MIG | INACT)
+                dst = src
+                if c["edit"]:
+                    dst = re.sub(c["edit"][0], c["edit"][1], dst, count=1, flags=re.S)
+                (out / f"{name}.dst.xml").write_text(dst)
+                img = os.path.join(tmpdir, "img")
+                save_image(img, src)
+                try:
+                    conn.saveImageDefineXML(img, dst, 0)
+                    res["abi"] = "ok"
+                except libvirt.libvirtError as e:
+                    res["err"] = str(e)
+        except libvirt.libvirtError as e:
+            if c["op"] != "define":
+                (out / f"{name}.dev.xml").write_text(c.get("dev", ""))
+                ctx["setup_error"] = True
+            res["err"] = str(e)
+        finally:
+            if dom is not None:
+                dom.undefine()
+        if "err" in res:
+            (out / f"{name}.expected.err").write_text(res["err"] + "\n")
+            stats["error"] += 1
+        else:
+            stats["ok"] += 1
+        if "xml" in res:
+            (out / f"{name}.expected.xml").write_text(res["xml"])
+        if "mig" in res:
+            (out / f"{name}.expected.mig.xml").write_text(res["mig"])
+        (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
+    conn.close()
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", default=DEFAULT_ROOT)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--filter", default="")
+    a = ap.parse_args(argv)
+    selected = [c for c in cases() if a.filter in c["name"]]
+    stats = run(selected, a.root, a.out)
+    print(f"recorded {len(selected)} cases into {a.out}: {stats}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
