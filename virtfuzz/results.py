@@ -26,6 +26,7 @@ class DefineResult:
     migratable: str | None = None
     migratable_error: str | None = None
     error: str | None = None
+    input: str | None = None  # set on crash/timeout, so the finding carries what killed libvirt
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,6 +42,8 @@ class AbiResult:
 
     kind: Kind
     error: str | None = None
+    stage: str | None = None  # "define-src" when the source itself was rejected, else "abi"
+    input: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,6 +60,8 @@ class XmlResult:
     kind: Kind
     xml: str | None = None
     error: str | None = None
+    stage: str | None = None  # which step failed: "define", "attach", "detach", "load"
+    input: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,183 @@
+"""The real-libvirt backend: a worker process per backend, one embedded root per worker.
+
+Requests are shipped in chunks (one pipe round trip per chunk) so the batch rate stays close to a
+raw in-process libvirt-python loop. A chunk whose worker dies is re-run one input at a time in
+fresh workers, so exactly the offending input comes back as a crash/timeout result and nothing
+else in the batch is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from virtfuzz.backend import BackendUnavailable
+from virtfuzz.backends.builds import resolve_build
+from virtfuzz.backends.embed_root import EmbedRoot
+from virtfuzz.backends.worker_process import WorkerLost, WorkerProcess, default_timeout
+from virtfuzz.results import AbiResult, DefineResult, XmlResult
+
+CHUNK = 64
+_NAME = re.compile(r"<name>\s*([^<]*?)\s*</name>")
+_UUID = re.compile(r"<uuid>\s*([^<]*?)\s*</uuid>")
+
+
+class LibvirtBackend:
+    name = "libvirt"
+
+    def __init__(self, libvirt_version: str | None = None, qemu: str | None = None,
+                 caps_del: Sequence[str] = (), timeout: float | None = None) -> None:
+        try:
+            import libvirt  # noqa: F401  (only to fail early with a clear message)
+        except ImportError as e:
+            raise BackendUnavailable(f"libvirt-python is not importable: {e}") from None
+        self.build = resolve_build(libvirt_version)
+        self.timeout = timeout or default_timeout()
+        self.root = EmbedRoot(self.build.version)
+        self.worker = WorkerProcess(self.root, env=self.build.env,
+                                    command_prefix=list(self.build.command_prefix))
+        self.restarts = 0
+
+    # -- worker management ----------------------------------------------------------------
+    def _ensure(self) -> WorkerProcess:
+        if not self.worker.alive:
+            if self.worker.proc is not None:
+                self.restarts += 1
+            self.worker.start(self.timeout)
+        return self.worker
+
+    def _call(self, op: str, args: tuple, timeout: float | None = None) -> Any:
+        return self._ensure().call(op, args, timeout or self.timeout)
+
+    @property
+    def version(self) -> str:
+        return self.build.version
+
+    # -- define ---------------------------------------------------------------------------
+    def define(self, xml: str) -> DefineResult:
+        return self.define_many([xml])[0]
+
+    def define_many(self, xmls: Sequence[str]) -> list[DefineResult]:
+        out: list[DefineResult] = []
+        for i in range(0, len(xmls), CHUNK):
+            chunk = list(xmls[i:i + CHUNK])
+            out.extend(self._isolating(chunk, lambda c: self._call("define_many", (c,)),
+                                       lambda lost, x: DefineResult(kind=lost.kind, error=lost.message,
+                                                                    input=x),
+                                       DefineResult.from_dict))
+        self.root.save_caps_if_changed()
+        return out
+
+    def _isolating(self, chunk: list[str], run: Callable[[list[str]], list[dict]],
+                   on_lost: Callable[[WorkerLost, str], Any], convert: Callable[[dict], Any]) -> list:
+        try:
+            return [convert(d) for d in run(chunk)]
+        except WorkerLost as lost:
+            if len(chunk) == 1 and lost.kind == "timeout":
+                return [on_lost(lost, chunk[0])]
+        results = []
+        for x in chunk:  # find the input that kills libvirt; the others still get real results
+            results.append(self._confirmed(x, run, on_lost, convert))
+        return results
+
+    def _confirmed(self, x: str, run: Callable[[list[str]], list[dict]],
+                   on_lost: Callable[[WorkerLost, str], Any], convert: Callable[[dict], Any]) -> Any:
+        """Run one input; a crash counts only if it happens again in a fresh worker.
+
+        A worker can die for reasons unrelated to the input (killed from outside, OOM); blaming
+        the input then would make a finding that does not reproduce.
+        """
+        lost: WorkerLost | None = None
+        for _ in range(2):
+            try:
+                return convert(run([x])[0])
+            except WorkerLost as e:
+                lost = e
+                if e.kind == "timeout":
+                    break
+        assert lost is not None
+        return on_lost(lost, x)
+
+    # -- driver restart / migration destination parse -----------------------------------
+    def load(self, xml: str) -> XmlResult:
+        return self.load_many([xml])[0]
+
+    def load_many(self, xmls: Sequence[str]) -> list[XmlResult]:
+        """Each definition as a freshly started driver reads it from its config directory.
+
+        This is the parse without ABI_UPDATE that a daemon restart performs; definitions sharing a
+        name or UUID go to separate restarts so they cannot affect each other.
+        """
+        results: dict[int, XmlResult] = {}
+        pending = list(enumerate(xmls))
+        while pending:
+            names: set[str] = set()
+            uuids: set[str] = set()
+            batch, later = [], []
+            for i, x in pending:
+                m = _NAME.search(x)
+                if not m or not m.group(1) or "/" in m.group(1):
+                    results[i] = XmlResult(kind="error", error="virtfuzz: definition has no usable <name>",
+                                           stage="load")
+                    continue
+                u = _UUID.search(x)
+                uuid = u.group(1).lower() if u else None
+                if m.group(1) in names or (uuid and uuid in uuids):
+                    later.append((i, x))
+                    continue
+                names.add(m.group(1))
+                if uuid:
+                    uuids.add(uuid)
+                batch.append((i, m.group(1), x))
+            pending = later
+            if batch:
+                for (i, _, _), r in zip(batch, self._load_batch(batch), strict=True):
+                    results[i] = r
+        return [results[i] for i in range(len(xmls))]
+
+    def _load_batch(self, batch: list[tuple[int, str, str]]) -> list[XmlResult]:
+        self.worker.stop()
+        for _, name, x in batch:
+            (self.root.config_dir / f"{name}.xml").write_text(x)
+        try:
+            self.worker.start(self.timeout)
+            return [XmlResult.from_dict(d) for d in self._call("collect", ([n for _, n, _ in batch],))]
+        except WorkerLost as lost:
+            self._clear_config_dir()
+            return [XmlResult(kind=lost.kind, error=lost.message, stage="load", input=x) for _, _, x in batch]
+
+    def _clear_config_dir(self) -> None:
+        for f in self.root.config_dir.glob("*.xml"):
+            f.unlink(missing_ok=True)
+
+    # -- ABI check and hotplug ------------------------------------------------------------
+    def abi(self, src_xml: str, dst_xml: str) -> AbiResult:
+        try:
+            return AbiResult.from_dict(self._call("abi", (src_xml, dst_xml)))
+        except WorkerLost as lost:
+            return AbiResult(kind=lost.kind, error=lost.message, input=f"{src_xml}\n<!-- dst -->\n{dst_xml}")
+
+    def attach(self, domain_xml: str, device_xml: str) -> XmlResult:
+        return self._hotplug("attach", domain_xml, device_xml)
+
+    def detach(self, domain_xml: str, device_xml: str) -> XmlResult:
+        return self._hotplug("detach", domain_xml, device_xml)
+
+    def _hotplug(self, op: str, domain_xml: str, device_xml: str) -> XmlResult:
+        try:
+            return XmlResult.from_dict(self._call(op, (domain_xml, device_xml)))
+        except WorkerLost as lost:
+            return XmlResult(kind=lost.kind, error=lost.message, stage=op, input=device_xml)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        self.worker.stop()
+        self.root.save_caps()
+        self.root.remove()
+
+    def __enter__(self) -> LibvirtBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,220 @@
+"""The process that owns one embedded libvirt driver and executes requests on it.
+
+Run as ``python -m virtfuzz.backends.libvirt_worker ROOT REQ_FD RESP_FD``. It is the only place
+that imports libvirt: a libvirt crash (SIGSEGV, abort) or hang kills this process, never the
+fuzzer, and the parent turns it into a result of kind crash/timeout.
+
+Every request is stateless for the caller: domains defined for a request are undefined before it
+returns, so one input's result never depends on another's (two inputs may share a name or UUID).
+The exception is ``collect``, which reads back definitions a previous process left in the root's
+config directory, i.e. what a restarted driver loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from virtfuzz.backends import wire
+from virtfuzz.backends.reaper import become_subreaper
+from virtfuzz.backends.saveimage import write_save_image
+
+MIGRATABLE = libvirt.VIR_DOMAIN_XML_MIGRATABLE
+MIGRATABLE_INACTIVE = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE
+CONFIG = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+
+
+def _fault_table() -> list[tuple[str, str]]:
+    """Test-only fault injection: VIRTFUZZ_WORKER_FAULTS="segv:MARKER,hang:MARKER".
+
+    The crash/timeout isolation must be testable without a known libvirt crasher; an input
+    containing MARKER makes this worker die by SIGSEGV (or hang) exactly as a libvirt bug would.
+    """
+    spec = os.environ.get("VIRTFUZZ_WORKER_FAULTS", "")
+    return [tuple(item.split(":", 1)) for item in spec.split(",") if ":" in item]  # type: ignore[misc]
+
+
+FAULTS = _fault_table()
+
+
+def _inject_fault(xml: str) -> None:
+    for kind, marker in FAULTS:
+        if marker in xml:
+            if kind == "segv":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            elif kind == "hang":
+                time.sleep(3600)
+
+
+def _msg(e: libvirt.libvirtError) -> str:
+    """libvirt's message as users see it (``str(libvirtError)``), on one line."""
+    return " ".join(str(e).splitlines())
+
+
+def _silence(_ctx: Any, _err: Any) -> None:
+    """Errors are returned as results; keep libvirt's default handler from printing them."""
+
+
+class Worker:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.scratch = root / "virtfuzz"
+        self.scratch.mkdir(exist_ok=True)
+        libvirt.registerErrorHandler(_silence, None)
+        libvirt.virEventRegisterDefaultImpl()
+        self.conn = libvirt.open(f"qemu:///embed?root={root}")
+
+    # -- requests -------------------------------------------------------------------------
+    def hello(self) -> dict:
+        return {"version": libvirt.getVersion(), "pid": os.getpid(),
+                "domains": [d.name() for d in self.conn.listAllDomains()]}
+
+    def define_one(self, xml: str) -> dict:
+        if FAULTS:
+            _inject_fault(xml)
+        try:
+            dom = self.conn.defineXML(xml)
+        except libvirt.libvirtError as e:
+            return {"kind": "error", "xml": None, "migratable": None, "migratable_error": None,
+                    "error": _msg(e)}
+        try:
+            stored = dom.XMLDesc(0)
+            try:
+                mig, mig_err = dom.XMLDesc(MIGRATABLE), None
+            except libvirt.libvirtError as e:
+                mig, mig_err = None, _msg(e)
+            return {"kind": "ok", "xml": stored, "migratable": mig, "migratable_error": mig_err,
+                    "error": None}
+        finally:
+            dom.undefine()
+
+    def define_many(self, xmls: list[str]) -> list[dict]:
+        return [self.define_one(x) for x in xmls]
+
+    def abi(self, src_xml: str, dst_xml: str) -> dict:
+        try:
+            dom = self.conn.defineXML(src_xml)
+        except libvirt.libvirtError as e:
+            return {"kind": "error", "error": _msg(e), "stage": "define-src"}
+        try:
+            src_mig = dom.XMLDesc(MIGRATABLE_INACTIVE)
+        finally:
+            dom.undefine()
+        image = self.scratch / "abi.save"
+        write_save_image(image, src_mig)
+        try:
+            self.conn.saveImageDefineXML(str(image), dst_xml, 0)
+        except libvirt.libvirtError as e:
+            return {"kind": "error", "error": _msg(e), "stage": "abi"}
+        return {"kind": "ok", "error": None, "stage": "abi"}
+
+    def hotplug(self, op: str, domain_xml: str, device_xml: str) -> dict:
+        try:
+            dom = self.conn.defineXML(domain_xml)
+        except libvirt.libvirtError as e:
+            return {"kind": "error", "xml": None, "error": _msg(e), "stage": "define"}
+        try:
+            fn = dom.attachDeviceFlags if op == "attach" else dom.detachDeviceFlags
+            try:
+                fn(device_xml, CONFIG)
+            except libvirt.libvirtError as e:
+                return {"kind": "error", "xml": None, "error": _msg(e), "stage": op}
+            return {"kind": "ok", "xml": dom.XMLDesc(0), "error": None, "stage": op}
+        finally:
+            dom.undefine()
+
+    def collect(self, names: list[str]) -> list[dict]:
+        """Stored XML of definitions this driver loaded at start-up, or the error that made it skip one."""
+        errors = _load_errors(self.root / "virtfuzz" / "libvirt.log")
+        out = []
+        for name in names:
+            try:
+                dom = self.conn.lookupByName(name)
+            except libvirt.libvirtError:
+                out.append({"kind": "error", "xml": None, "stage": "load",
+                            "error": errors.get(name, "domain was not loaded (no error logged)")})
+                continue
+            try:
+                out.append({"kind": "ok", "xml": dom.XMLDesc(0), "error": None, "stage": "load"})
+            finally:
+                dom.undefine()
+        return out
+
+    def undefine_all(self) -> int:
+        doms = self.conn.listAllDomains()
+        for d in doms:
+            d.undefine()
+        return len(doms)
+
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\+\d{4}: \d+: (\w+) : (\S+) : (.*)$")
+_FAILED = re.compile(r"^Failed to load config for domain '(.*)'$")
+
+
+def _load_errors(log: Path) -> dict[str, str]:
+    """Map domain name -> the last error logged before libvirt gave up loading its config.
+
+    A driver start-up has no API call to fail, so the reason a definition was skipped exists only
+    in libvirt's log (virDomainObjListLoadAllConfigs logs the parse error, then "Failed to load").
+    """
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    last_error: str | None = None
+    for line in lines:
+        m = _LOG_LINE.match(line)
+        if not m or m.group(1) != "error":
+            continue
+        failed = _FAILED.match(m.group(3))
+        if failed:
+            found[failed.group(1)] = last_error or "unknown load error"
+            last_error = None
+        else:
+            last_error = m.group(3)
+    return found
+
+
+def serve(worker: Worker, req_fd: int, resp_fd: int) -> None:
+    handlers = {
+        "hello": worker.hello,
+        "define_many": worker.define_many,
+        "abi": worker.abi,
+        "attach": lambda d, x: worker.hotplug("attach", d, x),
+        "detach": lambda d, x: worker.hotplug("detach", d, x),
+        "collect": worker.collect,
+        "undefine_all": worker.undefine_all,
+    }
+    while True:
+        try:
+            op, args = wire.recv(req_fd)
+        except EOFError:
+            return
+        if op == "quit":
+            wire.send(resp_fd, ("ok", None))
+            return
+        try:
+            wire.send(resp_fd, ("ok", handlers[op](*args)))
+        except Exception as e:  # a bug in the worker, not a libvirt verdict: report it, keep serving
+            wire.send(resp_fd, ("exception", f"{type(e).__name__}: {e}"))
+
+
+def main(argv: list[str]) -> int:
+    root, req_fd, resp_fd = Path(argv[0]), int(argv[1]), int(argv[2])
+    become_subreaper()
+    worker = Worker(root)
+    serve(worker, req_fd, resp_fd)
+    worker.conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

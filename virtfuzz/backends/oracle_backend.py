@@ -1,0 +1,71 @@
+"""The oracle as a backend: same contract as the real libvirt, computed in-process in pure Python.
+
+The capability set is chosen per domain from its arch (``--qemu`` version, ``--caps-del`` edits),
+the way libvirt picks the emulator's capabilities for the domain's arch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from virtfuzz.backend import BackendUnavailable
+from virtfuzz.inputs import domain_arch
+from virtfuzz.results import AbiResult, DefineResult, XmlResult
+
+DEFAULT_PROFILE = "9.0.0"
+
+
+class OracleBackend:
+    name = "oracle"
+
+    def __init__(self, libvirt_version: str | None = None, qemu: str | None = None,
+                 caps_del: Sequence[str] = ()) -> None:
+        try:
+            import oracle
+        except ImportError as e:
+            raise BackendUnavailable(f"the oracle package is not importable: {e}") from None
+        self._oracle = oracle
+        self.profile = libvirt_version or DEFAULT_PROFILE
+        self.qemu = qemu
+        self.caps_del = tuple(caps_del)
+        self._caps: dict[str, object] = {}
+
+    @property
+    def version(self) -> str:
+        return self.profile
+
+    def caps(self, xml: str) -> object:
+        arch = domain_arch(xml) or "x86_64"
+        if arch not in self._caps:
+            kwargs = {"caps_del": self.caps_del}
+            if self.qemu:
+                kwargs["qemu_version"] = self.qemu
+            try:
+                self._caps[arch] = self._oracle.capset_for(arch, **kwargs)
+            except self._oracle.OracleInputError as e:
+                raise BackendUnavailable(str(e)) from None
+        return self._caps[arch]
+
+    def define(self, xml: str) -> DefineResult:
+        return self._oracle.define(xml, self.caps(xml))
+
+    def define_many(self, xmls: Sequence[str]) -> list[DefineResult]:
+        return [self.define(x) for x in xmls]
+
+    def load(self, xml: str) -> XmlResult:
+        return self._oracle.load(xml, self.caps(xml))
+
+    def load_many(self, xmls: Sequence[str]) -> list[XmlResult]:
+        return [self.load(x) for x in xmls]
+
+    def abi(self, src_xml: str, dst_xml: str) -> AbiResult:
+        return self._oracle.abi(src_xml, dst_xml, self.caps(src_xml))
+
+    def attach(self, domain_xml: str, device_xml: str) -> XmlResult:
+        return self._oracle.attach(domain_xml, device_xml, self.caps(domain_xml))
+
+    def detach(self, domain_xml: str, device_xml: str) -> XmlResult:
+        return self._oracle.detach(domain_xml, device_xml, self.caps(domain_xml))
+
+    def close(self) -> None:
+        pass

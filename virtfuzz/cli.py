@@ -1,0 +1,61 @@
+"""The ``virtfuzz`` command line: one sub-command per module under ``virtfuzz.commands``.
+
+Every sub-command takes the same backend options (``--backend``, ``--libvirt``, ``--qemu``,
+``--caps-del``) so a result from one backend can be re-checked on the other by changing one word.
+Exit status: 0 success, 1 a verdict (libvirt rejected, ABI mismatch, new findings), 2 usage error
+or bad input (one line on stderr naming the file and the problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from virtfuzz.backend import BackendUnavailable
+from virtfuzz.commands import abi, define
+from virtfuzz.inputs import InputError
+
+COMMANDS = {"define": define, "abi": abi}
+
+
+def add_backend_options(p: argparse.ArgumentParser, default: str = "libvirt") -> None:
+    g = p.add_argument_group("backend")
+    g.add_argument("--backend", choices=("libvirt", "oracle"), default=default,
+                   help=f"real libvirt (worker process, embedded driver) or the pure-Python oracle "
+                        f"(default: {default})")
+    g.add_argument("--libvirt", metavar="VERSION", default=None,
+                   help="oracle profile or real libvirt build (default: the installed libvirt)")
+    g.add_argument("--qemu", metavar="VERSION", default=None,
+                   help="recorded QEMU capability set for the domain's arch (default: installed QEMU)")
+    g.add_argument("--caps-del", metavar="FLAG", action="append", default=[],
+                   help="remove a libvirt capability flag (repeatable), e.g. piix3-usb-uhci")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="virtfuzz", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, mod in COMMANDS.items():
+        p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
+        add_backend_options(p, default=getattr(mod, "DEFAULT_BACKEND", "libvirt"))
+        mod.add_arguments(p)
+        p.set_defaults(run=mod.run)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as e:
+        print(f"virtfuzz {args.command}: {e}", file=sys.stderr)
+        return 2
+    except BackendUnavailable as e:
+        print(f"virtfuzz {args.command}: backend {args.backend} unavailable: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"virtfuzz {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
