@@ -1,0 +1,134 @@
+"""libvirt capability flag name -> QMP-level mutations that make libvirt stop setting it.
+
+Why a table derived from libvirt's source: each flag libvirt 9.0.0 probes comes from one of a few
+tables in ``src/qemu/qemu_capabilities.c`` that say which QMP answer sets it (a QOM type in
+``qom-list-types``, a command, a device/object/machine property, a command-line option, a
+migration capability, a TPM model/type, a QMP schema path). Deleting that source makes the real
+libvirt drop the flag *and* everything it derives from it, which a hand-written list of flags
+could not do consistently.
+
+The table is data (``data/flags-libvirt-9.0.0.json``), regenerated from the source with
+``python -m virtfuzz.fakeqemu.flags SRC_DIR``; its ``source`` field names the file and tables.
+Flags that libvirt sets from the version number or from other flags (``virQEMUCapsInitQMPVersionCaps``,
+``virQEMUCapsInitProcessCaps``) have no QMP source and are not in the table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+Mutation = dict[str, Any]
+TABLE_PATH = Path(__file__).with_name("data") / "flags-libvirt-9.0.0.json"
+
+# libvirt's names for the TPM enums it looks up (virDomainTPMModel / virDomainTPMBackend
+# VIR_ENUM_IMPLs in src/conf/domain_conf.c, libvirt 9.0.0).
+TPM_NAMES = {
+    "VIR_DOMAIN_TPM_MODEL_TIS": "tpm-tis",
+    "VIR_DOMAIN_TPM_MODEL_CRB": "tpm-crb",
+    "VIR_DOMAIN_TPM_MODEL_SPAPR": "tpm-spapr",
+    "VIR_DOMAIN_TPM_TYPE_PASSTHROUGH": "passthrough",
+    "VIR_DOMAIN_TPM_TYPE_EMULATOR": "emulator",
+}
+
+
+class FlagError(KeyError):
+    """No QMP-level mutation is known for the flag."""
+
+
+def _array(src: str, name: str) -> str:
+    m = re.search(r"\b" + re.escape(name) + r"\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
+    if not m:
+        raise ValueError(f"table {name} not found")
+    return re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
+
+
+def _pairs(body: str) -> list[tuple[str, str]]:
+    return re.findall(r'\{\s*"([^"]+)"\s*,\s*(QEMU_CAPS_\w+)', body)
+
+
+def build_table(src_dir: str | Path) -> dict[str, Any]:
+    """Derive {flag: [mutation, ...]} from libvirt's qemu_capabilities.c."""
+    path = Path(src_dir) / "src" / "qemu" / "qemu_capabilities.c"
+    src = path.read_text(encoding="utf-8")
+    enum_body = src[src.index("VIR_ENUM_IMPL(virQEMUCaps,"):]
+    enum_body = enum_body[: enum_body.index(");")]
+    names = {const: name for name, const in re.findall(r'"([^"]+)",\s*/\*\s*(\w+)\s*\*/', enum_body)}
+    flags: dict[str, list[Mutation]] = {}
+
+    def add(const: str, mutation: Mutation) -> None:
+        name = names[const]
+        if mutation not in flags.setdefault(name, []):
+            flags[name].append(mutation)
+
+    for value, const in _pairs(_array(src, "virQEMUCapsObjectTypes")):
+        add(const, {"op": "del-type", "name": value})
+    for value, const in _pairs(_array(src, "virQEMUCapsCommands")):
+        add(const, {"op": "del-command", "name": value})
+    for value, const in _pairs(_array(src, "virQEMUCapsMigration")):
+        add(const, {"op": "del-migration-cap", "name": value})
+    for value, const in _pairs(_array(src, "virQEMUCapsQMPSchemaQueries")):
+        add(const, {"op": "del-schema", "path": value})
+    for option, param, const in re.findall(
+        r'\{\s*"([^"]+)"\s*,\s*(?:"([^"]*)"|NULL)\s*,\s*(QEMU_CAPS_\w+)', _array(src, "virQEMUCapsCommandLine")
+    ):
+        add(const, {"op": "del-cmdline", "option": option, **({"param": param} if param else {})})
+    # device, object and machine property tables: {"type", propsArray, ...}
+    for table, suffix in (
+        ("virQEMUCapsDeviceProps", ""),
+        ("virQEMUCapsObjectProps", ""),
+        ("virQEMUCapsMachineProps", "*-machine"),
+    ):
+        for typename, arr in re.findall(r'\{\s*"([^"]+)"\s*,\s*(virQEMUCaps\w+)\s*,', _array(src, table)):
+            qom_type = typename + suffix if suffix else typename
+            if suffix and typename == "none":
+                qom_type = "none-machine"
+            for value, const in _pairs(_array(src, arr)):
+                add(const, {"op": "del-property", "type": qom_type, "name": value})
+    for table, kind in (("virQEMUCapsTPMModelsToCaps", "model"), ("virQEMUCapsTPMTypesToCaps", "type")):
+        for enum, const in re.findall(r"\.type\s*=\s*(\w+),\s*\.caps\s*=\s*(QEMU_CAPS_\w+)", _array(src, table)):
+            add(const, {"op": "del-tpm", "kind": kind, "name": TPM_NAMES[enum]})
+    return {
+        "source": f"libvirt 9.0.0 {path.relative_to(Path(src_dir))}: virQEMUCapsObjectTypes, "
+        "virQEMUCapsCommands, virQEMUCapsMigration, virQEMUCapsQMPSchemaQueries, "
+        "virQEMUCapsCommandLine, virQEMUCapsDeviceProps, virQEMUCapsObjectProps, "
+        "virQEMUCapsMachineProps, virQEMUCapsTPMModelsToCaps, virQEMUCapsTPMTypesToCaps",
+        "flags": dict(sorted(flags.items())),
+        "all_flags": sorted(n for c, n in names.items() if not c.startswith("X_")),
+    }
+
+
+@cache
+def table() -> dict[str, Any]:
+    return json.loads(TABLE_PATH.read_text(encoding="utf-8"))
+
+
+def known_flags() -> list[str]:
+    return list(table()["flags"])
+
+
+def mutations_for(flag: str) -> list[Mutation]:
+    """The mutations that remove ``flag``'s QMP source(s); raises :class:`FlagError`."""
+    try:
+        return [dict(m) for m in table()["flags"][flag]]
+    except KeyError:
+        raise FlagError(flag) from None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m virtfuzz.fakeqemu.flags LIBVIRT_SRC_DIR", file=sys.stderr)
+        return 2
+    data = build_table(argv[0])
+    TABLE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    TABLE_PATH.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(data['flags'])} of {len(data['all_flags'])} flags mapped -> {TABLE_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,93 @@
+"""Make a real libvirt (embedded QEMU driver) probe emulators, and compare the caps it caches.
+
+Why a subprocess per embed root: libvirt allows one embedded root per process, and a root's
+caps cache (``<root>/cache/qemu/capabilities/<sha256(emulator path)>.xml``) is exactly what
+libvirt derived from the probe, in the format of libvirt's own ``caps_*.xml`` test files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lxml import etree
+
+QEMU_CONF = 'user = "root"\ngroup = "root"\nstdio_handler = "file"\n'
+
+_CHILD = r"""
+import json, sys, time
+import libvirt
+libvirt.virEventRegisterDefaultImpl()
+root, jobs = sys.argv[1], json.loads(sys.argv[2])
+conn = libvirt.open("qemu:///embed?root=" + root)
+out = []
+for arch, emulator in jobs:
+    t = time.perf_counter()
+    try:
+        conn.getDomainCapabilities(emulator, arch, None, "qemu", 0)
+        err = None
+    except libvirt.libvirtError as exc:
+        err = str(exc)
+    out.append({"emulator": emulator, "seconds": time.perf_counter() - t, "error": err})
+conn.close()
+print(json.dumps(out))
+"""
+
+# Host- and path-dependent parts of a caps cache entry: where the emulator is, file times,
+# libvirt's own build, and facts libvirt reads from this host rather than from QEMU.
+HOST_FIELDS = (
+    "emulator", "qemuctime", "qemumoddirmtime", "selfctime", "selfvers", "microcodeVersion",
+    "hostCPUSignature", "kernelVersion", "cpudata", "kvmSupportsNesting", "kvmSupportsSecureGuest",
+)
+
+
+def init_root(root: Path) -> None:
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
+
+
+def cache_file(root: Path, emulator: str) -> Path:
+    return root / "cache" / "qemu" / "capabilities" / (hashlib.sha256(emulator.encode()).hexdigest() + ".xml")
+
+
+def probe(root: Path, jobs: Sequence[tuple[str, str]], timeout: float = 600) -> list[dict]:
+    """Probe each (arch, emulator) in one libvirt process on ``root``; returns per-job results
+    with the cached caps XML (or None) under ``caps``."""
+    init_root(root)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(root), json.dumps(list(jobs))],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"libvirt probe process failed: {proc.stderr.strip()[-2000:]}")
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    for r in results:
+        f = cache_file(root, r["emulator"])
+        r["caps"] = f.read_text() if f.exists() else None
+    return results
+
+
+def normalise(xml: str, drop_kvm: bool = False) -> str:
+    """Canonical text of a caps XML without host/path-dependent fields; with ``drop_kvm`` also
+    without the KVM-only parts (the ``kvm`` flag, every ``type='kvm'`` element, and Hyper-V
+    capabilities, which libvirt only probes with an accelerator)."""
+    doc = etree.fromstring(xml.encode())
+    for tag in HOST_FIELDS:
+        for el in doc.findall(tag):
+            doc.remove(el)
+    if drop_kvm:
+        for el in doc.xpath("flag[@name='kvm'] | *[@type='kvm'] | hypervCapabilities"):
+            doc.remove(el)
+    return etree.tostring(doc, encoding="unicode")
+
+
+def caps_flags(xml: str) -> set[str]:
+    return set(etree.fromstring(xml.encode()).xpath("flag/@name"))
+
+
+def has_kvm(xml: str) -> bool:
+    return "kvm" in caps_flags(xml)

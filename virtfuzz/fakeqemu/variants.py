@@ -1,0 +1,219 @@
+"""Named capability variants and the stable emulator paths libvirt is pointed at.
+
+A variant is (recording, mutations). Each gets a wrapper executable at
+``${VIRTFUZZ_DATA:-/var/cache/virtfuzz}/variants/<name>/qemu-system-<arch>`` that runs the fake
+QEMU on that recording. Why stable paths rewritten only when their content changes: libvirt
+keys its capabilities cache by emulator path and invalidates an entry when the file's ctime
+changes, so an unchanged wrapper keeps its cached probe across processes and runs.
+
+Recordings: libvirt 9.0.0's own ``tests/qemucapabilitiesdata/caps_<ver>.<arch>.replies``
+(found under ``$VIRTFUZZ_LIBVIRT_SRC``, default the source fetched by
+scripts/fetch-libvirt-source.sh) with version ids like ``7.2.0``, and this project's recordings
+of the installed QEMU (``capsets/replies/qemu-<ver>/<arch>.replies``) with ids like
+``7.2.0-host``. A plain version also selects a host recording when libvirt has none for that
+arch. ``qemu_version=None`` means the installed QEMU's recording.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from virtfuzz.fakeqemu import flags as flags_mod
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOST_REPLIES = REPO_ROOT / "capsets" / "replies"
+INSTALLED_QEMU = "7.2.0"
+HOST_SUFFIX = "-host"
+QEMU_BINARY = {
+    "x86_64": "qemu-system-x86_64",
+    "i686": "qemu-system-i386",
+    "aarch64": "qemu-system-aarch64",
+    "armv7l": "qemu-system-arm",
+    "ppc64": "qemu-system-ppc64",
+    "s390x": "qemu-system-s390x",
+    "riscv64": "qemu-system-riscv64",
+    "sparc": "qemu-system-sparc",
+}
+_FAKE_SOURCES = ("server.py", "replies.py", "mutations.py", "schema.py")
+
+
+class VariantError(ValueError):
+    """Unknown arch, version or flag; the message lists what exists."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    arch: str
+    version: str  # version id: "7.2.0" (libvirt test data) or "7.2.0-host" (our recording)
+    path: Path
+
+
+@dataclass(frozen=True)
+class Variant:
+    recording: Recording
+    caps_del: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        base = f"{self.recording.version}-{self.recording.arch}"
+        dels = "".join(f"-del-{f}" for f in self.caps_del)
+        name = base + dels
+        if len(name) > 200:  # keep paths short; the hash keeps it unique and stable
+            name = base + "-del-" + hashlib.sha256(dels.encode()).hexdigest()[:16]
+        return name
+
+    def mutations(self) -> list[flags_mod.Mutation]:
+        return [m for f in self.caps_del for m in flags_mod.mutations_for(f)]
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("VIRTFUZZ_DATA") or "/var/cache/virtfuzz")
+
+
+def libvirt_src() -> Path:
+    return Path(os.environ.get("VIRTFUZZ_LIBVIRT_SRC") or "/var/cache/virtfuzz/libvirt-src/installed")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version.split("-")[0]))
+
+
+def recordings() -> dict[str, dict[str, Recording]]:
+    """All recordings by arch, then version id."""
+    out: dict[str, dict[str, Recording]] = {}
+    capsdata = libvirt_src() / "tests" / "qemucapabilitiesdata"
+    for p in sorted(capsdata.glob("caps_*.replies")):
+        m = re.fullmatch(r"caps_(\d+\.\d+\.\d+)\.(\w+)\.replies", p.name)
+        if m:
+            out.setdefault(m.group(2), {})[m.group(1)] = Recording(m.group(2), m.group(1), p)
+    for p in sorted(HOST_REPLIES.glob("qemu-*/*.replies")):
+        ver = p.parent.name[len("qemu-"):] + HOST_SUFFIX
+        out.setdefault(p.stem, {})[ver] = Recording(p.stem, ver, p)
+    return out
+
+
+def available_versions(arch: str) -> list[str]:
+    """Version ids recorded for ``arch``, oldest first."""
+    return sorted(recordings().get(arch, {}), key=lambda v: (_version_key(v), v))
+
+
+def find_recording(arch: str, qemu_version: str | None = None) -> Recording:
+    recs = recordings()
+    if arch not in recs:
+        raise VariantError(f"no QEMU recordings for arch {arch!r}; known arches: {', '.join(sorted(recs))}")
+    versions = recs[arch]
+    wanted = INSTALLED_QEMU + HOST_SUFFIX if qemu_version is None else qemu_version
+    for candidate in (wanted, wanted + HOST_SUFFIX):
+        if candidate in versions:
+            return versions[candidate]
+    raise VariantError(
+        f"no QEMU {wanted} recording for {arch}; available: {', '.join(available_versions(arch))}"
+    )
+
+
+def variant_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = ()) -> Variant:
+    rec = find_recording(arch, qemu_version)
+    wanted = sorted(set(caps_del))
+    unknown = [f for f in wanted if f not in flags_mod.table()["flags"]]
+    if unknown:
+        raise VariantError(
+            f"no QMP-level mutation known for flag(s) {', '.join(unknown)}; "
+            f"known flags: {', '.join(flags_mod.known_flags())}"
+        )
+    return Variant(rec, tuple(wanted))
+
+
+@cache
+def _fake_digest() -> str:
+    """Changes when the fake's code changes, so wrappers (and libvirt's cache) follow it."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _FAKE_SOURCES:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _file_identity(path: Path) -> str:
+    st = path.stat()
+    return f"size={st.st_size} mtime_ns={st.st_mtime_ns}"
+
+
+def _write_if_changed(path: Path, content: str, mode: int) -> bool:
+    """Write atomically, but only when the content differs (a rewrite changes the ctime)."""
+    try:
+        if path.read_text(encoding="utf-8") == content:
+            if path.stat().st_mode & 0o777 != mode:
+                path.chmod(mode)
+            return False
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(content, encoding="utf-8")
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+    return True
+
+
+def _python() -> str:
+    # The qemu.conf user runs the wrapper; prefer the system interpreter, which every user can
+    # execute (the venv's may live under root's home). The fake needs only the standard library.
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else os.path.realpath(sys.executable)
+
+
+def wrapper_text(variant: Variant, vdir: Path) -> str:
+    rec = variant.recording
+    boot = (
+        f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+        "from virtfuzz.fakeqemu.server import main; sys.exit(main())"
+    )
+    args = ["--replies", str(rec.path), "--log", str(vdir / "unmatched.log")]
+    if variant.caps_del:
+        args += ["--mutations", str(vdir / "mutations.json")]
+    quoted = " ".join(_shquote(a) for a in args)
+    return (
+        "#!/bin/sh\n"
+        f"# virtfuzz fake QEMU, variant {variant.name} (generated by virtfuzz.fakeqemu.variants)\n"
+        f"# recording: {rec.path} {_file_identity(rec.path)}\n"
+        f"# fake: {_fake_digest()}\n"
+        f"exec {_python()} -S -c {_shquote(boot)} {quoted} \"$@\"\n"
+    )
+
+
+def _shquote(s: str) -> str:
+    return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+def materialise(variant: Variant) -> Path:
+    """Create or refresh the variant's directory; returns the wrapper path."""
+    vdir = data_dir() / "variants" / variant.name
+    vdir.mkdir(parents=True, exist_ok=True)
+    for d in (data_dir(), data_dir() / "variants", vdir):
+        if d.stat().st_mode & 0o755 != 0o755:
+            d.chmod(d.stat().st_mode | 0o755)
+    wrapper = vdir / QEMU_BINARY.get(variant.recording.arch, f"qemu-system-{variant.recording.arch}")
+    with open(vdir / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if variant.caps_del:
+            doc = {"variant": variant.name, "caps_del": list(variant.caps_del), "mutations": variant.mutations()}
+            _write_if_changed(vdir / "mutations.json", json.dumps(doc["mutations"], indent=1) + "\n", 0o644)
+            _write_if_changed(vdir / "variant.json", json.dumps(doc, indent=1) + "\n", 0o644)
+        _write_if_changed(wrapper, wrapper_text(variant, vdir), 0o755)
+    return wrapper
+
+
+def emulator_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = ()) -> str:
+    """Path to use as ``<emulator>`` for a domain of ``arch``.
+
+    ``qemu_version`` None is the installed QEMU's recording; ``caps_del`` lists libvirt flag names
+    (as in the caps XML) whose QMP sources are removed. Raises :class:`VariantError`.
+    """
+    return str(materialise(variant_for(arch, qemu_version, caps_del)))
