@@ -1,0 +1,18 @@
+"""virtfuzz oracle: a pure-Python (lxml only, no libvirt) model of what libvirt 9.0.0's QEMU
+driver does to a domain definition -- stored XML, migratable XML, the exact error text, ABI
+stability verdicts and config-only USB hotplug -- for a deliberately small, exact vocabulary
+(see docs/fidelity.md).
+
+Inputs must carry a <uuid> (libvirt invents a random one otherwise) and <domain type='qemu'>.
+Anything outside the modelled vocabulary raises OracleUnsupported (an OracleInputError); libvirt's
+own refusals are returned as results of kind 'error' with libvirt's exact message.
+"""
+
+from __future__ import annotations
+
+from oracle.api import abi, attach, define, detach, load
+from oracle.capsets import CapSet, capset_for
+from oracle.errors import OracleInputError, OracleUnsupported
+
+__all__ = ["define", "load", "abi", "attach", "detach", "CapSet", "capset_for",
+           "OracleInputError", "OracleUnsupported"]

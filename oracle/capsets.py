@@ -1,0 +1,158 @@
+"""QEMU capability sets as libvirt 9.0.0 caches them (``virQEMUCapsFormatCache`` XML).
+
+Data, not code: a capset is libvirt's own capability-cache file for one emulator -- the recorded
+QEMU 7.2 sets in ``capsets/qemu-<ver>/<arch>.xml`` or libvirt's test sets
+``tests/qemucapabilitiesdata/caps_<ver>.<arch>.xml``.  The oracle reads flags, machine types
+(name/alias/default/defaultCPU, per accelerator) and CPU model typenames from it, exactly the
+inputs the QEMU driver's post-parse code consults (qemu_capabilities.c: virQEMUCapsGet,
+virQEMUCapsGetCanonicalMachine, virQEMUCapsGetMachineDefaultCPU).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lxml import etree
+
+from oracle.errors import OracleInputError
+
+REPO = Path(__file__).resolve().parent.parent
+RECORDED_DIR = REPO / "capsets"
+
+
+def libvirt_src() -> Path:
+    return Path(os.environ.get("VIRTFUZZ_LIBVIRT_SRC", "/var/cache/virtfuzz/libvirt-src/installed"))
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    alias: str | None = None
+    default: bool = False
+    default_cpu: str | None = None  # QOM typename, e.g. 'qemu64-x86_64-cpu'
+
+
+@dataclass(frozen=True)
+class CapSet:
+    """One emulator's capabilities; ``machines`` are the TCG ones (domains are type='qemu')."""
+
+    arch: str
+    version: str  # '7.2.0'
+    emulator: str
+    flags: frozenset[str]
+    machines: tuple[Machine, ...]
+    cpu_typenames: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    source: str = ""
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> CapSet:
+        try:
+            root = etree.parse(str(path)).getroot()
+        except (OSError, etree.XMLSyntaxError) as e:
+            raise OracleInputError(f"cannot read capset {path}: {e}") from None
+        flags = frozenset(f.get("name") for f in root.findall("flag"))
+        ver = int(root.findtext("version") or 0)
+        version = f"{ver // 1000000}.{ver // 1000 % 1000}.{ver % 1000}"
+        arch = root.findtext("arch") or ""
+        # libvirt uses the accelerator-specific list; type='qemu' domains use TCG's
+        mach_nodes = [m for m in root.findall("machine") if m.get("type") == "tcg"]
+        if not mach_nodes:
+            mach_nodes = [m for m in root.findall("machine") if m.get("type") in (None, "kvm")]
+        machines = tuple(
+            Machine(m.get("name"), m.get("alias"), m.get("default") == "yes", m.get("defaultCPU"))
+            for m in mach_nodes
+        )
+        cpus = {c.get("typename"): c.get("name") for c in root.findall("cpu")
+                if c.get("type") == "tcg" and c.get("typename")}
+        return cls(arch=arch, version=version, emulator=root.findtext("emulator") or "",
+                   flags=flags, machines=machines, cpu_typenames=cpus, source=str(path))
+
+    def has(self, flag: str) -> bool:
+        return flag in self.flags
+
+    def without(self, flags) -> CapSet:
+        flags = {flags} if isinstance(flags, str) else set(flags)
+        return replace(self, flags=self.flags - flags)
+
+    def with_(self, flags) -> CapSet:
+        flags = {flags} if isinstance(flags, str) else set(flags)
+        return replace(self, flags=self.flags | flags)
+
+    def canonical_machine(self, machine: str) -> str | None:
+        """Alias -> versioned name (virQEMUCapsGetCanonicalMachine); None if QEMU lacks it."""
+        for m in self.machines:
+            if m.alias == machine:
+                return m.name
+        for m in self.machines:
+            if m.name == machine:
+                return m.name
+        return None
+
+    def default_machine(self) -> str | None:
+        for m in self.machines:
+            if m.default:
+                return m.name
+        return None
+
+    def default_cpu(self, machine: str) -> str | None:
+        """virQEMUCapsGetMachineDefaultCPU: machine's defaultCPU typename -> CPU model name."""
+        for m in self.machines:
+            if m.name == machine and m.default_cpu:
+                return self.cpu_typenames.get(m.default_cpu)
+        return None
+
+
+_ARCH_FILE = {"armv7l": "armv7l", "i686": "i686"}
+
+
+def _candidates(arch: str) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    capdir = libvirt_src() / "tests" / "qemucapabilitiesdata"
+    if capdir.is_dir():
+        for p in capdir.glob(f"caps_*.{arch}.xml"):
+            m = re.match(rf"caps_(\d+\.\d+\.\d+)\.{re.escape(arch)}\.xml$", p.name)
+            if m:
+                found[m.group(1)] = p
+    if RECORDED_DIR.is_dir():
+        for d in RECORDED_DIR.glob("qemu-*"):
+            p = d / f"{arch}.xml"
+            if p.is_file():
+                found[d.name[len("qemu-"):]] = p  # recorded sets win over test sets
+    return found
+
+
+def known_arches() -> list[str]:
+    arches = set()
+    if RECORDED_DIR.is_dir():
+        arches |= {p.stem for p in RECORDED_DIR.glob("qemu-*/*.xml")}
+    capdir = libvirt_src() / "tests" / "qemucapabilitiesdata"
+    if capdir.is_dir():
+        arches |= {p.name.split(".")[-2] for p in capdir.glob("caps_*.xml")}
+    return sorted(arches)
+
+
+def capset_for(arch: str, qemu_version: str = "7.2.0", caps_del=(), caps_add=()) -> CapSet:
+    """Find the capset for ``arch`` at ``qemu_version``, optionally with flags removed/added.
+
+    Raises OracleInputError (one line, listing what exists) for an unknown arch, version or flag.
+    """
+    cands = _candidates(arch)
+    if not cands:
+        raise OracleInputError(f"unknown arch {arch!r}; known: {', '.join(known_arches())}")
+    if qemu_version not in cands:
+        raise OracleInputError(
+            f"no capset for {arch} QEMU {qemu_version}; known: {', '.join(sorted(cands))}")
+    cs = CapSet.from_file(cands[qemu_version])
+    bad = [f for f in caps_del if f not in cs.flags]
+    if bad:
+        raise OracleInputError(f"caps_del: flag(s) {', '.join(bad)} not in {arch} {qemu_version} capset")
+    known_flags = set()
+    for p in cands.values():
+        known_flags |= {f.get("name") for f in etree.parse(str(p)).getroot().findall("flag")}
+    bad = [f for f in caps_add if f not in known_flags]
+    if bad:
+        raise OracleInputError(f"caps_add: unknown flag(s) {', '.join(bad)} for {arch}")
+    return replace(cs.without(caps_del).with_(caps_add), version=qemu_version)

@@ -1,0 +1,39 @@
+"""Migratable XML: the definition-level removals of qemuDomainDefFormatBufInternal
+(src/qemu/qemu_domain.c, VIR_DOMAIN_XML_MIGRATABLE branch) in libvirt 9.0.0.
+
+- i440fx: a lone USB controller at index 0 with no model or piix3-uhci is dropped (libvirt
+  <= 0.9.4 could not express it);
+- a lone PCI controller at index 0 of model pci-root (no pcihole64) is dropped;
+- the first s390/pseries panic device is dropped;
+- a lone <audio> equal to the one libvirt would add by default is dropped
+  (qemuDomainDefClearDefaultAudioBackend).
+Format-time parts (PS/2 keyboard, spapr model name) are in oracle.fmt.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from oracle.model import Domain
+from oracle.postparse import is_i440fx
+
+
+def make_migratable(dom: Domain) -> Domain:
+    d = copy.deepcopy(dom)
+    usbs = [c for c in d.controllers if c.type == "usb"]
+    usb = usbs[0] if len(usbs) == 1 else None
+    if not (usb is not None and is_i440fx(d) and usb.idx == 0 and usb.model in (None, "piix3-uhci")):
+        usb = None
+    pcis = [c for c in d.controllers if c.type == "pci"]
+    pci = pcis[0] if len(pcis) == 1 else None
+    if not (pci is not None and pci.idx == 0 and pci.model == "pci-root"):
+        pci = None
+    d.controllers = [c for c in d.controllers if c is not usb and c is not pci]
+    for i, p in enumerate(d.panics):
+        if p.model in ("s390", "pseries"):
+            del d.panics[i]
+            break
+    # no graphics are modelled, so the default backend is type='none' id=1
+    if len(d.audios) == 1 and d.audios[0].type == "none" and d.audios[0].id == 1:
+        d.audios = []
+    return d

@@ -1,0 +1,460 @@
+"""In-memory domain model and the XML parser for the oracle's vocabulary.
+
+The model mirrors the parts of libvirt's ``virDomainDef`` that the modelled rules read or write.
+Parsing follows src/conf/domain_conf.c (virDomainDefParseXML and the per-device
+``...DefParseXML`` functions of 9.0.0): the same defaults are applied at parse time, the same
+parse-time errors are raised (as ``LibvirtError``), and anything outside the vocabulary raises
+``OracleUnsupported`` rather than being silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from oracle.errors import LibvirtError, OracleInputError, OracleUnsupported
+
+
+@dataclass
+class PCIAddr:
+    domain: int = 0
+    bus: int = 0
+    slot: int = 0
+    function: int = 0
+    multi: str | None = None  # 'on' / 'off' / None (absent)
+
+    def key(self) -> tuple[int, int, int, int]:
+        return (self.domain, self.bus, self.slot, self.function)
+
+    def __str__(self) -> str:  # virPCIDeviceAddressAsString
+        return f"{self.domain:04x}:{self.bus:02x}:{self.slot:02x}.{self.function:x}"
+
+
+@dataclass
+class Info:
+    """virDomainDeviceInfo: address (+ USB master for companion controllers)."""
+
+    type: str | None = None  # 'pci' | 'usb' | 'ccw' | None
+    pci: PCIAddr | None = None
+    usb_bus: int = 0
+    usb_port: tuple[int, ...] = ()  # () = not given
+    ccw: tuple[int, int, int] | None = None
+    master_startport: int | None = None
+    pci_flags: int = 0
+    alias: str | None = None
+
+
+@dataclass
+class Controller:
+    type: str
+    idx: int
+    model: str | None = None
+    ports: int | None = None
+    info: Info = field(default_factory=Info)
+    model_name: str | None = None  # <model name=.../> of PCI controllers
+    chassis: int | None = None
+    port: int | None = None
+    target_index: int | None = None
+    chassis_nr: int | None = None
+    hotplug: str | None = None
+
+
+@dataclass
+class Input:
+    type: str
+    bus: str
+    info: Info = field(default_factory=Info)
+
+
+@dataclass
+class Hub:
+    type: str = "usb"
+    info: Info = field(default_factory=Info)
+
+
+@dataclass
+class Redirdev:
+    bus: str
+    type: str
+    source_xml: str  # <source .../> kept verbatim (attributes in libvirt order)
+    protocol: str | None = None
+    info: Info = field(default_factory=Info)
+
+
+@dataclass
+class Memballoon:
+    model: str
+    info: Info = field(default_factory=Info)
+    autodeflate: str | None = None
+
+
+@dataclass
+class Panic:
+    model: str | None = None
+    info: Info = field(default_factory=Info)
+
+
+@dataclass
+class Audio:
+    id: int
+    type: str
+
+
+@dataclass
+class Cpu:
+    mode: str = "custom"
+    match: str | None = "exact"
+    check: str | None = "none"
+    model: str | None = None
+    fallback: str | None = "forbid"
+
+
+@dataclass
+class Domain:
+    virt_type: str
+    name: str
+    uuid: str
+    memory: int  # KiB
+    current_memory: int | None
+    vcpus: int = 1
+    vcpu_placement: str = "static"
+    arch: str = ""
+    machine: str | None = None
+    os_type: str = "hvm"
+    boot_devs: list[str] = field(default_factory=list)
+    gic_version: str | None = None
+    cpu: Cpu | None = None
+    clock_offset: str = "utc"
+    on_poweroff: str = "destroy"
+    on_reboot: str = "restart"
+    on_crash: str = "destroy"
+    emulator: str | None = None
+    controllers: list[Controller] = field(default_factory=list)
+    inputs: list[Input] = field(default_factory=list)
+    audios: list[Audio] = field(default_factory=list)
+    redirdevs: list[Redirdev] = field(default_factory=list)
+    hubs: list[Hub] = field(default_factory=list)
+    memballoon: Memballoon | None = None
+    panics: list[Panic] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- helpers
+
+_UNITS = {
+    "b": 1, "bytes": 1,
+    "kb": 1000, "k": 1024, "kib": 1024,
+    "mb": 1000**2, "m": 1024**2, "mib": 1024**2,
+    "gb": 1000**3, "g": 1024**3, "gib": 1024**3,
+    "tb": 1000**4, "t": 1024**4, "tib": 1024**4,
+    "pb": 1000**5, "p": 1024**5, "pib": 1024**5,
+    "eb": 1000**6, "e": 1024**6, "eib": 1024**6,
+}
+
+DOMAIN_CHILDREN = {
+    "name", "uuid", "memory", "currentMemory", "vcpu", "os", "features", "cpu", "clock",
+    "on_poweroff", "on_reboot", "on_crash", "devices",
+}
+
+
+def _int(text: str | None, what: str) -> int:
+    if text is None:
+        raise OracleUnsupported(f"missing value for {what}")
+    t = text.strip()
+    try:
+        return int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+    except ValueError:
+        raise OracleUnsupported(f"non-numeric {what}: {t!r}") from None
+
+
+def parse_memory(el: etree._Element | None) -> int | None:
+    """virDomainParseMemory: scale by unit (default KiB), round up to KiB."""
+    if el is None:
+        return None
+    unit = (el.get("unit") or "KiB").lower()
+    if unit not in _UNITS:
+        raise OracleUnsupported(f"memory unit {el.get('unit')!r}")
+    val = _int(el.text, "memory")
+    return -(-val * _UNITS[unit] // 1024)
+
+
+def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw")) -> Info:
+    info = Info()
+    a = el.find("address")
+    if a is not None:
+        t = a.get("type")
+        if t not in allow:
+            raise OracleUnsupported(f"address type {t!r} on <{el.tag}>")
+        info.type = t
+        if t == "pci":
+            info.pci = PCIAddr(
+                _int(a.get("domain", "0"), "pci domain"), _int(a.get("bus", "0"), "pci bus"),
+                _int(a.get("slot", "0"), "pci slot"), _int(a.get("function", "0"), "pci function"),
+                a.get("multifunction"),
+            )
+        elif t == "usb":
+            info.usb_bus = _int(a.get("bus", "0"), "usb bus")
+            port = a.get("port")
+            info.usb_port = tuple(_int(p, "usb port") for p in port.split(".")) if port else ()
+        elif t == "ccw":
+            info.ccw = (_int(a.get("cssid"), "cssid"), _int(a.get("ssid"), "ssid"),
+                        _int(a.get("devno"), "devno"))
+    m = el.find("master")
+    if m is not None:
+        info.master_startport = _int(m.get("startport", "0"), "startport")
+    if el.find("alias") is not None:
+        raise OracleUnsupported("device <alias> (user aliases) is not modelled")
+    return info
+
+
+def _check_children(el: etree._Element, allowed: set[str]) -> None:
+    for c in el:
+        if not isinstance(c.tag, str):
+            continue
+        if c.tag not in allowed:
+            raise OracleUnsupported(f"<{c.tag}> inside <{el.tag}> is not modelled")
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def parse_xml(xml: str) -> etree._Element:
+    try:
+        parser = etree.XMLParser(remove_comments=True, resolve_entities=False, no_network=True)
+        root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml, parser)
+    except etree.XMLSyntaxError as e:
+        raise OracleInputError(f"malformed XML: {e}") from None
+    return root
+
+
+def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
+    _check_children(el, {"address", "master", "model", "target", "alias"})
+    ctype = el.get("type")
+    if ctype not in ("usb", "pci", "sata"):
+        raise OracleUnsupported(f"controller type {ctype!r}")
+    idx_s = el.get("index")
+    idx = _int(idx_s, "controller index") if idx_s is not None else -1
+    model = el.get("model")
+    if ctype == "usb" and model is not None and model not in usb_models:
+        raise OracleUnsupported(f"usb controller model {model!r}")
+    c = Controller(ctype, idx, model, info=parse_info(el))
+    if el.get("ports") is not None:
+        c.ports = _int(el.get("ports"), "ports")
+    mn = el.find("model")
+    if mn is not None:
+        c.model_name = mn.get("name")
+    t = el.find("target")
+    if t is not None:
+        if t.get("chassis") is not None:
+            c.chassis = _int(t.get("chassis"), "chassis")
+        if t.get("port") is not None:
+            c.port = _int(t.get("port"), "port")
+        if t.get("index") is not None:
+            c.target_index = _int(t.get("index"), "target index")
+        if t.get("chassisNr") is not None:
+            c.chassis_nr = _int(t.get("chassisNr"), "chassisNr")
+        if t.get("hotplug") is not None:
+            c.hotplug = t.get("hotplug")
+    # virDomainControllerDefParseXML: ich9 UHCI companions get a default master startport
+    default_start = {"ich9-uhci1": 0, "ich9-uhci2": 2, "ich9-uhci3": 4}
+    if ctype == "usb" and model in default_start and c.info.master_startport is None:
+        c.info.master_startport = default_start[model]
+    return c
+
+
+def insert_controller(dom: Domain, cont: Controller) -> None:
+    """virDomainControllerInsertPreAlloced (domain_conf.c): keep same-type controllers sorted
+    by index, a master before its companions; a new type goes last."""
+    insert_at = -1
+    for i in range(len(dom.controllers) - 1, -1, -1):
+        cur = dom.controllers[i]
+        if cur.type != cont.type:
+            continue
+        if cont.idx == -1:
+            insert_at = i + 1
+            break
+        if cur.idx > cont.idx:
+            insert_at = i
+        elif (cont.info.master_startport is None and cur.info.master_startport is not None
+              and cur.idx == cont.idx):
+            insert_at = i
+        elif insert_at == -1:
+            insert_at = i + 1
+    if insert_at == -1:
+        dom.controllers.append(cont)
+    else:
+        dom.controllers.insert(insert_at, cont)
+
+
+def parse_domain(xml: str, profile_data: dict) -> Domain:
+    """virDomainDefParseXML for the modelled vocabulary (raises LibvirtError / OracleUnsupported)."""
+    root = parse_xml(xml)
+    if root.tag != "domain":
+        raise OracleInputError(f"root element is <{root.tag}>, expected <domain>")
+    vt = root.get("type")
+    if vt != "qemu":
+        raise OracleUnsupported(f"domain type {vt!r} (only 'qemu' is modelled)")
+    _check_children(root, DOMAIN_CHILDREN)
+    name = root.findtext("name")
+    if not name:
+        raise OracleUnsupported("domain without <name>")
+    uuid = root.findtext("uuid")
+    if not uuid:
+        raise OracleInputError("domain without <uuid>: libvirt would invent a random one")
+    uuid = uuid.strip().lower()
+    if len(uuid.replace("-", "")) != 32:
+        raise OracleUnsupported(f"uuid {uuid!r} not in canonical form")
+    u = uuid.replace("-", "")
+    uuid = f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:]}"
+    mem = parse_memory(root.find("memory"))
+    if mem is None:
+        raise OracleUnsupported("domain without <memory>")
+    cur = parse_memory(root.find("currentMemory"))
+    dom = Domain(vt, name.strip(), uuid, mem, cur)
+    v = root.find("vcpu")
+    if v is not None:
+        if set(v.attrib) - {"placement"}:
+            raise OracleUnsupported("vcpu attributes other than placement")
+        dom.vcpus = _int(v.text, "vcpu")
+        dom.vcpu_placement = v.get("placement", "static")
+        if dom.vcpu_placement != "static":
+            raise OracleUnsupported("vcpu placement other than static")
+    os_ = root.find("os")
+    if os_ is None or os_.find("type") is None:
+        raise OracleUnsupported("domain without <os><type>")
+    _check_children(os_, {"type", "boot"})
+    t = os_.find("type")
+    dom.os_type = (t.text or "").strip()
+    if dom.os_type != "hvm":
+        raise OracleUnsupported(f"os type {dom.os_type!r}")
+    dom.arch = t.get("arch") or ""
+    if not dom.arch:
+        raise OracleUnsupported("os type without arch (host arch would be used)")
+    dom.machine = t.get("machine")
+    dom.boot_devs = [b.get("dev") for b in os_.findall("boot")]
+    feats = root.find("features")
+    if feats is not None:
+        _check_children(feats, {"gic"})
+        g = feats.find("gic")
+        if g is not None:
+            dom.gic_version = g.get("version")
+            if dom.gic_version is None:
+                raise OracleUnsupported("<gic> without version")
+    cpu = root.find("cpu")
+    if cpu is not None:
+        _check_children(cpu, {"model"})
+        m = cpu.find("model")
+        dom.cpu = Cpu(cpu.get("mode", "custom"), cpu.get("match"), cpu.get("check"),
+                      m.text.strip() if m is not None and m.text else None,
+                      m.get("fallback") if m is not None else None)
+        if dom.cpu.mode != "custom" or dom.cpu.model is None:
+            raise OracleUnsupported("only <cpu mode='custom'> with a <model> is modelled")
+    clock = root.find("clock")
+    if clock is not None:
+        if len(clock) or set(clock.attrib) - {"offset"}:
+            raise OracleUnsupported("clock beyond offset")
+        dom.clock_offset = clock.get("offset", "utc")
+        if dom.clock_offset not in ("utc", "localtime"):
+            raise OracleUnsupported(f"clock offset {dom.clock_offset!r}")
+    for ev, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")):
+        e = root.find(ev)
+        val = (e.text or "").strip() if e is not None else default
+        if val not in ("destroy", "restart", "preserve", "rename-restart", "coredump-destroy",
+                       "coredump-restart"):
+            raise OracleUnsupported(f"{ev} {val!r}")
+        setattr(dom, ev, val)
+    devs = root.find("devices")
+    if devs is not None:
+        _parse_devices(dom, devs, profile_data)
+    return dom
+
+
+def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
+    _check_children(devs, {"emulator", "controller", "input", "hub", "redirdev", "memballoon",
+                           "panic", "audio"})
+    em = devs.find("emulator")
+    if em is not None:
+        dom.emulator = (em.text or "").strip()
+    # controllers first (virDomainDefControllersParse), with the usb 'none' sanitising
+    usb_none = usb_other = usb_master = False
+    for el in devs.findall("controller"):
+        c = parse_controller(el, pdata["usb_models"])
+        if c.type == "usb":
+            if c.model == "none":
+                if usb_other or usb_none:
+                    raise LibvirtError("XML_DETAIL", "Can't add another USB controller: "
+                                       "USB is disabled for this domain")
+                usb_none = True
+            else:
+                if usb_none:
+                    raise LibvirtError("XML_DETAIL", "Can't add another USB controller: "
+                                       "USB is disabled for this domain")
+                usb_other = True
+            if c.info.master_startport is None:
+                usb_master = True
+        insert_controller(dom, c)
+    if usb_other and not usb_master:
+        raise LibvirtError("XML_DETAIL", "No master USB controller specified")
+    x86 = dom.arch in ("x86_64", "i686")
+    for el in devs.findall("input"):
+        _check_children(el, {"address", "alias"})
+        itype = el.get("type")
+        if itype not in ("mouse", "tablet", "keyboard"):
+            raise OracleUnsupported(f"input type {itype!r}")
+        bus = el.get("bus")
+        if bus is None:
+            # virDomainInputDefParseXML: hvm default bus is ps2 for mouse/keyboard on x86, else usb
+            bus = "ps2" if (itype != "tablet" and x86) else "usb"
+        if bus not in ("ps2", "usb"):
+            raise OracleUnsupported(f"input bus {bus!r}")
+        if bus == "ps2" and not x86:
+            raise OracleUnsupported("ps2 input on a non-x86 arch")
+        if bus == "ps2" and itype == "tablet":
+            raise OracleUnsupported("ps2 tablet")
+        inp = Input(itype, bus, parse_info(el, ("usb",)))
+        if bus == "usb" and usb_none:
+            raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB input device. USB bus is disabled")
+        dom.inputs.append(inp)
+    for el in devs.findall("audio"):
+        if len(el) or set(el.attrib) - {"id", "type"}:
+            raise OracleUnsupported("audio beyond id/type")
+        dom.audios.append(Audio(_int(el.get("id", "0"), "audio id"), el.get("type")))
+    for el in devs.findall("hub"):
+        _check_children(el, {"address", "alias"})
+        if el.get("type") != "usb":
+            raise OracleUnsupported(f"hub type {el.get('type')!r}")
+        if usb_none:
+            raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB hub: USB is disabled for this domain")
+        dom.hubs.append(Hub("usb", parse_info(el, ("usb",))))
+    for el in devs.findall("redirdev"):
+        dom.redirdevs.append(parse_redirdev(el))
+    mbs = devs.findall("memballoon")
+    if mbs:
+        el = mbs[0]
+        _check_children(el, {"address", "alias"})
+        model = el.get("model")
+        if model not in pdata["memballoon_models"] or model == "xen":
+            raise OracleUnsupported(f"memballoon model {model!r}")
+        if set(el.attrib) - {"model", "autodeflate"}:
+            raise OracleUnsupported("memballoon attributes")
+        dom.memballoon = Memballoon(model, parse_info(el), el.get("autodeflate"))
+    for el in devs.findall("panic"):
+        _check_children(el, {"address", "alias"})
+        dom.panics.append(Panic(el.get("model"), parse_info(el)))
+
+
+def parse_redirdev(el: etree._Element) -> Redirdev:
+    _check_children(el, {"source", "protocol", "address", "alias"})
+    if el.get("bus") != "usb" or el.get("type") != "tcp":
+        raise OracleUnsupported("only <redirdev bus='usb' type='tcp'> is modelled")
+    src = el.find("source")
+    if src is None or set(src.attrib) - {"mode", "host", "service"} or len(src):
+        raise OracleUnsupported("redirdev source beyond mode/host/service")
+    mode = src.get("mode", "connect")
+    parts = [f"mode='{mode}'"]
+    for a in ("host", "service"):
+        if src.get(a) is not None:
+            parts.append(f"{a}='{src.get(a)}'")
+    proto = el.find("protocol")
+    return Redirdev("usb", "tcp", "<source " + " ".join(parts) + "/>",
+                    proto.get("type") if proto is not None else None, parse_info(el, ("usb",)))

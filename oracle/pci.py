@@ -1,0 +1,584 @@
+"""PCI address assignment as libvirt 9.0.0 does it for the QEMU driver.
+
+Rules rewritten from src/qemu/qemu_domain_address.c (qemuDomainAssignPCIAddresses,
+qemuDomainPCIAddressSetCreate, qemuDomainValidateDevicePCISlotsPIIX3/Q35,
+qemuDomainAssignDevicePCISlots, qemuDomainDeviceCalculatePCIConnectFlags) and
+src/conf/domain_addr.c (virDomainPCIAddressBusSetModel, virDomainPCIAddressSetGrow,
+virDomainPCIAddressGetNextAddr, virDomainPCIAddressReserveAddrInternal,
+virDomainPCIAddressFlagsCompatible, virDomainPCIAddressSetAllMulti).
+
+Two passes, like libvirt: a dry run that may grow the bus list (auto-adding pcie-root-ports,
+pci-bridges, a pcie-to-pci-bridge ...), whose new buses are turned into controllers, then the
+real pass that writes addresses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from oracle.capsets import CapSet
+from oracle.errors import LibvirtError, OracleUnsupported
+from oracle.model import Controller, Domain, Info, PCIAddr, insert_controller
+from oracle.postparse import is_i440fx, is_pseries, is_q35
+from oracle.profile import Profile
+
+AUTOASSIGN = 1 << 0
+HOTPLUGGABLE = 1 << 1
+INTEGRATED = 1 << 2
+AGGREGATE_SLOT = 1 << 3
+T_PCI_DEVICE = 1 << 4
+T_PCIE_DEVICE = 1 << 5
+T_PCIE_ROOT_PORT = 1 << 6
+T_PCIE_SWITCH_UPSTREAM_PORT = 1 << 7
+T_PCIE_SWITCH_DOWNSTREAM_PORT = 1 << 8
+T_DMI_TO_PCI_BRIDGE = 1 << 9
+T_PCI_EXPANDER_BUS = 1 << 10
+T_PCIE_EXPANDER_BUS = 1 << 11
+T_PCI_BRIDGE = 1 << 12
+T_PCIE_TO_PCI_BRIDGE = 1 << 13
+TYPES_MASK = (T_PCI_DEVICE | T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT | T_PCIE_SWITCH_DOWNSTREAM_PORT
+              | T_PCIE_ROOT_PORT | T_DMI_TO_PCI_BRIDGE | T_PCI_EXPANDER_BUS | T_PCIE_EXPANDER_BUS
+              | T_PCI_BRIDGE | T_PCIE_TO_PCI_BRIDGE)
+TYPES_ENDPOINT = T_PCI_DEVICE | T_PCIE_DEVICE
+SLOT_LAST = 31
+
+CONNECT_STR = [  # virDomainPCIAddressFlagsCompatible error wording, in its test order
+    (T_PCI_DEVICE, "standard PCI device"), (T_PCIE_DEVICE, "PCI Express device"),
+    (T_PCIE_ROOT_PORT, "pcie-root-port"), (T_PCIE_SWITCH_UPSTREAM_PORT, "pcie-switch-upstream-port"),
+    (T_PCIE_SWITCH_DOWNSTREAM_PORT, "pcie-switch-downstream-port"),
+    (T_DMI_TO_PCI_BRIDGE, "dmi-to-pci-bridge"), (T_PCIE_TO_PCI_BRIDGE, "pcie-to-pci-bridge"),
+    (T_PCI_EXPANDER_BUS, "pci-expander-bus"), (T_PCIE_EXPANDER_BUS, "pcie-expander-bus"),
+    (T_PCI_BRIDGE, "pci-bridge"),
+]
+
+CONTROLLER_CONNECT = {  # virDomainPCIControllerModelToConnectType
+    "pci-bridge": T_PCI_BRIDGE, "pci-expander-bus": T_PCI_EXPANDER_BUS,
+    "pcie-expander-bus": T_PCIE_EXPANDER_BUS, "dmi-to-pci-bridge": T_DMI_TO_PCI_BRIDGE,
+    "pcie-to-pci-bridge": T_PCIE_TO_PCI_BRIDGE, "pcie-root-port": T_PCIE_ROOT_PORT | AGGREGATE_SLOT,
+    "pcie-switch-upstream-port": T_PCIE_SWITCH_UPSTREAM_PORT,
+    "pcie-switch-downstream-port": T_PCIE_SWITCH_DOWNSTREAM_PORT,
+}
+
+
+@dataclass
+class Bus:
+    model: str | None = None
+    flags: int = 0
+    min_slot: int = 0
+    max_slot: int = 0
+    functions: list[int] = field(default_factory=lambda: [0] * (SLOT_LAST + 1))
+    aggregate: list[bool] = field(default_factory=lambda: [False] * (SLOT_LAST + 1))
+
+    def set_model(self, model: str, hotplug: bool) -> None:
+        """virDomainPCIAddressBusSetModel."""
+        hp = HOTPLUGGABLE if hotplug else 0
+        table = {
+            "pci-root": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | T_PCI_EXPANDER_BUS | hp, 1, SLOT_LAST),
+            "pci-bridge": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | hp, 1, SLOT_LAST),
+            "pci-expander-bus": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | hp, 0, SLOT_LAST),
+            "pcie-root": (T_PCIE_DEVICE | T_PCIE_ROOT_PORT | T_DMI_TO_PCI_BRIDGE | T_PCIE_EXPANDER_BUS,
+                          1, SLOT_LAST),
+            "dmi-to-pci-bridge": (T_PCI_DEVICE | T_PCI_BRIDGE, 0, SLOT_LAST),
+            "pcie-to-pci-bridge": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | hp, 1, SLOT_LAST),
+            "pcie-root-port": (AUTOASSIGN | T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT
+                               | T_PCIE_TO_PCI_BRIDGE | hp, 0, 0),
+            "pcie-switch-downstream-port": (AUTOASSIGN | T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT
+                                            | T_PCIE_TO_PCI_BRIDGE | hp, 0, 0),
+            "pcie-switch-upstream-port": (T_PCIE_SWITCH_DOWNSTREAM_PORT, 0, SLOT_LAST),
+            "pcie-expander-bus": (T_PCIE_ROOT_PORT | T_DMI_TO_PCI_BRIDGE, 0, SLOT_LAST),
+        }
+        self.flags, self.min_slot, self.max_slot = table[model]
+        self.model = model
+
+    def fully_reserved(self) -> bool:
+        return all(self.functions[s] for s in range(self.min_slot, self.max_slot + 1))
+
+    def empty(self) -> bool:
+        return not any(self.functions[s] for s in range(self.min_slot, self.max_slot + 1))
+
+
+class AddrSet:
+    """virDomainPCIAddressSet (isolation groups are always 0 in the modelled vocabulary)."""
+
+    def __init__(self, nbuses: int, dry_run: bool, multiple_roots: bool, pcie_to_pci: bool) -> None:
+        self.buses = [Bus() for _ in range(nbuses)]
+        self.dry_run = dry_run
+        self.multiple_roots = multiple_roots
+        self.pcie_to_pci_supported = pcie_to_pci
+
+    # -- virDomainPCIAddressFlagsCompatible
+    def compatible(self, addr: PCIAddr, bus_flags: int, dev_flags: int, report: bool,
+                   from_config: bool) -> bool:
+        code = "XML_ERROR" if from_config else "INTERNAL_ERROR"
+        s = str(addr)
+        if dev_flags & INTEGRATED:
+            if addr.bus == 0:
+                bus_flags |= AUTOASSIGN
+            else:
+                if report:
+                    raise LibvirtError(code, f"The device at PCI address {s} needs to be an "
+                                       "integrated device (bus=0)")
+                return False
+        if from_config:
+            if bus_flags & TYPES_ENDPOINT:
+                bus_flags |= TYPES_ENDPOINT
+            if dev_flags & T_PCI_BRIDGE:
+                dev_flags |= T_PCI_DEVICE
+        elif (dev_flags & AUTOASSIGN) and not (bus_flags & AUTOASSIGN):
+            if report:
+                raise LibvirtError(code, f"The device at PCI address {s} was auto-assigned this "
+                                   f"address, but the PCI controller with index='{addr.bus}' doesn't "
+                                   "allow auto-assignment")
+            return False
+        if (dev_flags & HOTPLUGGABLE) and not (bus_flags & HOTPLUGGABLE):
+            if report:
+                raise LibvirtError(code, f"The device at PCI address {s} requires hotplug "
+                                   f"capability, but the PCI controller with index='{addr.bus}' "
+                                   "doesn't support hotplug")
+            return False
+        if not (dev_flags & bus_flags & TYPES_MASK):
+            if not report:
+                return False
+            for bit, what in CONNECT_STR:
+                if dev_flags & bit:
+                    raise LibvirtError(code, f"The device at PCI address {s} cannot be plugged "
+                                       f"into the PCI controller with index='{addr.bus}'. It "
+                                       f"requires a controller that accepts a {what}.")
+            raise OracleUnsupported("device with unknown PCI connect flags")
+        return True
+
+    # -- virDomainPCIAddressValidate
+    def validate(self, addr: PCIAddr, flags: int, from_config: bool) -> None:
+        code = "XML_ERROR" if from_config else "INTERNAL_ERROR"
+        s = str(addr)
+        if not self.buses:
+            raise LibvirtError(code, "No PCI buses available")
+        if addr.domain != 0:
+            raise LibvirtError(code, f"Invalid PCI address {s}. Only PCI domain 0 is available")
+        if addr.bus >= len(self.buses):
+            raise LibvirtError(code, f"Invalid PCI address {s}. Only PCI buses up to "
+                               f"{len(self.buses) - 1} are available")
+        bus = self.buses[addr.bus]
+        self.compatible(addr, bus.flags, flags, True, from_config)
+        if bus.min_slot and addr.slot < bus.min_slot:
+            raise LibvirtError(code, f"Invalid PCI address {s}. slot must be >= {bus.min_slot}")
+        if addr.slot > bus.max_slot:
+            raise LibvirtError(code, f"Invalid PCI address {s}. slot must be <= {bus.max_slot}")
+        if addr.function > 7:
+            raise LibvirtError(code, f"Invalid PCI address {s}. function must be <= 7")
+
+    # -- virDomainPCIAddressSetGrow
+    def grow(self, addr: PCIAddr, flags: int) -> None:
+        add = addr.bus - len(self.buses) + 1
+        if add <= 0:
+            return
+        need_dmi = need_pcie_to_pci = False
+        if flags & T_PCI_DEVICE:
+            if self.multiple_roots:
+                model = "pci-root"
+            else:
+                model = "pci-bridge"
+                need_dmi = need_pcie_to_pci = not any(b.flags & T_PCI_BRIDGE for b in self.buses)
+                if self.pcie_to_pci_supported:
+                    need_dmi = False
+                else:
+                    need_pcie_to_pci = False
+                if (need_dmi or need_pcie_to_pci) and add == 1:
+                    add += 1
+                    addr.bus += 1
+        elif flags & (T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT):
+            model = "pcie-root-port"
+        else:
+            raise OracleUnsupported("automatic PCI bus growth for a PCI controller")
+        new = [Bus() for _ in range(add)]
+        self.buses.extend(new)
+        i = 0
+        if need_dmi:
+            new[i].set_model("dmi-to-pci-bridge", False)
+            i += 1
+        if need_pcie_to_pci:
+            new[i].set_model("pcie-root-port", True)
+            new[i].flags = T_PCIE_TO_PCI_BRIDGE
+            i += 1
+            new[i].set_model("pcie-to-pci-bridge", True)
+            i += 1
+        for b in new[i:]:
+            b.set_model(model, True)
+
+    # -- virDomainPCIAddressReserveAddrInternal
+    def reserve(self, addr: PCIAddr, flags: int, from_config: bool = True) -> None:
+        if self.dry_run:
+            self.grow(addr, flags)
+        self.validate(addr, flags, from_config)
+        bus = self.buses[addr.bus]
+        if bus.functions[addr.slot] & (1 << addr.function):
+            raise LibvirtError("XML_ERROR" if from_config else "INTERNAL_ERROR",
+                               f"Attempted double use of PCI Address {addr}")
+        if not bus.functions[addr.slot] and flags & AGGREGATE_SLOT:
+            bus.aggregate[addr.slot] = True
+        bus.functions[addr.slot] |= 1 << addr.function
+
+    def slot_in_use(self, addr: PCIAddr) -> bool:
+        return bool(self.buses[addr.bus].functions[addr.slot])
+
+    # -- virDomainPCIAddressFindUnusedFunctionOnBus
+    def _find_on_bus(self, bus: Bus, a: PCIAddr, function: int, flags: int) -> bool:
+        if not self.compatible(a, bus.flags, flags, False, False):
+            return False
+        while a.slot <= bus.max_slot:
+            if bus.functions[a.slot] == 0:
+                return True
+            if flags & AGGREGATE_SLOT and bus.aggregate[a.slot]:
+                if not bus.functions[a.slot] & (1 << a.function):
+                    return True
+                if function == -1:
+                    while a.function < 8:
+                        if not bus.functions[a.slot] & (1 << a.function):
+                            return True
+                        a.function += 1
+                    a.function = 0
+            a.slot += 1
+        return False
+
+    # -- virDomainPCIAddressGetNextAddr
+    def next_addr(self, flags: int, function: int) -> PCIAddr:
+        if not self.buses:
+            raise LibvirtError("XML_ERROR", "No PCI buses available")
+        a = PCIAddr(function=0 if function == -1 else function)
+        for b, bus in enumerate(self.buses):
+            a.bus = b
+            a.slot = bus.min_slot
+            if self._find_on_bus(bus, a, function, flags):
+                return a
+        for b, bus in enumerate(self.buses):
+            if not bus.empty():
+                continue
+            a.bus = b
+            a.slot = bus.min_slot
+            if self._find_on_bus(bus, a, function, flags):
+                return a
+        if self.dry_run:
+            a.bus = len(self.buses)
+            self.grow(a, flags)
+            a.slot = self.buses[a.bus].min_slot
+            return a
+        raise LibvirtError("INTERNAL_ERROR", "No more available PCI slots")
+
+    # -- virDomainPCIAddressReserveNextAddr
+    def reserve_next(self, info: Info, function: int = -1) -> PCIAddr:
+        a = self.next_addr(info.pci_flags, function)
+        self.reserve(a, info.pci_flags, from_config=False)
+        if not self.dry_run:
+            info.type = "pci"
+            info.pci = PCIAddr(a.domain, a.bus, a.slot, a.function)
+        return a
+
+
+def _present(info: Info) -> bool:
+    """virDeviceInfoPCIAddressIsPresent."""
+    return info.type == "pci" and info.pci is not None and \
+        bool(info.pci.domain or info.pci.bus or info.pci.slot)
+
+
+def _wanted(info: Info) -> bool:
+    """virDeviceInfoPCIAddressIsWanted."""
+    return info.type is None or (info.type == "pci" and not _present(info))
+
+
+def has_pcie_root(dom: Domain) -> bool:
+    return any(c.type == "pci" and c.idx == 0 and c.model == "pcie-root" for c in dom.controllers)
+
+
+def has_pci_root(dom: Domain) -> bool:
+    return any(c.type == "pci" and c.idx == 0 and c.model == "pci-root" for c in dom.controllers)
+
+
+USB2_MODELS = ("ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3")
+PCI_USB = ("piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3",
+           "vt82c686b-uhci", "pci-ohci")
+
+
+def _connect_flags(dom: Domain, caps: CapSet, dev: object) -> int:
+    """qemuDomainDeviceCalculatePCIConnectFlags for the modelled devices."""
+    pci_flags = T_PCI_DEVICE | AUTOASSIGN
+    pcie_flags = (T_PCIE_DEVICE if has_pcie_root(dom) else T_PCI_DEVICE) | AUTOASSIGN
+    virtio_flags = pcie_flags if caps.has("virtio-pci-non-transitional") else pci_flags
+    if isinstance(dev, Controller):
+        if dev.type == "pci":
+            return CONTROLLER_CONNECT.get(dev.model or "", 0)
+        if dev.type == "sata":
+            return pci_flags
+        if dev.type == "usb":
+            if dev.model is None or dev.model in PCI_USB:
+                return pci_flags
+            if dev.model in ("nec-xhci", "qemu-xhci"):
+                return pcie_flags
+            return 0
+        return 0
+    # memballoon
+    model = dev.model
+    if model == "virtio-transitional":
+        return pci_flags
+    if model in ("virtio", "virtio-non-transitional"):
+        return virtio_flags
+    return 0
+
+
+def _fill_flags(dom: Domain, caps: CapSet) -> None:
+    for c in dom.controllers:
+        c.info.pci_flags = _connect_flags(dom, caps, c)
+    if dom.memballoon is not None:
+        dom.memballoon.info.pci_flags = _connect_flags(dom, caps, dom.memballoon)
+
+
+def _pci_devices(dom: Domain) -> list[tuple[str, object]]:
+    """Devices in virDomainDeviceInfoIterate order (controllers ... memballoon)."""
+    out: list[tuple[str, object]] = [("controller", c) for c in dom.controllers]
+    if dom.memballoon is not None and dom.memballoon.model != "none":
+        out.append(("memballoon", dom.memballoon))
+    return out
+
+
+def _create_set(dom: Domain, caps: CapSet, nbuses: int, dry_run: bool) -> AddrSet:
+    """qemuDomainPCIAddressSetCreate."""
+    addrs = AddrSet(nbuses, dry_run, is_pseries(dom), caps.has("pcie-pci-bridge"))
+    pcie_root = False
+    for c in dom.controllers:
+        if c.type != "pci":
+            continue
+        if c.idx >= nbuses:
+            raise LibvirtError("INTERNAL_ERROR", f"Inappropriate new pci controller index {c.idx} "
+                               "exceeds addrs array length")
+        addrs.buses[c.idx].set_model(c.model, c.hotplug != "off")
+        if c.model == "pcie-root":
+            pcie_root = True
+    if nbuses > 0 and addrs.buses[0].model is None:
+        addrs.buses[0].set_model("pci-root", True)
+    default = "pci-root" if is_pseries(dom) else ("pcie-root-port" if pcie_root else "pci-bridge")
+    for b in addrs.buses[1:]:
+        if b.model is None:
+            b.set_model(default, True)
+    # qemuDomainCollectPCIAddress
+    for _kind, dev in _pci_devices(dom):
+        info: Info = dev.info
+        if not _present(info):
+            continue
+        if not info.pci_flags:
+            info.pci_flags = T_PCI_DEVICE
+        a = info.pci
+        if isinstance(dev, Controller) and a.domain == 0 and a.bus == 0 and a.slot == 1 and \
+                dev.type == "usb" and dev.idx == 0 and dev.model in (None, "piix3-uhci") and a.function == 2:
+            if addrs.buses and not addrs.buses[0].flags & T_PCI_DEVICE:
+                raise LibvirtError("INTERNAL_ERROR",
+                                   "Bus 0 must be PCI for integrated PIIX3 USB or IDE controllers")
+            continue
+        addrs.reserve(PCIAddr(a.domain, a.bus, a.slot, a.function), info.pci_flags)
+    return addrs
+
+
+def _validate_piix3(dom: Domain, addrs: AddrSet) -> None:
+    """qemuDomainValidateDevicePCISlotsPIIX3."""
+    flags = AUTOASSIGN | T_PCI_DEVICE
+    for c in dom.controllers:
+        if c.type == "usb" and c.idx == 0 and c.model in ("piix3-uhci", None):
+            want = PCIAddr(0, 0, 1, 2)
+            if _present(c.info):
+                if c.info.pci.key() != want.key():
+                    raise LibvirtError("INTERNAL_ERROR",
+                                       "PIIX3 USB controller at index 0 must have PCI address 0:0:1.2")
+            else:
+                c.info.type = "pci"
+                c.info.pci = want
+            if addrs.buses:
+                addrs.reserve(PCIAddr(0, 0, 1, 2), flags)
+    if addrs.buses:
+        addrs.reserve(PCIAddr(0, 0, 1, 0), flags)
+        addrs.reserve(PCIAddr(0, 0, 1, 3), flags)
+
+
+def _validate_q35(dom: Domain, addrs: AddrSet) -> None:
+    """qemuDomainValidateDevicePCISlotsQ35."""
+    flags = T_PCIE_DEVICE
+    for c in dom.controllers:
+        if c.type == "sata" and c.idx == 0:
+            want = PCIAddr(0, 0, 0x1F, 2)
+            if _present(c.info):
+                if c.info.pci.key() != want.key():
+                    raise LibvirtError("INTERNAL_ERROR",
+                                       "Primary SATA controller must have PCI address 0:0:1f.2")
+            else:
+                c.info.type = "pci"
+                c.info.pci = want
+        elif c.type == "usb" and c.model == "ich9-uhci1" and c.info.type is None:
+            for slot in (0x1D, 0x1A):
+                tmp = PCIAddr(0, 0, slot, 0)
+                if not addrs.slot_in_use(tmp):
+                    addrs.reserve(tmp, flags)
+                    c.info.type = "pci"
+                    c.info.pci = PCIAddr(0, 0, slot, 0, "on")
+                    break
+        elif c.type == "pci" and c.model == "dmi-to-pci-bridge" and c.info.type is None:
+            tmp = PCIAddr(0, 0, 0x1E, 0)
+            if not addrs.slot_in_use(tmp):
+                addrs.reserve(tmp, flags)
+                c.info.type = "pci"
+                c.info.pci = PCIAddr(0, 0, 0x1E, 0)
+    if addrs.buses:
+        addrs.reserve(PCIAddr(0, 0, 0x1F, 0, "on"), flags)
+        addrs.reserve(PCIAddr(0, 0, 0x1F, 3), flags)
+
+
+def _validate_chipsets(dom: Domain, addrs: AddrSet) -> None:
+    """qemuDomainValidateDevicePCISlotsChipsets."""
+    if is_i440fx(dom):
+        _validate_piix3(dom, addrs)
+    elif is_q35(dom):
+        _validate_q35(dom, addrs)
+
+
+def _assign_slots(dom: Domain, addrs: AddrSet) -> None:
+    """qemuDomainAssignDevicePCISlots for controllers and the memballoon."""
+    for c in dom.controllers:
+        if c.type == "pci" and c.model not in ("pci-root", "pcie-root") and _wanted(c.info):
+            addrs.reserve_next(c.info)
+    for c in dom.controllers:
+        if c.type == "pci":
+            continue
+        if c.type == "usb" and c.model == "none":
+            continue
+        if not _wanted(c.info):
+            continue
+        if c.type == "usb" and c.model in USB2_MODELS:
+            found = None
+            for o in dom.controllers:
+                if o.type == "usb" and o.model in USB2_MODELS and o.idx == c.idx and _present(o.info):
+                    found = o.info.pci
+                    break
+            func, multi = {"ich9-ehci1": (7, None), "ich9-uhci1": (0, "on"),
+                           "ich9-uhci2": (1, None), "ich9-uhci3": (2, None)}[c.model]
+            if found is not None:
+                a = PCIAddr(found.domain, found.bus, found.slot, func, multi)
+                addrs.reserve(a, c.info.pci_flags)
+                c.info.type = "pci"
+                c.info.pci = a
+            else:
+                addrs.reserve_next(c.info, func)
+                if c.info.pci is not None and not addrs.dry_run:
+                    c.info.pci.multi = multi
+        else:
+            addrs.reserve_next(c.info)
+    mb = dom.memballoon
+    if mb is not None and mb.model != "none" and _wanted(mb.info):
+        addrs.reserve_next(mb.info)
+
+
+def _set_all_multi(dom: Domain) -> None:
+    """virDomainPCIAddressSetAllMulti: function 0 of a multi-function slot gets multifunction='on'."""
+    infos = [dev.info for _k, dev in _pci_devices(dom)]
+    for t in infos:
+        if t.type != "pci" or t.pci is None or t.pci.function == 0:
+            continue
+        for o in infos:
+            if o.type == "pci" and o.pci is not None and o.pci.domain == t.pci.domain and \
+                    o.pci.bus == t.pci.bus and o.pci.slot == t.pci.slot and o.pci.function == 0:
+                if o.pci.multi is None:
+                    o.pci.multi = "on"
+                break
+
+
+def _supports_pci(dom: Domain, caps: CapSet) -> bool:
+    """qemuDomainSupportsPCI."""
+    if dom.arch not in ("armv7l", "aarch64") and not dom.arch.startswith("riscv"):
+        return True
+    m = dom.machine or ""
+    if m == "versatilepb":
+        return True
+    return (m == "virt" or m.startswith("virt-")) and caps.has("gpex-pcihost")
+
+
+def assign_s390_ccw(dom: Domain) -> None:
+    """qemuDomainAssignS390Addresses / PrimeVirtioDeviceAddresses: on s390-ccw virtio devices
+    without an address get CCW addresses 0xfe.0.N in device order (memballoon only here)."""
+    if not dom.arch.startswith("s390"):
+        return
+    mb = dom.memballoon
+    if mb is not None and mb.model != "none":
+        if mb.info.type is None:
+            mb.info.type = "ccw"
+            mb.info.ccw = (0xFE, 0, 0)
+        elif mb.info.type == "pci":
+            raise OracleUnsupported("PCI memballoon on s390 (zPCI extension addresses)")
+
+
+def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
+    """qemuDomainAssignPCIAddresses."""
+    if dom.arch.startswith("s390"):
+        for _k, dev in _pci_devices(dom):
+            if dev.info.type == "pci" or (isinstance(dev, Controller) and dev.type == "usb"
+                                          and dev.model != "none"):
+                raise OracleUnsupported("PCI devices on s390 (zPCI uid/fid assignment)")
+    max_idx = max((c.idx for c in dom.controllers if c.type == "pci"), default=-1)
+    nbuses = max_idx + 1
+    _fill_flags(dom, caps)
+    if nbuses > 0:
+        addrs = _create_set(dom, caps, nbuses, True)
+        _validate_chipsets(dom, addrs)
+        if has_pci_root(dom):
+            if not all(b.fully_reserved() for b in addrs.buses):
+                addrs.reserve_next(Info(pci_flags=AUTOASSIGN | T_PCI_DEVICE))
+        _assign_slots(dom, addrs)
+        if max_idx <= 0 and len(addrs.buses) > max_idx + 1 and has_pcie_root(dom):
+            addrs.reserve_next(Info(pci_flags=AUTOASSIGN | T_PCIE_DEVICE))
+        # reflect auto-added buses into the controller list
+        for i in range(1, len(addrs.buses)):
+            bus = addrs.buses[i]
+            if any(c.type == "pci" and c.idx == i for c in dom.controllers):
+                continue
+            c = Controller("pci", i, bus.model)
+            insert_controller(dom, c)
+            c.info.pci_flags = _connect_flags(dom, caps, c)
+            if bus.model not in ("pci-root", "pcie-root"):
+                addrs.reserve_next(c.info)
+        nbuses = len(addrs.buses)
+    addrs = _create_set(dom, caps, nbuses, False)
+    if not _supports_pci(dom, caps):
+        return
+    _validate_chipsets(dom, addrs)
+    _assign_slots(dom, addrs)
+    _set_all_multi(dom)
+    names = prof.data["pci_model_names"]
+    for c in dom.controllers:
+        if c.type != "pci":
+            continue
+        if c.model_name is None:
+            if c.model == "pcie-root-port":
+                c.model_name = "pcie-root-port" if caps.has("pcie-root-port") else "ioh3420"
+            elif c.model == "pci-root":
+                c.model_name = "spapr-pci-host-bridge" if is_pseries(dom) else None
+            else:
+                c.model_name = names.get(c.model)
+        a = c.info.pci
+        if c.model == "pci-bridge" and c.chassis_nr is None:
+            c.chassis_nr = c.idx
+        elif c.model == "pcie-root-port":
+            if c.chassis is None:
+                c.chassis = c.idx
+            if c.port is None:
+                c.port = (a.slot << 3) + a.function
+        elif c.model == "pcie-switch-downstream-port":
+            if c.chassis is None:
+                c.chassis = c.idx
+            if c.port is None:
+                c.port = a.slot
+        elif c.model in ("pci-expander-bus", "pcie-expander-bus"):
+            raise OracleUnsupported("expander buses (busNr assignment)")
+        elif c.model == "pci-root" and is_pseries(dom):
+            if c.target_index is None:
+                if c.idx == 0:
+                    c.target_index = 0
+                else:
+                    raise OracleUnsupported("additional pSeries PHBs")
+        if c.model == "pci-bridge" and a is not None and c.idx <= a.bus:
+            raise LibvirtError("CONFIG_UNSUPPORTED",
+                               f"PCI controller at index {c.idx} (0x{c.idx:02x}) has "
+                               f"bus='0x{a.bus:02x}', but index must be larger than bus")

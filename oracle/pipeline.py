@@ -1,0 +1,63 @@
+"""Parse -> post-parse -> address assignment -> validate, as virDomainDefParseString runs it for
+the QEMU driver in libvirt 9.0.0 (src/conf/domain_conf.c virDomainDefParseNode,
+src/conf/domain_postparse.c virDomainDefPostParse, src/conf/domain_validate.c and
+src/qemu/qemu_validate.c for the validation callbacks).
+"""
+
+from __future__ import annotations
+
+from oracle import pci, postparse, usb
+from oracle.capsets import CapSet
+from oracle.errors import LibvirtError, OracleInputError, OracleUnsupported
+from oracle.model import Domain, parse_domain
+from oracle.profile import Profile
+
+
+def check_caps(dom: Domain, caps: CapSet) -> None:
+    if caps.arch != dom.arch:
+        raise OracleInputError(f"capset is for {caps.arch}, domain is {dom.arch}")
+
+
+def post_parse(dom: Domain, caps: CapSet, prof: Profile, abi_update: bool) -> None:
+    postparse.basic(dom, prof)
+    postparse.assign_controller_indexes(dom)
+    # qemuDomainDefPostParse
+    if dom.machine is None:
+        dom.machine = caps.default_machine()
+    postparse.add_default_devices(dom, caps)
+    postparse.canonicalize_machine(dom, caps)
+    postparse.set_default_cpu(dom, caps, prof)
+    postparse.enable_default_features(dom, caps)
+    # device iterator, common, addresses (qemuDomainDefAssignAddresses)
+    postparse.device_post_parse(dom, caps, abi_update, prof)
+    postparse.common_post_parse(dom)
+    pci.assign_s390_ccw(dom)
+    pci.assign_pci(dom, caps, prof)
+    usb.assign_usb(dom, prof, new_domain=abi_update)
+
+
+def validate(dom: Domain, caps: CapSet) -> None:
+    """qemuValidateDomainDef (machine) then per-device validation in iteration order."""
+    if caps.canonical_machine(dom.machine or "") != dom.machine:
+        raise LibvirtError("CONFIG_UNSUPPORTED",
+                           f"Emulator '{dom.emulator}' does not support machine type '{dom.machine}'")
+    for i in dom.inputs:
+        if i.bus == "usb" and i.type == "keyboard" and not caps.has("usb-kbd"):
+            raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")
+    for _h in dom.hubs:
+        if not caps.has("usb-hub"):
+            raise LibvirtError("CONFIG_UNSUPPORTED", "usb-hub not supported by QEMU binary")
+    for r in dom.redirdevs:
+        if r.bus == "usb" and not usb.has_usb(dom):
+            raise LibvirtError("CONFIG_UNSUPPORTED",
+                               "cannot add redirected USB device: USB is disabled for this domain")
+        if not caps.has("usb-redir"):
+            raise OracleUnsupported("redirdev without the usb-redir capability (message unverified)")
+
+
+def parse_and_define(xml: str, caps: CapSet, prof: Profile, abi_update: bool) -> Domain:
+    dom = parse_domain(xml, prof.data)
+    check_caps(dom, caps)
+    post_parse(dom, caps, prof, abi_update)
+    validate(dom, caps)
+    return dom

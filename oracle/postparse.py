@@ -1,0 +1,272 @@
+"""Post-parse defaults of the QEMU driver (libvirt 9.0.0), in the order libvirt runs them.
+
+Order (src/conf/domain_postparse.c virDomainDefPostParse): basic callback (emulator), controller
+index assignment, qemuDomainDefPostParse (default devices, machine canonicalisation, default CPU,
+default features), per-device post-parse (controller/panic models), common post-parse (memory,
+boot), then address assignment (oracle.pci, oracle.usb) -- see oracle.pipeline.
+"""
+
+from __future__ import annotations
+
+from oracle.capsets import CapSet
+from oracle.errors import LibvirtError, OracleUnsupported
+from oracle.model import Audio, Controller, Cpu, Domain, Input, Memballoon, Panic, insert_controller
+from oracle.profile import Profile
+
+X86 = ("x86_64", "i686")
+
+
+def is_q35(dom: Domain) -> bool:
+    """qemuDomainIsQ35 (qemu_domain.c)."""
+    m = dom.machine or ""
+    return m == "q35" or m.startswith("pc-q35")
+
+
+def is_i440fx(dom: Domain) -> bool:
+    """qemuDomainIsI440FX (qemu_domain.c)."""
+    m = dom.machine or ""
+    return m == "pc" or m.startswith("pc-0.") or m.startswith("pc-1.") or m.startswith("pc-i440fx-")
+
+
+def is_arm_virt(dom: Domain) -> bool:
+    """qemuDomainIsARMVirt."""
+    m = dom.machine or ""
+    return dom.arch in ("armv7l", "aarch64") and (m == "virt" or m.startswith("virt-"))
+
+
+def is_riscv_virt(dom: Domain) -> bool:
+    m = dom.machine or ""
+    return dom.arch in ("riscv32", "riscv64") and (m == "virt" or m.startswith("virt-"))
+
+
+def is_pseries(dom: Domain) -> bool:
+    m = dom.machine or ""
+    return dom.arch in ("ppc64", "ppc64le") and (m == "pseries" or m.startswith("pseries-"))
+
+
+def basic(dom: Domain, prof: Profile) -> None:
+    """qemuDomainDefPostParseBasic: default emulator for the arch."""
+    if dom.emulator is None:
+        em = prof.data["emulators"].get(dom.arch)
+        if em is None:
+            raise OracleUnsupported(f"arch {dom.arch!r} has no modelled emulator")
+        dom.emulator = em
+
+
+def assign_controller_indexes(dom: Domain) -> None:
+    """virDomainAssignControllerIndexes: index-less controllers get the lowest free index of
+    their type (pci-root/pcie-root get 0)."""
+    for c in dom.controllers:
+        if c.idx != -1:
+            continue
+        if c.type == "pci" and c.model in ("pci-root", "pcie-root"):
+            c.idx = 0
+            continue
+        i = 0
+        while any(o.type == c.type and o.idx == i for o in dom.controllers):
+            i += 1
+        c.idx = i
+
+
+def _find_controller(dom: Domain, ctype: str, idx: int) -> Controller | None:
+    for c in dom.controllers:
+        if c.type == ctype and c.idx == idx:
+            return c
+    return None
+
+
+def _maybe_add_input(dom: Domain, itype: str, bus: str) -> None:
+    """virDomainDefMaybeAddInput: append unless one of that type+bus already exists."""
+    if not any(i.type == itype and i.bus == bus for i in dom.inputs):
+        dom.inputs.append(Input(itype, bus))
+
+
+def add_usb_controller(dom: Domain, idx: int, model: str | None) -> None:
+    """virDomainDefAddUSBController: an ich9-ehci1 brings its three UHCI companions."""
+    insert_controller(dom, Controller("usb", idx, model))
+    if model == "ich9-ehci1":
+        for m, sp in (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4)):
+            c = Controller("usb", idx, m)
+            c.info.master_startport = sp
+            insert_controller(dom, c)
+
+
+def add_default_devices(dom: Domain, caps: CapSet) -> None:
+    """qemuDomainDefAddDefaultDevices (qemu_domain.c)."""
+    add_usb = True
+    usb_model: str | None = None
+    add_sata = add_pci_root = add_pcie_root = False
+    add_balloon = True
+    add_panic = False
+    if dom.arch in X86:
+        _maybe_add_input(dom, "mouse", "ps2")
+        _maybe_add_input(dom, "keyboard", "ps2")
+    a = dom.arch
+    if a in X86:
+        if dom.machine == "isapc":
+            add_usb = False
+        elif is_q35(dom):
+            add_pcie_root = add_sata = True
+            if caps.has("qemu-xhci"):
+                usb_model = "qemu-xhci"
+            elif caps.has("nec-usb-xhci"):
+                usb_model = "nec-xhci"
+            elif caps.has("ich9-usb-ehci1"):
+                usb_model = "ich9-ehci1"
+            else:
+                add_usb = False
+        elif is_i440fx(dom):
+            add_pci_root = True
+    elif a in ("armv7l", "aarch64"):
+        add_usb = add_balloon = False
+        if is_arm_virt(dom):
+            add_pcie_root = caps.has("gpex-pcihost")
+    elif a in ("ppc64", "ppc64le"):
+        add_pci_root = True
+        add_panic = is_pseries(dom)
+        # USB kbd/mouse are only added with graphics, which the oracle does not model
+    elif a in ("riscv32", "riscv64"):
+        add_usb = False
+        if is_riscv_virt(dom):
+            add_pcie_root = caps.has("gpex-pcihost")
+    elif a in ("s390", "s390x"):
+        add_usb = False
+        add_panic = True
+        add_pci_root = caps.has("zpci")
+    else:
+        raise OracleUnsupported(f"arch {a!r}")
+
+    if add_usb and _find_controller(dom, "usb", 0) is None:
+        add_usb_controller(dom, 0, usb_model)
+    if add_sata and _find_controller(dom, "sata", 0) is None:
+        insert_controller(dom, Controller("sata", 0))
+    root = _find_controller(dom, "pci", 0)
+    for want, model in ((add_pci_root, "pci-root"), (add_pcie_root, "pcie-root")):
+        if not want:
+            continue
+        if root is not None:
+            if root.model != model:
+                raise LibvirtError(
+                    "XML_ERROR",
+                    f"The PCI controller with index='0' must be model='{model}' for this machine "
+                    f"type, but model='{root.model}' was found instead")
+        else:
+            insert_controller(dom, Controller("pci", 0, model))
+    if add_balloon and dom.memballoon is None:
+        dom.memballoon = Memballoon("virtio")
+    if add_panic:
+        ok = False
+        for p in dom.panics:
+            if p.model is None or (a.startswith("ppc64") and p.model == "pseries") or \
+                    (a.startswith("s390") and p.model == "s390"):
+                ok = True
+                break
+        if not ok:
+            dom.panics.append(Panic(None))
+    # qemuDomainDefAddDefaultAudioBackend: no graphics -> one <audio type='none'/> (qemu.conf
+    # nogfx_allow_host_audio defaults to off)
+    if not dom.audios:
+        dom.audios.append(Audio(1, "none"))
+
+
+def canonicalize_machine(dom: Domain, caps: CapSet) -> None:
+    """qemuCanonicalizeMachine: alias -> versioned machine name."""
+    canon = caps.canonical_machine(dom.machine or "")
+    if canon is not None:
+        dom.machine = canon
+
+
+def set_default_cpu(dom: Domain, caps: CapSet, prof: Profile) -> None:
+    """qemuDomainDefSetDefaultCPU: custom model from the machine's defaultCPU (TCG)."""
+    if dom.cpu is not None:
+        return
+    if dom.arch not in prof.data["cpu_arch_supported"]:
+        return
+    model = caps.default_cpu(dom.machine or "")
+    if model is None:
+        return
+    dom.cpu = Cpu("custom", "exact", "none", model, "forbid")
+
+
+def enable_default_features(dom: Domain, caps: CapSet) -> None:
+    """qemuDomainDefEnableDefaultFeatures: ARM virt always has a GIC; without KVM's host GIC
+    information libvirt 9.0.0 picks version 2 for TCG."""
+    if is_arm_virt(dom) and dom.gic_version is None:
+        dom.gic_version = "2"
+
+
+def controller_post_parse(dom: Domain, c: Controller, caps: CapSet, abi_update: bool, prof: Profile) -> None:
+    """qemuDomainControllerDefPostParse (qemu_domain.c), USB and PCI parts."""
+    if c.type == "usb":
+        if c.model is None:
+            model = "piix3-uhci" if caps.has("piix3-usb-uhci") else None
+            if dom.arch.startswith("s390"):
+                if c.info.type is None:
+                    model = "none"
+            elif dom.arch.startswith("ppc64"):
+                if abi_update and caps.has("qemu-xhci"):
+                    model = "qemu-xhci"
+                elif abi_update and caps.has("nec-usb-xhci"):
+                    model = "nec-xhci"
+                elif caps.has("pci-ohci"):
+                    model = "pci-ohci"
+                else:
+                    model = None
+            elif dom.arch == "aarch64":
+                if caps.has("qemu-xhci"):
+                    model = "qemu-xhci"
+                elif caps.has("nec-usb-xhci"):
+                    model = "nec-xhci"
+            c.model = model
+        if c.model in ("qusb1", "qusb2"):
+            raise LibvirtError("CONFIG_UNSUPPORTED", "USB controller model type 'qusb1' or 'qusb2' "
+                               f"is not supported in {dom.virt_type}")
+        maxp = prof.data["xhci_maxports"]
+        if c.model in ("nec-xhci", "qemu-xhci") and c.ports is not None and c.ports > maxp:
+            raise LibvirtError("CONFIG_UNSUPPORTED",
+                               f"'{c.model}' controller only supports up to '{maxp}' ports")
+    elif c.type == "pci":
+        if not is_pseries(dom) and c.model in ("pci-root", "pcie-root") and c.idx != 0:
+            raise LibvirtError("XML_ERROR", "pci-root and pcie-root controllers should have index 0")
+        if c.model is None:
+            raise OracleUnsupported("pci controller without model")
+
+
+def device_post_parse(dom: Domain, caps: CapSet, abi_update: bool, prof: Profile) -> None:
+    """virDomainDefPostParseDeviceIterator -> qemuDomainDeviceDefPostParse for each device.
+
+    Iteration order is virDomainDeviceInfoIterateInternal's: controllers come before inputs etc.;
+    only controllers and panics have modelled effects here."""
+    for c in dom.controllers:
+        controller_post_parse(dom, c, caps, abi_update, prof)
+    for r in dom.redirdevs:
+        # tcp character devices default to the raw protocol (virDomainChrSourceDef parse)
+        if r.type == "tcp" and r.protocol is None:
+            r.protocol = "raw"
+    for p in dom.panics:
+        # qemuDomainPanicDefPostParse: default model per machine
+        if p.model is None:
+            if is_pseries(dom):
+                p.model = "pseries"
+            elif dom.arch.startswith("s390"):
+                p.model = "s390"
+            elif dom.arch in X86:
+                p.model = "isa"
+            else:
+                raise OracleUnsupported(f"panic device on {dom.arch}")
+
+
+def common_post_parse(dom: Domain) -> None:
+    """virDomainDefPostParseCommon: currentMemory, default boot device, duplicate controllers."""
+    if dom.current_memory is None or dom.current_memory == 0 or dom.current_memory > dom.memory:
+        dom.current_memory = dom.memory
+    if not dom.boot_devs:
+        dom.boot_devs = ["hd"]
+    seen: set[tuple[str, int]] = set()
+    for c in dom.controllers:
+        if c.type == "usb":
+            continue  # USB index clashes are reported by the USB address code
+        k = (c.type, c.idx)
+        if k in seen:
+            raise LibvirtError("XML_ERROR", f"Multiple '{c.type}' controllers with index '{c.idx}'")
+        seen.add(k)
