@@ -25,14 +25,19 @@ libvirt.virEventRegisterDefaultImpl()
 root, jobs = sys.argv[1], json.loads(sys.argv[2])
 conn = libvirt.open("qemu:///embed?root=" + root)
 out = []
-for arch, emulator in jobs:
+for job in jobs:
     t = time.perf_counter()
+    res = {"xml": None, "error": None}
     try:
-        conn.getDomainCapabilities(emulator, arch, None, "qemu", 0)
-        err = None
+        if "define" in job:
+            dom = conn.defineXML(job["define"])
+            res["xml"] = dom.XMLDesc(0)
+            dom.undefine()
+        else:
+            conn.getDomainCapabilities(job["emulator"], job["arch"], None, "qemu", 0)
     except libvirt.libvirtError as exc:
-        err = str(exc)
-    out.append({"emulator": emulator, "seconds": time.perf_counter() - t, "error": err})
+        res["error"] = str(exc)
+    out.append({**job, **res, "seconds": time.perf_counter() - t})
 conn.close()
 print(json.dumps(out))
 """
@@ -54,21 +59,36 @@ def cache_file(root: Path, emulator: str) -> Path:
     return root / "cache" / "qemu" / "capabilities" / (hashlib.sha256(emulator.encode()).hexdigest() + ".xml")
 
 
-def probe(root: Path, jobs: Sequence[tuple[str, str]], timeout: float = 600) -> list[dict]:
-    """Probe each (arch, emulator) in one libvirt process on ``root``; returns per-job results
-    with the cached caps XML (or None) under ``caps``."""
+def run_jobs(root: Path, jobs: Sequence[dict[str, str]], timeout: float = 600) -> list[dict]:
+    """Run jobs in one fresh libvirt process on ``root``: ``{"arch", "emulator"}`` probes an
+    emulator (getDomainCapabilities), ``{"define": xml}`` defines, reads back and undefines a
+    domain (result under ``xml``). Each result also has ``error`` and ``seconds``."""
     init_root(root)
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(root), json.dumps(list(jobs))],
         capture_output=True, text=True, timeout=timeout, check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"libvirt probe process failed: {proc.stderr.strip()[-2000:]}")
-    results = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"libvirt process failed: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def probe(root: Path, emulators: Sequence[tuple[str, str]], timeout: float = 600) -> list[dict]:
+    """Probe each (arch, emulator) in one libvirt process on ``root``; the cached caps XML
+    libvirt wrote (or None) is under ``caps``."""
+    results = run_jobs(root, [{"arch": a, "emulator": e} for a, e in emulators], timeout)
     for r in results:
         f = cache_file(root, r["emulator"])
         r["caps"] = f.read_text() if f.exists() else None
     return results
+
+
+def define(root: Path, xml: str) -> str:
+    """libvirt's inactive XML for ``xml`` after defining it (raises RuntimeError on error)."""
+    (res,) = run_jobs(root, [{"define": xml}])
+    if res["error"]:
+        raise RuntimeError(res["error"])
+    return res["xml"]
 
 
 def normalise(xml: str, drop_kvm: bool = False) -> str:
