@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import copy
 
-from oracle.model import Domain
+from oracle.model import Domain, insert_controller
 from oracle.postparse import is_i440fx
 
 
 def make_migratable(dom: Domain) -> Domain:
     d = copy.deepcopy(dom)
+    # virDomainDefCopy formats and re-parses the definition: parsing re-sorts the controllers
+    # (virDomainControllerInsertPreAlloced), undoing the append order of implicit ones.
+    conts, d.controllers = d.controllers, []
+    for c in conts:
+        insert_controller(d, c)
     usbs = [c for c in d.controllers if c.type == "usb"]
     usb = usbs[0] if len(usbs) == 1 else None
     if not (usb is not None and is_i440fx(d) and usb.idx == 0 and usb.model in (None, "piix3-uhci")):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
-from oracle.model import Controller, Domain, Info, PCIAddr, insert_controller
+from oracle.model import Controller, Domain, Info, PCIAddr
 from oracle.postparse import is_i440fx, is_pseries, is_q35
 from oracle.profile import Profile
 
@@ -535,7 +535,7 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
             if any(c.type == "pci" and c.idx == i for c in dom.controllers):
                 continue
             c = Controller("pci", i, bus.model)
-            insert_controller(dom, c)
+            dom.controllers.append(c)  # virDomainDefAddController appends
             c.info.pci_flags = _connect_flags(dom, caps, c)
             if bus.model not in ("pci-root", "pcie-root"):
                 addrs.reserve_next(c.info)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
-from oracle.model import Audio, Controller, Cpu, Domain, Input, Memballoon, Panic, insert_controller
+from oracle.model import Audio, Controller, Cpu, Domain, Input, Memballoon, Panic
 from oracle.profile import Profile
 
 X86 = ("x86_64", "i686")
@@ -83,12 +83,12 @@ def _maybe_add_input(dom: Domain, itype: str, bus: str) -> None:
 
 def add_usb_controller(dom: Domain, idx: int, model: str | None) -> None:
     """virDomainDefAddUSBController: an ich9-ehci1 brings its three UHCI companions."""
-    insert_controller(dom, Controller("usb", idx, model))
+    dom.controllers.append(Controller("usb", idx, model))
     if model == "ich9-ehci1":
         for m, sp in (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4)):
             c = Controller("usb", idx, m)
             c.info.master_startport = sp
-            insert_controller(dom, c)
+            dom.controllers.append(c)
 
 
 def add_default_devices(dom: Domain, caps: CapSet) -> None:
@@ -139,7 +139,7 @@ def add_default_devices(dom: Domain, caps: CapSet) -> None:
     if add_usb and _find_controller(dom, "usb", 0) is None:
         add_usb_controller(dom, 0, usb_model)
     if add_sata and _find_controller(dom, "sata", 0) is None:
-        insert_controller(dom, Controller("sata", 0))
+        dom.controllers.append(Controller("sata", 0))
     root = _find_controller(dom, "pci", 0)
     for want, model in ((add_pci_root, "pci-root"), (add_pcie_root, "pcie-root")):
         if not want:
@@ -151,7 +151,7 @@ def add_default_devices(dom: Domain, caps: CapSet) -> None:
                     f"The PCI controller with index='0' must be model='{model}' for this machine "
                     f"type, but model='{root.model}' was found instead")
         else:
-            insert_controller(dom, Controller("pci", 0, model))
+            dom.controllers.append(Controller("pci", 0, model))
     if add_balloon and dom.memballoon is None:
         dom.memballoon = Memballoon("virtio")
     if add_panic:
