@@ -12,15 +12,16 @@ import argparse
 import sys
 
 from virtfuzz.backend import BackendUnavailable
-from virtfuzz.commands import abi, define
+from virtfuzz.commands import abi, define, fuzz, replay
 from virtfuzz.inputs import InputError
 
-COMMANDS = {"define": define, "abi": abi}
+COMMANDS = {"define": define, "abi": abi, "fuzz": fuzz, "replay": replay}
 
 
 def add_backend_options(p: argparse.ArgumentParser, default: str = "libvirt") -> None:
     g = p.add_argument_group("backend")
-    g.add_argument("--backend", choices=("libvirt", "oracle"), default=default,
+    choices = ("libvirt", "oracle", "both") if default == "both" else ("libvirt", "oracle")
+    g.add_argument("--backend", choices=choices, default=default,
                    help=f"real libvirt (worker process, embedded driver) or the pure-Python oracle "
                         f"(default: {default})")
     g.add_argument("--libvirt", metavar="VERSION", default=None,

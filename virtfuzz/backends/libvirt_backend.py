@@ -38,6 +38,8 @@ class LibvirtBackend:
         self.worker = WorkerProcess(self.root, env=self.build.env,
                                     command_prefix=list(self.build.command_prefix))
         self.restarts = 0
+        self.load_root: EmbedRoot | None = None
+        self.loader: WorkerProcess | None = None
 
     # -- worker management ----------------------------------------------------------------
     def _ensure(self) -> WorkerProcess:
@@ -137,19 +139,21 @@ class LibvirtBackend:
         return [results[i] for i in range(len(xmls))]
 
     def _load_batch(self, batch: list[tuple[int, str, str]]) -> list[XmlResult]:
-        self.worker.stop()
-        for _, name, x in batch:
-            (self.root.config_dir / f"{name}.xml").write_text(x)
+        """One driver start-up reading the whole batch (a fork of the loader process, see
+        ``libvirt_worker.serve_loader``), on a root of its own with the same capability cache."""
+        if self.loader is None or not self.loader.alive:
+            if self.load_root is None:
+                self.load_root = EmbedRoot(self.build.version)
+            self.loader = WorkerProcess(self.load_root, env=self.build.env,
+                                        command_prefix=list(self.build.command_prefix), loader=True)
+            self.loader.start(self.timeout)
+        items = [(name, x) for _, name, x in batch]
         try:
-            self.worker.start(self.timeout)
-            return [XmlResult.from_dict(d) for d in self._call("collect", ([n for _, n, _ in batch],))]
+            return [XmlResult.from_dict(d) for d in self.loader.call("load", (items,), self.timeout)]
         except WorkerLost as lost:
-            self._clear_config_dir()
+            if len(batch) > 1:  # find the definition that kills the start-up; the others get results
+                return [r for b in batch for r in self._load_batch([b])]
             return [XmlResult(kind=lost.kind, error=lost.message, stage="load", input=x) for _, _, x in batch]
-
-    def _clear_config_dir(self) -> None:
-        for f in self.root.config_dir.glob("*.xml"):
-            f.unlink(missing_ok=True)
 
     # -- ABI check and hotplug ------------------------------------------------------------
     def abi(self, src_xml: str, dst_xml: str) -> AbiResult:
@@ -175,6 +179,11 @@ class LibvirtBackend:
         self.worker.stop()
         self.root.save_caps()
         self.root.remove()
+        if self.loader is not None:
+            self.loader.stop()
+        if self.load_root is not None:
+            self.load_root.save_caps()
+            self.load_root.remove()
 
     def __enter__(self) -> LibvirtBackend:
         return self

@@ -207,7 +207,62 @@ def serve(worker: Worker, req_fd: int, resp_fd: int) -> None:
             wire.send(resp_fd, ("exception", f"{type(e).__name__}: {e}"))
 
 
+def serve_loader(root: Path, req_fd: int, resp_fd: int) -> None:
+    """Fork server for driver restarts: each ``load`` forks a child that starts a fresh driver.
+
+    The parent here never opens a connection (libvirt is imported, no threads started), so a
+    fork is safe and costs milliseconds instead of a new interpreter. The child opens the root,
+    which loads every definition in its config directory exactly as a restarting daemon does
+    (parse without ABI_UPDATE), reports each one and exits.
+    """
+    config_dir = root / "etc" / "qemu"
+    log = root / "virtfuzz" / "libvirt.log"
+    while True:
+        try:
+            op, args = wire.recv(req_fd)
+        except EOFError:
+            return
+        if op == "quit":
+            wire.send(resp_fd, ("ok", None))
+            return
+        if op == "hello":
+            wire.send(resp_fd, ("ok", {"version": libvirt.getVersion(), "pid": os.getpid(), "domains": []}))
+            continue
+        (items,) = args  # [(name, xml)]
+        for f in config_dir.glob("*.xml"):
+            f.unlink()
+        for name, xml in items:
+            (config_dir / f"{name}.xml").write_text(xml)
+        log.write_text("")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                worker = Worker(root)
+                wire.send(w, worker.collect([n for n, _ in items]))
+            finally:
+                os._exit(0)
+        os.close(w)
+        try:
+            result = ("ok", wire.recv(r))
+        except EOFError:
+            result = ("lost", None)
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        if result[0] == "lost":
+            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+            how = f"killed by {signal.Signals(sig).name}" if sig else f"exited with status {os.WEXITSTATUS(status)}"
+            result = ("crash", f"libvirt driver start-up {how}")
+        for f in config_dir.glob("*.xml"):
+            f.unlink()
+        wire.send(resp_fd, result)
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "--loader":
+        serve_loader(Path(argv[1]), int(argv[2]), int(argv[3]))
+        return 0
     root, req_fd, resp_fd = Path(argv[0]), int(argv[1]), int(argv[2])
     become_subreaper()
     worker = Worker(root)

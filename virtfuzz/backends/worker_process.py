@@ -30,8 +30,9 @@ class WorkerError(RuntimeError):
 
 class WorkerProcess:
     def __init__(self, root: EmbedRoot, env: dict[str, str] | None = None,
-                 command_prefix: list[str] | None = None) -> None:
+                 command_prefix: list[str] | None = None, loader: bool = False) -> None:
         self.root = root
+        self.loader = loader
         self.env = env or {}
         self.command_prefix = command_prefix or []
         self.proc: subprocess.Popen | None = None
@@ -52,7 +53,8 @@ class WorkerProcess:
         env["LIBVIRT_LOG_FILTERS"] = "4:*"
         self.root.log_file.unlink(missing_ok=True)
         stderr = open(self.root.scratch / "worker.stderr", "ab")
-        cmd = [*self.command_prefix, sys.executable, "-m", "virtfuzz.backends.libvirt_worker",
+        mode = ["--loader"] if self.loader else []
+        cmd = [*self.command_prefix, sys.executable, "-m", "virtfuzz.backends.libvirt_worker", *mode,
                str(self.root.path), str(req_r), str(resp_w)]
         self.proc = subprocess.Popen(cmd, pass_fds=(req_r, resp_w), env=env, stdin=subprocess.DEVNULL,
                                      stdout=stderr, stderr=stderr, start_new_session=True)
@@ -76,6 +78,8 @@ class WorkerProcess:
             raise WorkerLost("crash", self._death_note()) from None
         if status == "exception":
             raise WorkerError(value)
+        if status == "crash":
+            raise WorkerLost("crash", value)
         return value
 
     def _death_note(self) -> str:

@@ -1,0 +1,223 @@
+"""The campaign behind ``virtfuzz fuzz`` / ``tox -e fuzz``.
+
+Loop: draw a batch, observe it on the oracle and on the real libvirt, check the invariants, and for
+every failure with a signature not seen before: reduce the input, write the finding atomically,
+record it in the summary. ``--jobs N`` runs N such loops in processes (each owns its own embedded
+libvirt root) with seeds seed, seed+1, ...; the parent merges their progress.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fuzz.checks import Failure, check_case
+from fuzz.findings import known_signatures, write_finding
+from fuzz.generate import draw_batch
+from fuzz.observe import Case, observe
+from fuzz.reduce import reduce_xml
+from fuzz.report import write_report, write_summary
+from fuzz.signature import signature
+from virtfuzz.backends import open_backend
+
+
+@dataclass
+class CampaignConfig:
+    budget: float = 120.0
+    seed: int = 0
+    jobs: int = 1
+    out: Path = Path("out/fuzz")
+    backends: tuple[str, ...] = ("oracle", "libvirt")
+    libvirt_version: str | None = None
+    qemu: str | None = None
+    caps_del: tuple[str, ...] = ()
+    batch: int = 48
+    reduce_rounds: int = 12
+
+    def context(self) -> dict:
+        return {"backends": list(self.backends), "libvirt": self.libvirt_version, "qemu": self.qemu,
+                "caps_del": list(self.caps_del)}
+
+
+@dataclass
+class BatchReport:
+    job: int
+    cases: int
+    steps: int
+    new: list[dict] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def _features(case: Case, obs) -> set[str]:
+    """What a case exercised: arch/machine family, USB models, error classes (the coverage we report)."""
+    from lxml import etree
+
+    from fuzz.signature import error_class
+
+    feats: set[str] = set()
+    d = obs.define
+    if d.kind == "ok" and d.xml:
+        root = etree.fromstring(d.xml.encode())
+        t = root.find("os/type")
+        fam = (t.get("machine") or "").split("-")[0]
+        feats.add(f"machine:{t.get('arch')}/{fam}")
+        for c in root.findall("devices/controller"):
+            feats.add(f"controller:{c.get('type')}/{c.get('model')}")
+    elif d.error:
+        feats.add(f"error:{error_class(d.error)[:80]}")
+    if obs.hotplug is not None:
+        feats.add(f"attach:{obs.hotplug.kind}")
+    return feats
+
+
+class Job:
+    def __init__(self, cfg: CampaignConfig, index: int) -> None:
+        self.cfg = cfg
+        self.index = index
+        self.backends = {name: open_backend(name, libvirt_version=cfg.libvirt_version, qemu=cfg.qemu,
+                                            caps_del=cfg.caps_del) for name in cfg.backends}
+        self.seen: set[str] = set()
+        self.known = known_signatures()
+
+    def close(self) -> None:
+        for b in self.backends.values():
+            b.close()
+
+    def check(self, cases: list[Case]) -> list[list[Failure]]:
+        obs = {name: observe(b, cases) for name, b in self.backends.items()}
+        out = []
+        for i in range(len(cases)):
+            out.append(check_case(obs["oracle"][i] if "oracle" in obs else None,
+                                  obs["libvirt"][i] if "libvirt" in obs else None))
+        self._last_obs = obs
+        return out
+
+    def run_batch(self, batch_no: int) -> BatchReport:
+        seed = self.cfg.seed * 1_000_003 + self.index * 10_007 + batch_no
+        cases = draw_batch(self.cfg.batch, seed)
+        failures = self.check(cases)
+        primary = self._last_obs.get("libvirt") or self._last_obs.get("oracle")
+        feats: set[str] = set()
+        for c, o in zip(cases, primary, strict=True):
+            feats |= _features(c, o)
+        rep = BatchReport(job=self.index, cases=len(cases), steps=sum(c.steps for c in cases),
+                          features=sorted(feats))
+        for case, fails in zip(cases, failures, strict=True):
+            for f in fails:
+                sig = signature(f)
+                if sig in self.seen:
+                    continue
+                self.seen.add(sig)
+                rec = self._record(sig, f, case, seed)
+                if rec is not None:
+                    rep.new.append(rec)
+        return rep
+
+    def _record(self, sig: str, f: Failure, case: Case, seed: int) -> dict | None:
+        def still_fails(xmls: list[str]) -> list[bool]:
+            results = self.check([Case(xml=x, device=case.device) for x in xmls])
+            return [any(signature(g) == sig for g in fails) for fails in results]
+
+        reduced, _ = reduce_xml(case.xml, still_fails, self.cfg.reduce_rounds)
+        context = {**self.cfg.context(), "seed": seed, "job": self.index,
+                   "versions": {n: getattr(b, "version", None) for n, b in self.backends.items()}}
+        path = write_finding(self.cfg.out, sig, f, case.xml, reduced, case.device, context)
+        if path is None:
+            return None
+        return {"signature": sig, "invariant": f.invariant, "party": f.party, "message": f.message,
+                "xpath": f.xpath, "left": f.left, "right": f.right, "path": str(path), "input": reduced,
+                "device": case.device, "reproduce": f"virtfuzz replay {path}", "known": sig in self.known}
+
+
+def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:
+    job = Job(cfg, index)
+    try:
+        n = 0
+        while time.time() < deadline:
+            try:
+                queue.put(asdict(job.run_batch(n)))
+            except Exception as e:  # report and keep fuzzing: one bad batch must not end the campaign
+                queue.put(asdict(BatchReport(job=index, cases=0, steps=0, error=f"{type(e).__name__}: {e}")))
+            n += 1
+    finally:
+        job.close()
+        queue.put({"job": index, "done": True})
+
+
+def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
+    """Run until the budget is spent (or Ctrl-C); returns (summary, exit status)."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    deadline = start + cfg.budget
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_job_main, args=(cfg, i, deadline, queue), daemon=True) for i in range(cfg.jobs)]
+    for p in procs:
+        p.start()
+    cases = steps = 0
+    records: list[dict] = []
+    seen: set[str] = set()
+    features: Counter[str] = Counter()
+    errors: list[str] = []
+    done = 0
+    known = known_signatures()
+
+    def summary() -> dict:
+        secs = time.time() - start
+        return {"cases": steps, "domains": cases, "seconds": round(secs, 2), "jobs": cfg.jobs,
+                "seed": cfg.seed, "backends": list(cfg.backends), "context": cfg.context(),
+                "findings": [{k: r[k] for k in ("signature", "invariant", "message", "path", "party", "known")}
+                             for r in records],
+                "new_findings": sum(1 for r in records if not r["known"]),
+                "rules_covered": sorted(features), "batch_errors": errors[:20]}
+
+    try:
+        while done < cfg.jobs:
+            try:
+                msg = queue.get(timeout=1.0)
+            except Exception:
+                if not any(p.is_alive() for p in procs):
+                    break
+                continue
+            if msg.get("done"):
+                done += 1
+                continue
+            cases += msg["cases"]
+            steps += msg["steps"]
+            features.update(msg["features"])
+            if msg.get("error"):
+                errors.append(msg["error"])
+            for rec in msg["new"]:
+                if rec["signature"] not in seen:
+                    seen.add(rec["signature"])
+                    rec["known"] = rec["signature"] in known
+                    records.append(rec)
+            s = summary()
+            write_summary(cfg.out, s)
+            rate = steps / max(time.time() - start, 1e-9)
+            print(f"\r[{time.time() - start:5.0f}s] cases {steps} ({rate:.0f}/s) findings {len(records)} "
+                  f"(new {s['new_findings']}) rules {len(features)}", end="", file=progress, flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted: findings so far are on disk", file=progress)
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+    s = summary()
+    write_summary(cfg.out, s)
+    write_report(cfg.out, s, records)
+    print(f"\n{steps} cases in {s['seconds']:.0f} s, {len(records)} findings ({s['new_findings']} new); "
+          f"{cfg.out / 'summary.json'}, {cfg.out / 'report.md'}", file=progress)
+    status = 1 if s["new_findings"] or (errors and steps == 0) else 0
+    return s, status
+
+
+def default_jobs() -> int:
+    return max(1, min(os.cpu_count() or 1, 2))

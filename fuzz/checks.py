@@ -1,0 +1,164 @@
+"""The invariants, each a named function over one case's observations.
+
+A case is observed once on each backend (``Observation``); checks compare observations and return
+``Failure`` records. Numbering follows the fuzzing issue:
+1. oracle == real libvirt (stored XML, migratable XML, errors, ABI verdicts, reload),
+2. idempotence: defining a domain's own stored XML changes nothing,
+3. accepted => migratable XML re-parses as a destination, is ABI-stable with the source, and the
+   definition survives a driver restart unchanged,
+4. after an accepted config attach the domain is still re-definable (and 2-3 hold again).
+Invariants 2-4 are checked on the real libvirt (libvirt bugs) and on the oracle (oracle bugs),
+so a report says which party broke which rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fuzz.xmldiff import first_difference
+from virtfuzz.results import AbiResult, DefineResult, XmlResult
+
+
+@dataclass
+class Observation:
+    """Everything one backend said about one case."""
+
+    define: DefineResult
+    redefine: DefineResult | None = None      # define(stored XML)
+    reload: XmlResult | None = None           # driver restart re-reading the stored XML
+    destination: XmlResult | None = None      # migratable XML parsed as a migration destination
+    abi: AbiResult | None = None              # ABI check: source vs destination's stored XML
+    hotplug: XmlResult | None = None          # config attach of ``device``
+    hotplug_redefine: DefineResult | None = None
+
+
+@dataclass
+class Failure:
+    invariant: str
+    party: str            # "libvirt", "oracle" or "oracle-vs-libvirt"
+    message: str
+    xpath: str | None = None
+    left: str | None = None
+    right: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _compare_xml(invariant: str, party: str, what: str, a: str | None, b: str | None,
+                 left_name: str, right_name: str) -> list[Failure]:
+    if a == b:
+        return []
+    if a is None or b is None:
+        return [Failure(invariant, party, f"{what}: {left_name} has {'none' if a is None else 'one'}, "
+                        f"{right_name} has {'none' if b is None else 'one'}", None, a, b)]
+    d = first_difference(a, b)
+    if d is None:
+        return [Failure(invariant, party, f"{what}: differs in formatting only", "/", a, b)]
+    return [Failure(invariant, party, f"{what} differs at {d.xpath}: {left_name}={d.left!r} "
+                    f"{right_name}={d.right!r}", d.generic_xpath, d.left, d.right)]
+
+
+def _compare_outcome(invariant: str, what: str, o, r) -> list[Failure]:
+    """Compare two results of the same operation: kind, error text, then XML."""
+    if o is None or r is None:
+        return []
+    if o.kind != r.kind:
+        return [Failure(invariant, "oracle-vs-libvirt",
+                        f"{what}: oracle {o.kind} ({o.error or 'no error'}), "
+                        f"libvirt {r.kind} ({r.error or 'no error'})",
+                        None, o.error, r.error)]
+    if o.kind != "ok":
+        if o.error != r.error:
+            return [Failure(invariant, "oracle-vs-libvirt", f"{what}: error text differs",
+                            None, o.error, r.error)]
+        return []
+    out = _compare_xml(invariant, "oracle-vs-libvirt", what, getattr(o, "xml", None), getattr(r, "xml", None),
+                       "oracle", "libvirt")
+    return out
+
+
+def oracle_agrees_with_libvirt(o: Observation, r: Observation) -> list[Failure]:
+    inv = "1-oracle-equals-libvirt"
+    fails = _compare_outcome(inv, "stored XML", o.define, r.define)
+    if fails or o.define.kind != "ok":
+        return fails
+    fails += _compare_xml(inv, "oracle-vs-libvirt", "migratable XML", o.define.migratable, r.define.migratable,
+                          "oracle", "libvirt")
+    if o.define.migratable_error != r.define.migratable_error:
+        fails.append(Failure(inv, "oracle-vs-libvirt", "migratable XML error differs", None,
+                             o.define.migratable_error, r.define.migratable_error))
+    fails += _compare_outcome(inv, "reload", o.reload, r.reload)
+    fails += _compare_outcome(inv, "migration destination parse", o.destination, r.destination)
+    if o.abi and r.abi and (o.abi.kind, o.abi.error) != (r.abi.kind, r.abi.error):
+        fails.append(Failure(inv, "oracle-vs-libvirt", f"ABI verdict: oracle {o.abi.kind} ({o.abi.error}), "
+                             f"libvirt {r.abi.kind} ({r.abi.error})", None, o.abi.error, r.abi.error))
+    fails += _compare_outcome(inv, "config attach", o.hotplug, r.hotplug)
+    return fails
+
+
+def idempotent_redefine(obs: Observation, party: str) -> list[Failure]:
+    if obs.define.kind != "ok" or obs.redefine is None:
+        return []
+    inv = "2-idempotent-redefine"
+    if obs.redefine.kind != "ok":
+        return [Failure(inv, party, f"own stored XML rejected on re-define: {obs.redefine.error}",
+                        None, None, obs.redefine.error)]
+    return _compare_xml(inv, party, "re-defined stored XML", obs.define.xml, obs.redefine.xml, "first", "again")
+
+
+def migration_roundtrip_stable(obs: Observation, party: str) -> list[Failure]:
+    if obs.define.kind != "ok":
+        return []
+    inv = "3-migratable-roundtrip"
+    if obs.define.migratable is None:
+        return [Failure(inv, party, f"accepted domain cannot be formatted migratable: "
+                        f"{obs.define.migratable_error}")]
+    fails: list[Failure] = []
+    if obs.destination is not None and obs.destination.kind != "ok":
+        fails.append(Failure(inv, party, f"migration destination rejects migratable XML: {obs.destination.error}",
+                             None, None, obs.destination.error))
+    elif obs.destination is not None and obs.destination.xml != obs.define.xml:
+        fails += _compare_xml(inv, party, "destination definition", obs.define.xml, obs.destination.xml,
+                              "source", "destination")
+    if obs.abi is not None and obs.abi.kind != "ok":
+        fails.append(Failure(inv, party, f"destination not ABI-stable with source: {obs.abi.error}",
+                             None, None, obs.abi.error))
+    if obs.reload is not None:
+        if obs.reload.kind != "ok":
+            fails.append(Failure(inv, party, f"driver restart drops the definition: {obs.reload.error}",
+                                 None, None, obs.reload.error))
+        else:
+            fails += _compare_xml(inv, party, "definition after driver restart", obs.define.xml, obs.reload.xml,
+                                  "before", "after")
+    return fails
+
+
+def hotplug_keeps_definition_valid(obs: Observation, party: str) -> list[Failure]:
+    if obs.hotplug is None or obs.hotplug.kind != "ok" or obs.hotplug_redefine is None:
+        return []
+    inv = "4-hotplug-redefinable"
+    if obs.hotplug_redefine.kind != "ok":
+        return [Failure(inv, party, f"definition after attach is rejected on re-define: "
+                        f"{obs.hotplug_redefine.error}", None, None, obs.hotplug_redefine.error)]
+    return _compare_xml(inv, party, "re-defined XML after attach", obs.hotplug.xml, obs.hotplug_redefine.xml,
+                        "after attach", "re-defined")
+
+
+SINGLE_PARTY_CHECKS: tuple[Callable[[Observation, str], list[Failure]], ...] = (
+    idempotent_redefine, migration_roundtrip_stable, hotplug_keeps_definition_valid)
+
+
+def check_case(oracle: Observation | None, libvirt: Observation | None) -> list[Failure]:
+    fails: list[Failure] = []
+    if oracle is not None and libvirt is not None:
+        fails += oracle_agrees_with_libvirt(oracle, libvirt)
+    for party, obs in (("libvirt", libvirt), ("oracle", oracle)):
+        if obs is not None:
+            for check in SINGLE_PARTY_CHECKS:
+                fails += check(obs, party)
+    if libvirt is not None:
+        for res in (libvirt.define, libvirt.redefine, libvirt.reload, libvirt.destination, libvirt.abi,
+                    libvirt.hotplug, libvirt.hotplug_redefine):
+            if res is not None and res.kind in ("crash", "timeout"):
+                fails.append(Failure(f"0-libvirt-{res.kind}", "libvirt", res.error or res.kind))
+    return fails

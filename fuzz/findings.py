@@ -1,0 +1,62 @@
+"""Findings on disk: written atomically the moment they are found, one directory per signature.
+
+Layout of ``DIR/findings/<signature>/``: ``input.xml`` (reduced reproducer), ``original.xml``
+(as generated), ``device.xml`` (hotplug step, if any) and ``finding.json`` (invariant, party,
+message, first differing XPath with both sides, context: backends, versions, capability edits,
+seed). ``virtfuzz replay DIR/findings/<signature>`` re-runs it. A directory appears complete or not
+at all (built under a temporary name, then renamed), so Ctrl-C never leaves half a finding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from fuzz.checks import Failure
+
+KNOWN_DIR = Path(__file__).resolve().parent.parent / "corpus" / "known-findings"
+
+
+def known_signatures(directory: Path = KNOWN_DIR) -> dict[str, dict]:
+    """Triaged findings kept in the repository: signature -> record (status, explanation)."""
+    out = {}
+    if directory.is_dir():
+        for f in sorted(directory.glob("*/finding.json")):
+            rec = json.loads(f.read_text())
+            out[rec["signature"]] = rec
+    return out
+
+
+def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced: str,
+                  device: str | None, context: dict) -> Path | None:
+    """Create ``root/findings/sig``; returns its path, or None if another job already wrote it."""
+    final = root / "findings" / sig
+    if final.exists():
+        return None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{sig}.", dir=final.parent))
+    try:
+        (tmp / "input.xml").write_text(reduced)
+        (tmp / "original.xml").write_text(original)
+        if device is not None:
+            (tmp / "device.xml").write_text(device)
+        record = {"signature": sig, **asdict(failure), "context": context,
+                  "reproduce": f"virtfuzz replay {final}"}
+        (tmp / "finding.json").write_text(json.dumps(record, indent=2) + "\n")
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if final.exists():
+            return None
+        raise
+    return final
+
+
+def load_finding(path: Path) -> tuple[dict, str, str | None]:
+    rec = json.loads((path / "finding.json").read_text())
+    device = (path / "device.xml").read_text() if (path / "device.xml").exists() else None
+    return rec, (path / "input.xml").read_text(), device

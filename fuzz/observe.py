@@ -1,0 +1,46 @@
+"""Run a batch of cases through one backend, collecting every observation the checks need.
+
+Batching is what makes the real libvirt fast enough: defines travel in chunks, and each driver
+restart (``load_many``) re-reads a whole batch of definitions at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fuzz.checks import Observation
+from virtfuzz.backend import Backend
+
+
+@dataclass(frozen=True)
+class Case:
+    xml: str
+    device: str | None = None  # a device to config-attach after definition (one hotplug step)
+
+    @property
+    def steps(self) -> int:
+        """Cases counted for throughput: the domain, plus its hotplug step if any."""
+        return 1 + (self.device is not None)
+
+
+def observe(backend: Backend, cases: Sequence[Case]) -> list[Observation]:
+    defined = backend.define_many([c.xml for c in cases])
+    obs = [Observation(define=d) for d in defined]
+    ok = [i for i, d in enumerate(defined) if d.kind == "ok"]
+    for i, r in zip(ok, backend.define_many([defined[i].xml for i in ok]), strict=True):
+        obs[i].redefine = r
+    for i, r in zip(ok, backend.load_many([defined[i].xml for i in ok]), strict=True):
+        obs[i].reload = r
+    mig = [i for i in ok if defined[i].migratable is not None]
+    for i, r in zip(mig, backend.load_many([defined[i].migratable for i in mig]), strict=True):
+        obs[i].destination = r
+    for i in mig:
+        obs[i].abi = backend.abi(defined[i].xml, defined[i].migratable)
+    plugged = [i for i in ok if cases[i].device is not None]
+    for i in plugged:
+        obs[i].hotplug = backend.attach(defined[i].xml, cases[i].device)
+    again = [i for i in plugged if obs[i].hotplug.kind == "ok"]
+    for i, r in zip(again, backend.define_many([obs[i].hotplug.xml for i in again]), strict=True):
+        obs[i].hotplug_redefine = r
+    return obs

@@ -1,0 +1,70 @@
+"""First difference between two XML documents, as an XPath with both sides.
+
+Why XPath: a finding report must point a maintainer at the element that differs ("the USB
+controller's model", "the memballoon's PCI slot"), and the de-duplication signature must be
+stable across inputs that differ only in irrelevant details (indexes of sibling elements).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+_POSITION = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True)
+class Difference:
+    xpath: str           # e.g. /domain/devices/controller[2]/@model
+    left: str | None     # text/attribute value on the left side (None = absent)
+    right: str | None
+
+    @property
+    def generic_xpath(self) -> str:
+        """The XPath without positional indexes, with the element's type/model key kept."""
+        return _POSITION.sub("", self.xpath)
+
+
+def _label(el: etree._Element) -> str:
+    """A step that says what the element is (controller[@type='usb']) rather than just where."""
+    for key in ("type",):
+        if el.get(key) is not None:
+            return f"{el.tag}[@{key}='{el.get(key)}']"
+    return el.tag
+
+
+def _position(siblings: list, i: int) -> int:
+    """1-based position among siblings with the same label (so the XPath really selects it)."""
+    label = _label(siblings[i])
+    return sum(1 for s in siblings[: i + 1] if _label(s) == label)
+
+
+def _diff(a: etree._Element, b: etree._Element, path: str) -> Difference | None:
+    if a.tag != b.tag:
+        return Difference(path, a.tag, b.tag)
+    for k in sorted(set(a.attrib) | set(b.attrib)):
+        if a.get(k) != b.get(k):
+            return Difference(f"{path}/@{k}", a.get(k), b.get(k))
+    ta, tb = (a.text or "").strip(), (b.text or "").strip()
+    if ta != tb:
+        return Difference(f"{path}/text()", ta, tb)
+    ca, cb = list(a), list(b)
+    for i in range(max(len(ca), len(cb))):
+        if i >= len(ca):
+            return Difference(f"{path}/{_label(cb[i])}", None, etree.tostring(cb[i]).decode().strip())
+        if i >= len(cb):
+            return Difference(f"{path}/{_label(ca[i])}", etree.tostring(ca[i]).decode().strip(), None)
+        d = _diff(ca[i], cb[i], f"{path}/{_label(ca[i])}[{_position(ca, i)}]")
+        if d:
+            return d
+    return None
+
+
+def first_difference(left: str, right: str) -> Difference | None:
+    """None when the documents are equal element by element (whitespace between elements ignored)."""
+    parser = etree.XMLParser(remove_blank_text=True)
+    a = etree.fromstring(left.encode(), parser)
+    b = etree.fromstring(right.encode(), parser)
+    return _diff(a, b, f"/{a.tag}")

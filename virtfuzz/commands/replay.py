@@ -1,0 +1,49 @@
+"""Re-run a finding from its directory (``OUT/findings/<signature>``) with its recorded context.
+
+Exit 1 when the same signature reproduces, 0 when it no longer does (fixed, or flaky: the output
+says which failures, if any, were seen instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from virtfuzz.inputs import InputError
+
+HELP = "re-run a finding's reproducer"
+DEFAULT_BACKEND = "both"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", help="a findings/<signature> directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fuzz.campaign import CampaignConfig, Job
+    from fuzz.findings import load_finding
+    from fuzz.observe import Case
+    from fuzz.signature import signature
+
+    path = Path(args.path)
+    if not (path / "finding.json").is_file():
+        raise InputError(f"{path}: not a finding directory (no finding.json)")
+    rec, xml, device = load_finding(path)
+    ctx = rec.get("context", {})
+    cfg = CampaignConfig(backends=tuple(ctx.get("backends") or ("oracle", "libvirt")),
+                         libvirt_version=ctx.get("libvirt"), qemu=ctx.get("qemu"),
+                         caps_del=tuple(ctx.get("caps_del") or ()))
+    job = Job(cfg, 0)
+    try:
+        failures = job.check([Case(xml=xml, device=device)])[0]
+    finally:
+        job.close()
+    reproduced = False
+    for f in failures:
+        sig = signature(f)
+        mark = "REPRODUCED" if sig == rec["signature"] else "other"
+        reproduced |= sig == rec["signature"]
+        print(f"{mark}: {sig}: [{f.party}] {f.message}")
+    if not reproduced:
+        print(f"not reproduced: {rec['signature']}")
+    return 1 if reproduced else 0
