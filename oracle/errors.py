@@ -21,6 +21,7 @@ PREFIX = {
     "OPERATION_UNSUPPORTED": "Operation not supported: ",
     "OPERATION_INVALID": "Requested operation is not valid: ",
     "XML_DETAIL": "",
+    "DEVICE_MISSING": "device not found: ",
 }
 
 

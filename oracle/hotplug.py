@@ -1,0 +1,156 @@
+"""Config-only hotplug (``virDomainAttachDeviceFlags/DetachDeviceFlags(VIR_DOMAIN_AFFECT_CONFIG)``).
+
+Rewritten from libvirt 9.0.0 src/qemu/qemu_driver.c (qemuDomainAttachDeviceLiveAndConfig,
+qemuDomainAttachDeviceConfig, qemuDomainDetachDeviceLiveAndConfig, qemuDomainDetachDeviceConfig)
+and src/conf/domain_conf.c (virDomainDefCompatibleDevice, virDomainInputDefEquals,
+virDomainRedirdevDefFind):
+
+1. the persistent definition is copied (format + re-parse *without* ABI_UPDATE);
+2. the device XML is parsed (+ device post-parse; validated on attach only);
+3. attach: USB devices are refused when the domain has no USB bus; the device is inserted;
+   detach: the matching device is removed;
+4. the whole definition is post-parsed again (attach: with ABI_UPDATE, so new USB devices get
+   ports and new controllers get PCI addresses; detach: without).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from oracle import postparse, usb
+from oracle.capsets import CapSet
+from oracle.errors import LibvirtError, OracleUnsupported
+from oracle.fmt import format_domain
+from oracle.model import (
+    Domain,
+    Hub,
+    Info,
+    Input,
+    insert_controller,
+    parse_controller,
+    parse_domain,
+    parse_info,
+    parse_redirdev,
+    parse_xml,
+)
+from oracle.pipeline import check_caps, parse_and_define, post_parse
+from oracle.profile import Profile
+from virtfuzz.results import XmlResult
+
+
+def _persistent_copy(dom: Domain, caps: CapSet, prof: Profile) -> Domain:
+    """virDomainObjCopyPersistentDef: format, re-parse (INACTIVE|SKIP_VALIDATE), post-parse."""
+    d = parse_domain(format_domain(dom), prof.data)
+    post_parse(d, caps, prof, abi_update=False)
+    return d
+
+
+def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: bool):
+    """virDomainDeviceDefParse for the modelled device kinds (+ device post-parse/validation)."""
+    el = parse_xml(xml)
+    tag = el.tag
+    x86 = dom.arch in postparse.X86
+    if tag == "controller":
+        c = parse_controller(el, prof.data["usb_models"])
+        postparse.controller_post_parse(dom, c, caps, True, prof)
+        return "controller", c
+    if tag == "input":
+        itype = el.get("type")
+        if itype not in ("mouse", "tablet", "keyboard"):
+            raise OracleUnsupported(f"input type {itype!r}")
+        bus = el.get("bus") or ("ps2" if (itype != "tablet" and x86) else "usb")
+        if bus != "usb":
+            raise OracleUnsupported(f"hotplug of a {bus} input")
+        inp = Input(itype, bus, parse_info(el, ("usb",)))
+        if validate and itype == "keyboard" and not caps.has("usb-kbd"):
+            raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")
+        return "input", inp
+    if tag == "hub":
+        if el.get("type") != "usb":
+            raise OracleUnsupported("non-USB hub")
+        h = Hub("usb", parse_info(el, ("usb",)))
+        if validate and not caps.has("usb-hub"):
+            raise LibvirtError("CONFIG_UNSUPPORTED", "usb-hub not supported by QEMU binary")
+        return "hub", h
+    if tag == "redirdev":
+        r = parse_redirdev(el)
+        if r.protocol is None:
+            r.protocol = "raw"
+        if validate and not usb.has_usb(dom):  # virDomainRedirdevDefValidate
+            raise LibvirtError("CONFIG_UNSUPPORTED",
+                               "cannot add redirected USB device: USB is disabled for this domain")
+        return "redirdev", r
+    raise OracleUnsupported(f"hotplug of <{tag}>")
+
+
+def _is_usb(kind: str, dev) -> bool:
+    """virDomainDeviceIsUSB for the modelled kinds."""
+    return kind in ("hub", "redirdev") or (kind == "input" and dev.bus == "usb")
+
+
+def _addr_equal(a: Info, b: Info) -> bool:
+    if a.type != b.type:
+        return False
+    if a.type == "usb":
+        return a.usb_bus == b.usb_bus and a.usb_port == b.usb_port
+    if a.type == "pci":
+        return a.pci.key() == b.pci.key()
+    return False
+
+
+def attach_config(domain_xml: str, device_xml: str, caps: CapSet, prof: Profile) -> XmlResult:
+    try:
+        dom = parse_and_define(domain_xml, caps, prof, abi_update=True)
+        vmdef = _persistent_copy(dom, caps, prof)
+        kind, dev = _parse_device(device_xml, vmdef, caps, prof, validate=True)
+        if _is_usb(kind, dev) and not usb.has_usb(vmdef):
+            raise LibvirtError("CONFIG_UNSUPPORTED", "Device configuration is not compatible: "
+                               "Domain has no USB bus support")
+        if kind == "controller":
+            if dev.idx != -1 and any(c.type == dev.type and c.idx == dev.idx for c in vmdef.controllers):
+                raise LibvirtError("OPERATION_INVALID", f"controller index='{dev.idx}' already exists")
+            insert_controller(vmdef, dev)
+        elif kind == "input":
+            vmdef.inputs.append(dev)
+        elif kind == "redirdev":
+            vmdef.redirdevs.append(dev)
+        else:
+            raise LibvirtError("OPERATION_UNSUPPORTED", f"persistent attach of device '{kind}' is not "
+                               "supported")
+        check_caps(vmdef, caps)
+        post_parse(vmdef, caps, prof, abi_update=True)
+    except LibvirtError as e:
+        return XmlResult(kind="error", error=str(e))
+    return XmlResult(kind="ok", xml=format_domain(vmdef))
+
+
+def detach_config(domain_xml: str, device_xml: str, caps: CapSet, prof: Profile) -> XmlResult:
+    try:
+        dom = parse_and_define(domain_xml, caps, prof, abi_update=True)
+        vmdef = _persistent_copy(dom, caps, prof)
+        kind, dev = _parse_device(device_xml, vmdef, caps, prof, validate=False)
+        if kind == "input":
+            for i, inp in enumerate(vmdef.inputs):
+                if inp.type == dev.type and inp.bus == dev.bus and \
+                        (dev.info.type is None or _addr_equal(dev.info, inp.info)):
+                    del vmdef.inputs[i]
+                    break
+            else:
+                raise LibvirtError("DEVICE_MISSING", "matching input device not found")
+        elif kind == "redirdev":
+            for i, r in enumerate(vmdef.redirdevs):
+                if r.bus == dev.bus and r.source_xml == dev.source_xml and \
+                        (dev.info.type is None or _addr_equal(dev.info, r.info)):
+                    del vmdef.redirdevs[i]
+                    break
+            else:
+                raise LibvirtError("DEVICE_MISSING", "no matching redirdev was not found")
+        elif kind == "controller":
+            raise OracleUnsupported("detach of controllers (in-use checks not modelled)")
+        else:
+            raise LibvirtError("OPERATION_UNSUPPORTED", f"persistent detach of device '{kind}' is not "
+                               "supported")
+        post_parse(vmdef, caps, prof, abi_update=False)
+    except LibvirtError as e:
+        return XmlResult(kind="error", error=str(e))
+    return XmlResult(kind="ok", xml=format_domain(copy.deepcopy(vmdef)))
