@@ -79,7 +79,7 @@ def relay(client: socket.socket, qemu: socket.socket, out: Path) -> None:
         _send(client, msg)
 
 
-def _start_real(real: str, qargs: server.QemuArgs, argv: Sequence[str], priv: Path) -> tuple[Path, int]:
+def _start_real(real: str, qargs: server.QemuArgs, argv: list[str], priv: Path) -> tuple[Path, int]:
     sock, pidfile = priv / "qmp.sock", priv / "qemu.pid"
     new_argv: list[str] = []
     it = iter(argv)
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args[:1] != ["--real"] or args[2:3] != ["--out"]:
             raise server.UsageError("usage: recorder --real QEMU --out FILE <qemu probe args...>")
-        real, out, qemu_argv = args[1], Path(args[3]), args[4:]
+        real, out, qemu_argv = args[1], Path(args[3]), list(args[4:])
         qargs = server.parse_qemu_args(qemu_argv)
         priv = Path(tempfile.mkdtemp(prefix="virtfuzz-rec-"))
         real_sock, real_pid = _start_real(real, qargs, qemu_argv, priv)
@@ -113,29 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(qargs.qmp_path)
-        listener.listen(1)
+        listener.listen(1)  # before daemonizing: libvirt connects once the launcher has exited
     except (server.UsageError, OSError, subprocess.CalledProcessError, ValueError) as exc:
         print(f"recorder: {exc}", file=sys.stderr)
         return 1
 
-    ready_r, ready_w = os.pipe()
-    if os.fork() > 0:
-        os.close(ready_w)
-        ok = os.read(ready_r, 1) == b"1"
-        if ok:
-            server._write_pidfile(qargs.pidfile)
-        return 0 if ok else 1
-    os.close(ready_r)
-    os.setsid()
-    server._to_devnull()
-    child = os.fork()
-    if child > 0:
-        os.close(ready_w)
-        os.waitpid(child, 0)
-        os._exit(0)
+    server.daemonize(qargs.pidfile)
     try:
-        os.write(ready_w, b"1")
-        os.close(ready_w)
         listener.settimeout(server.ACCEPT_TIMEOUT_S)
         client, _ = listener.accept()
         qemu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

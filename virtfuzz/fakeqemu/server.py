@@ -2,11 +2,11 @@
 
 libvirt probes an emulator as ``EMU -S -no-user-config -nodefaults -nographic -machine
 none,accel=kvm:tcg -qmp unix:PATH,server=on,wait=off -pidfile PATH -daemonize``: it reads stderr
-to EOF, waits for the launcher to exit, reads the pid file, talks QMP on the socket, then SIGTERMs
+to EOF, waits for the launcher to exit, reads the pid file, talks QMP on the socket, then kills
 the pid. This module does the same dance and answers every QMP request from a recorded
 conversation (see :mod:`virtfuzz.fakeqemu.replies`), so libvirt computes the recorded caps.
 
-Why each detail (all measured; see docs in shared research "Fake QEMU: details that cost time"):
+Why each detail (all measured on libvirt 9.0.0):
 - the pid file names the launcher, which libvirt has already reaped when it reads the file: at
   the end of the probe libvirt's virProcessKillPainfully() sends SIGTERM and then sleeps 200 ms
   before checking again, unless the pid is already gone (ESRCH). The server itself exits as soon
@@ -20,56 +20,38 @@ Why each detail (all measured; see docs in shared research "Fake QEMU: details t
   usable by us (the qemu.conf user): libvirt throws the cache entry away on every lookup if its
   ``kvm`` flag disagrees with /dev/kvm for a native arch. With KVM off, requests are answered
   from the recording's TCG-only section first, as a real QEMU without KVM would answer them
-  (including CPU model ``host``, see ``Responder._as_tcg``);
+  (including CPU model ``host``, see ``Responder.lookup``);
 - a request with no recorded answer gets a QMP error and is logged: libvirt would silently lose
-  capability flags otherwise, which is exactly what a caller must be able to notice.
+  capability flags otherwise, which is exactly what a caller must be able to notice;
+- start-up is on libvirt's critical path, so this module imports only built-in modules and
+  serves pre-serialised replies (see :mod:`virtfuzz.fakeqemu.compiled`); ``--replies`` input is
+  compiled in-process, variants ship a compiled file (``--compiled``).
 """
 
 from __future__ import annotations
 
-import json
+import _json
+import _socket
+import marshal
 import os
-import platform
-import socket
 import sys
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from virtfuzz.fakeqemu import mutations as mutations_mod
-from virtfuzz.fakeqemu import replies as replies_mod
-from virtfuzz.fakeqemu.replies import Conversation, Exchange, request_key
-
-JSON = Any
-
-# QEMU target names (query-target) -> libvirt arch names.
-QEMU_TO_LIBVIRT_ARCH = {"i386": "i686", "arm": "armv7l", "ppc": "ppc", "sparc": "sparc"}
 ACCEPT_TIMEOUT_S = 120.0  # a probe never leaves the socket idle this long; avoid leaking servers
+# QEMU target names (query-target) -> libvirt arch names.
+QEMU_TO_LIBVIRT_ARCH = {"i386": "i686", "arm": "armv7l"}
+FAKE_OPTIONS = ("--replies", "--mutations", "--compiled", "--log")
 
 
 class UsageError(Exception):
     """The command line is not one this fake can serve (e.g. a request to run a real guest)."""
 
 
-@dataclass
 class QemuArgs:
-    qmp_path: str
-    pidfile: str | None = None
-    daemonize: bool = False
-    accel: str = "kvm:tcg"
+    def __init__(self, qmp_path: str, pidfile: str | None, daemonize: bool, accel: str) -> None:
+        self.qmp_path, self.pidfile, self.daemonize, self.accel = qmp_path, pidfile, daemonize, accel
 
 
-@dataclass
-class FakeArgs:
-    replies: str
-    mutations: str | None = None
-    log: str | None = None
-    qemu: QemuArgs = field(default_factory=lambda: QemuArgs(""))
-
-
-def parse_qemu_args(argv: Sequence[str]) -> QemuArgs:
+def parse_qemu_args(argv: list[str]) -> QemuArgs:
     """Pick out what the probe needs; anything else that asks for a guest is refused."""
     qmp = pidfile = None
     daemonize = False
@@ -98,39 +80,47 @@ def parse_qemu_args(argv: Sequence[str]) -> QemuArgs:
     return QemuArgs(qmp, pidfile, daemonize, accel)
 
 
-def parse_args(argv: Sequence[str]) -> FakeArgs:
-    """``--replies FILE [--mutations FILE] [--log FILE] <qemu args...>``."""
+def parse_args(argv: list[str]) -> tuple[dict[str, str], QemuArgs]:
+    """``(--replies FILE [--mutations FILE] | --compiled FILE) [--log FILE] <qemu args...>``."""
     opts: dict[str, str] = {}
     i = 0
-    while i < len(argv) and argv[i] in ("--replies", "--mutations", "--log"):
+    while i < len(argv) and argv[i] in FAKE_OPTIONS:
         if i + 1 >= len(argv):
             raise UsageError(f"{argv[i]} needs a value")
         opts[argv[i][2:]] = argv[i + 1]
         i += 2
-    if "replies" not in opts:
+    if ("replies" in opts) == ("compiled" in opts):
         raise UsageError(
-            "usage: python -m virtfuzz.fakeqemu --replies FILE [--mutations FILE] [--log FILE] QEMU-ARGS"
+            "usage: python -m virtfuzz.fakeqemu (--replies FILE [--mutations FILE] | --compiled FILE)"
+            " [--log FILE] QEMU-ARGS"
         )
-    return FakeArgs(opts["replies"], opts.get("mutations"), opts.get("log"), parse_qemu_args(argv[i:]))
+    return opts, parse_qemu_args(argv[i:])
 
 
-def _recorded_kvm(conv: Conversation) -> bool:
-    for ex in conv.main:
-        if ex.command == "query-kvm":
-            ret = ex.reply.get("return") or {}
-            return bool(ret.get("enabled") and ret.get("present"))
-    return False
+def load_tables(opts: dict[str, str]) -> dict:
+    if "compiled" in opts:
+        with open(opts["compiled"], "rb") as f:
+            return marshal.load(f)
+    from virtfuzz.fakeqemu import compiled, mutations, replies  # slow path: full JSON parsing
+
+    conv = replies.load(opts["replies"])
+    if "mutations" in opts:
+        mutations.apply(conv, mutations.load(opts["mutations"]))
+    return compiled.compile_conversation(conv)
 
 
-def _libvirt_arch(conv: Conversation) -> str | None:
-    for ex in conv.main:
-        if ex.command == "query-target":
-            arch = (ex.reply.get("return") or {}).get("arch")
-            return QEMU_TO_LIBVIRT_ARCH.get(arch, arch)
-    return None
+def canon(value: object) -> object:
+    """Same as virtfuzz.fakeqemu.compiled.canon (kept here to avoid importing json)."""
+    if isinstance(value, dict):
+        return ("{", tuple(sorted((k, canon(v)) for k, v in value.items())))
+    if isinstance(value, list):
+        return ("[", tuple(canon(v) for v in value))
+    if isinstance(value, bool):
+        return ("b", value)
+    return value
 
 
-def _is_native(host: str, guest: str | None) -> bool:
+def is_native(host: str, guest: str | None) -> bool:
     """Mirror of libvirt 9.0.0 virQEMUCapsGuestIsNative (src/qemu/qemu_capabilities.c)."""
     if guest is None:
         return False
@@ -149,137 +139,168 @@ def kvm_usable() -> bool:
 
 
 class Responder:
-    """Answers QMP requests for one fake process from a conversation.
+    """Answers QMP requests for one fake process from compiled tables.
 
     Sections are consulted in preference order; repeated identical requests consume recorded
     answers in order and then keep getting the last one.
     """
 
-    def __init__(self, conv: Conversation, accel: str, log: str | None = None) -> None:
+    def __init__(self, tables: dict, accel: str, log: str | None = None) -> None:
         self.log = log
-        arch = _libvirt_arch(conv)
-        self.kvm = (
+        qemu_arch = tables["qemu_arch"]
+        arch = QEMU_TO_LIBVIRT_ARCH.get(qemu_arch, qemu_arch)
+        self.kvm = bool(
             "kvm" in accel.split(":")
-            and _recorded_kvm(conv)
-            and _is_native(platform.machine(), arch)
+            and tables["kvm_recorded"]
+            and is_native(os.uname().machine, arch)
             and kvm_usable()
         )
-        tcg_only = accel == "tcg"
-        if self.kvm and not tcg_only:
-            order = [conv.main]
-        else:
-            order = [conv.tcg, conv.main]
-        self.tables: list[dict[str, list[Exchange]]] = []
-        for section in order:
-            table: dict[str, list[Exchange]] = {}
-            for ex in section:
-                table.setdefault(ex.key(), []).append(ex)
-            self.tables.append(table)
-        self.used: dict[str, int] = {}
-        self.version = self._version(conv)
+        self.order = [tables["main"]] if self.kvm and accel != "tcg" else [tables["tcg"], tables["main"]]
+        self.kvm_off_reply: bytes | None = tables["kvm_off_reply"]
+        self.greeting: bytes = tables["greeting"]
+        self.used: dict = {}
 
-    @staticmethod
-    def _version(conv: Conversation) -> JSON:
-        for ex in conv.main:
-            if ex.command == "query-version" and "return" in ex.reply:
-                return ex.reply["return"]
-        return {"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": ""}
+    def lookup(self, command: str, arguments: dict | None) -> bytes | None:
+        """The recorded reply (without closing brace), or None.
 
-    def greeting(self) -> dict[str, JSON]:
-        return {"QMP": {"version": self.version, "capabilities": ["oob"]}}
-
-    def _as_tcg(self, command: str, arguments: dict[str, JSON] | None) -> str | None:
-        """libvirt 9.0 computes the accelerator before it has seen the ``tcg-accel`` type, so
+        libvirt 9.0 computes the accelerator before it has seen the ``tcg-accel`` type, so
         without KVM it still expands CPU model ``host``; a real QEMU without KVM answers that
-        like ``max``, which is what the recording's TCG section holds."""
-        if self.kvm or command != "query-cpu-model-expansion" or not arguments:
-            return None
-        model = arguments.get("model") or {}
-        if model.get("name") != "host":
-            return None
-        return request_key(command, {**arguments, "model": {**model, "name": "max"}})
-
-    def answer(self, command: str, arguments: dict[str, JSON] | None) -> dict[str, JSON]:
-        key = request_key(command, arguments)
-        as_tcg = self._as_tcg(command, arguments)
-        if as_tcg is not None and self.tables[0].get(as_tcg):
-            key = as_tcg
-        for table in self.tables:
+        like ``max``, which is what the recording's TCG section holds.
+        """
+        if command == "query-kvm" and not self.kvm and self.kvm_off_reply is not None:
+            return self.kvm_off_reply
+        key = (command, canon(arguments or {}))
+        if not self.kvm and command == "query-cpu-model-expansion" and arguments:
+            model = arguments.get("model") or {}
+            if model.get("name") == "host":
+                as_max = (command, canon({**arguments, "model": {**model, "name": "max"}}))
+                if as_max in self.order[0]:
+                    key = as_max
+        for table in self.order:
             found = table.get(key)
             if found:
                 n = self.used.get(key, 0)
                 self.used[key] = n + 1
-                reply = found[min(n, len(found) - 1)].reply
-                if command == "query-kvm" and not self.kvm and "return" in reply:
-                    return {"return": {**reply["return"], "enabled": False}}
-                return reply
-        self._log_miss(key)
-        if command in ("device-list-properties", "qom-list-properties"):
-            name = (arguments or {}).get("typename")
-            return {"error": {"class": "DeviceNotFound", "desc": f"Device '{name}' not found"}}
-        return {"error": {"class": "CommandNotFound", "desc": f"The command {command} has not been found"}}
+                return found[min(n, len(found) - 1)]
+        return None
 
-    def _log_miss(self, key: str) -> None:
+    def answer(self, command: str, arguments: dict | None, ident: object) -> bytes:
+        """The full reply line for one request."""
+        reply = self.lookup(command, arguments)
+        if reply is None:
+            reply = self.synthesise(command, arguments)
+            self._log_miss(command, arguments, synthesised=reply is not None)
+        if reply is None:
+            if command in ("device-list-properties", "qom-list-properties"):
+                name = str((arguments or {}).get("typename"))
+                err = ("DeviceNotFound", f"Device '{name}' not found")
+            else:
+                err = ("CommandNotFound", f"The command {command} has not been found")
+            reply = (
+                b'{"error": {"class": ' + _json.encode_basestring_ascii(err[0]).encode()
+                + b', "desc": ' + _json.encode_basestring_ascii(err[1]).encode() + b"}"
+            )
+        if ident is None:
+            return reply + b"}\r\n"
+        return reply + b', "id": ' + _encode_id(ident) + b"}\r\n"
+
+    @staticmethod
+    def synthesise(command: str, arguments: dict | None) -> bytes | None:
+        """An answer computed from the request, for the one kind libvirt asks only when a
+        mutation removed ``canonical-cpu-features``: a full expansion of a static expansion's
+        result (to learn alias spellings). Echoing the model is what QEMU returns minus the
+        aliases; without it the whole probe would fail."""
+        if command != "query-cpu-model-expansion" or not arguments or arguments.get("type") != "full":
+            return None
+        model = arguments.get("model") or {}
+        if not model.get("props") or model.get("name") in ("host", "max"):
+            return None
+        import json  # rare path; keep start-up free of it
+
+        return json.dumps({"return": {"model": {"name": model.get("name"), "props": model["props"]}}})[:-1].encode()
+
+    def _log_miss(self, command: str, arguments: dict | None, synthesised: bool = False) -> None:
         if not self.log:
             return
+        what = "synthesised" if synthesised else "unmatched"
         try:
             with open(self.log, "a", encoding="utf-8") as f:
-                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} unmatched: {key}\n")
+                f.write(f"pid={os.getpid()} {what}: {command} {arguments!r}\n")
         except OSError:
             pass
 
 
-def serve_connection(conn: socket.socket, responder: Responder) -> None:
+def _encode_id(ident: object) -> bytes:
+    if isinstance(ident, str):
+        return _json.encode_basestring_ascii(ident).encode()
+    if isinstance(ident, bool) or ident is None:
+        return b"true" if ident is True else b"false" if ident is False else b"null"
+    return str(ident).encode()
+
+
+class _ScanContext:
+    """What ``_json.make_scanner`` reads from a JSONDecoder (avoids importing json)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float
+    memo: dict = {}
+
+
+_scan = _json.make_scanner(_ScanContext())
+
+
+def _next_request(buf: str) -> tuple[object, str] | None:
+    """Split one JSON value off ``buf``; None if ``buf`` holds no complete value yet."""
+    start = len(buf) - len(buf.lstrip())
+    if start == len(buf):
+        return None
+    try:
+        obj, end = _scan(buf, start)
+    except StopIteration:
+        return ("invalid", "")
+    except ValueError:  # incomplete (JSONDecodeError is a ValueError)
+        return None
+    return obj, buf[end:]
+
+
+def serve_connection(conn: _socket.socket, responder: Responder) -> None:
     """Speak QMP on one accepted connection until the peer closes it."""
-    send = lambda obj: conn.sendall(json.dumps(obj).encode() + b"\r\n")  # noqa: E731
-    send(responder.greeting())
-    decoder = json.JSONDecoder()
+    conn.sendall(responder.greeting)
     buf = ""
     while True:
         chunk = conn.recv(65536)
         if not chunk:
             return
         buf += chunk.decode("utf-8", errors="replace")
-        while True:
-            stripped = buf.lstrip()
-            if not stripped:
-                buf = ""
-                break
-            try:
-                req, end = decoder.raw_decode(stripped)
-            except json.JSONDecodeError:
-                buf = stripped
-                break  # incomplete: wait for more bytes
-            buf = stripped[end:]
+        while (item := _next_request(buf)) is not None:
+            req, buf = item
             if not isinstance(req, dict) or "execute" not in req:
-                send({"error": {"class": "GenericError", "desc": "Invalid JSON syntax"}})
+                conn.sendall(b'{"error": {"class": "GenericError", "desc": "Invalid JSON syntax"}}\r\n')
+                if not isinstance(req, dict):
+                    buf = ""
                 continue
-            reply = dict(responder.answer(req["execute"], req.get("arguments")))
-            if "id" in req:
-                reply["id"] = req["id"]
-            send(reply)
+            conn.sendall(responder.answer(req["execute"], req.get("arguments"), req.get("id")))
 
 
-def serve(listener: socket.socket, responder: Responder) -> None:
+def serve(listener: _socket.socket, responder: Responder) -> None:
     """Serve the one connection a probe makes, then return (libvirt never reconnects)."""
     listener.settimeout(ACCEPT_TIMEOUT_S)
     try:
-        conn, _ = listener.accept()
-    except TimeoutError:
+        fd, _ = listener._accept()
+    except OSError:  # includes the accept timeout
         return
-    with conn:
-        conn.settimeout(ACCEPT_TIMEOUT_S)
-        try:
-            serve_connection(conn, responder)
-        except (TimeoutError, ConnectionError):
-            return
-
-
-def _set_comm(name: str) -> None:
+    conn = _socket.socket(fileno=fd)
     try:
-        Path("/proc/self/comm").write_text(name[:15])
+        conn.settimeout(ACCEPT_TIMEOUT_S)
+        serve_connection(conn, responder)
     except OSError:
         pass
+    finally:
+        conn.close()
 
 
 def _to_devnull() -> None:
@@ -290,61 +311,76 @@ def _to_devnull() -> None:
         os.close(fd)
 
 
-def _write_pidfile(path: str | None) -> None:
+def _set_comm(name: str) -> None:
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name[:15])
+    except OSError:
+        pass
+
+
+def write_pidfile(path: str | None, pid: int) -> None:
     if path:
-        tmp = f"{path}.tmp{os.getpid()}"
-        Path(tmp).write_text(f"{os.getpid()}\n")
+        tmp = f"{path}.tmp{pid}"
+        with open(tmp, "w") as f:
+            f.write(f"{pid}\n")
         os.replace(tmp, path)
 
 
-def run(args: FakeArgs) -> int:
-    conv = replies_mod.load(args.replies)
-    if args.mutations:
-        conv = mutations_mod.apply(conv, mutations_mod.load(args.mutations))
-    responder = Responder(conv, args.qemu.accel, args.log)
-
+def listen(path: str) -> _socket.socket:
     try:
-        os.unlink(args.qemu.qmp_path)
+        os.unlink(path)
     except FileNotFoundError:
         pass
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(args.qemu.qmp_path)
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    listener.bind(path)
     listener.listen(1)
+    return listener
 
-    if not args.qemu.daemonize:
-        _write_pidfile(args.qemu.pidfile)
-        serve(listener, responder)
-        return 0
 
+def daemonize(pidfile: str | None) -> bool:
+    """QEMU's -daemonize, the way libvirt's probe needs it (see module docstring). Returns True
+    in the server process; the launcher exits here with the status libvirt will see."""
     ready_r, ready_w = os.pipe()
-    if os.fork() > 0:  # launcher: exit once the server is up; the pid file names us (see above)
+    if os.fork() > 0:  # launcher: exit once the server is up; the pid file names us
         os.close(ready_w)
         ok = os.read(ready_r, 1) == b"1"
         if ok:
-            _write_pidfile(args.qemu.pidfile)
-        return 0 if ok else 1
-    # middle process: detach, start the server, reap it as soon as it exits
+            write_pidfile(pidfile, os.getpid())
+        sys.stdout.flush()
+        os._exit(0 if ok else 1)
     os.close(ready_r)
     os.setsid()
     _to_devnull()
     _set_comm("qemu-system-fake")
     server_pid = os.fork()
-    if server_pid > 0:
+    if server_pid > 0:  # middle process: reap the server as soon as it exits
         os.close(ready_w)
         os.waitpid(server_pid, 0)
         os._exit(0)
+    os.write(ready_w, b"1")
+    os.close(ready_w)
+    return True
+
+
+def run(opts: dict[str, str], qemu: QemuArgs) -> int:
+    responder = Responder(load_tables(opts), qemu.accel, opts.get("log"))
+    listener = listen(qemu.qmp_path)
+    if not qemu.daemonize:
+        write_pidfile(qemu.pidfile, os.getpid())
+        serve(listener, responder)
+        return 0
+    daemonize(qemu.pidfile)
     try:
-        os.write(ready_w, b"1")
-        os.close(ready_w)
         serve(listener, responder)
     finally:
         os._exit(0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     try:
-        args = parse_args(list(sys.argv[1:] if argv is None else argv))
-        return run(args)
-    except (UsageError, replies_mod.RepliesError, mutations_mod.MutationError, OSError) as exc:
+        opts, qemu = parse_args(list(sys.argv[1:] if argv is None else argv))
+        return run(opts, qemu)
+    except (UsageError, OSError, ValueError, EOFError) as exc:
         print(f"fakeqemu: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,76 @@
+"""A recording compiled for serving: lookup tables of pre-serialised replies, stored with marshal.
+
+Why: libvirt waits for every probe process, so the fake's start-up is on the critical path of
+each new variant (x86 with KVM starts two). Importing ``json`` (and with it ``re`` and ``enum``),
+parsing ~1 MB of pretty-printed JSON and serialising replies again cost ~150 ms per process;
+loading pre-serialised bytes with ``marshal`` needs no imports and a few ms. Variants compile
+once, when their wrapper is written.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+
+from virtfuzz.fakeqemu.replies import Conversation
+
+FORMAT = 1
+
+
+def canon(value: object) -> object:
+    """Hashable, order-insensitive form of a JSON value (tags keep 1/true and []/{} apart)."""
+    if isinstance(value, dict):
+        return ("{", tuple(sorted((k, canon(v)) for k, v in value.items())))
+    if isinstance(value, list):
+        return ("[", tuple(canon(v) for v in value))
+    if isinstance(value, bool):
+        return ("b", value)
+    return value
+
+
+def key(command: str, arguments: object) -> tuple[str, object]:
+    return (command, canon(arguments or {}))
+
+
+def reply_prefix(reply: dict) -> bytes:
+    """The reply without its closing brace; the server appends the request's id."""
+    text = json.dumps(reply)
+    return text[:-1].encode()
+
+
+def _recorded(conv: Conversation, command: str) -> dict | None:
+    for ex in conv.main:
+        if ex.command == command and "return" in ex.reply:
+            return ex.reply["return"]
+    return None
+
+
+def compile_conversation(conv: Conversation) -> dict:
+    """The serving tables for ``conv`` (already mutated, if the variant has mutations)."""
+    version = _recorded(conv, "query-version") or {"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": ""}
+    kvm = _recorded(conv, "query-kvm") or {}
+    target = _recorded(conv, "query-target") or {}
+    sections: dict[str, dict] = {}
+    for name, section in (("main", conv.main), ("tcg", conv.tcg)):
+        table: dict = {}
+        for ex in section:
+            table.setdefault(key(ex.command, ex.arguments), []).append(reply_prefix(ex.reply))
+        sections[name] = table
+    return {
+        "format": FORMAT,
+        "qemu_arch": target.get("arch"),
+        "kvm_recorded": bool(kvm.get("enabled") and kvm.get("present")),
+        "kvm_off_reply": reply_prefix({"return": {**kvm, "enabled": False}}) if kvm else None,
+        "greeting": json.dumps({"QMP": {"version": version, "capabilities": ["oob"]}}).encode() + b"\r\n",
+        "main": sections["main"],
+        "tcg": sections["tcg"],
+    }
+
+
+def dump(tables: dict, path: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        marshal.dump(tables, f)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
