@@ -35,6 +35,15 @@ def _label(el: etree._Element) -> str:
     return el.tag
 
 
+def _canon(el: etree._Element) -> bytes:
+    return etree.tostring(el, method="c14n")
+
+
+def _summary(el: etree._Element) -> str:
+    attrs = " ".join(f"{k}='{v}'" for k, v in el.attrib.items())
+    return f"<{el.tag} {attrs}>" if attrs else f"<{el.tag}>"
+
+
 def _position(siblings: list, i: int) -> int:
     """1-based position among siblings with the same label (so the XPath really selects it)."""
     label = _label(siblings[i])
@@ -51,6 +60,10 @@ def _diff(a: etree._Element, b: etree._Element, path: str) -> Difference | None:
     if ta != tb:
         return Difference(f"{path}/text()", ta, tb)
     ca, cb = list(a), list(b)
+    if len(ca) == len(cb) and ca and sorted(map(_canon, ca)) == sorted(map(_canon, cb)):
+        i = next((k for k in range(len(ca)) if _canon(ca[k]) != _canon(cb[k])), None)
+        if i is not None:  # same children, other order: say so instead of a misleading value diff
+            return Difference(f"{path}/(order)", _summary(ca[i]), _summary(cb[i]))
     for i in range(max(len(ca), len(cb))):
         if i >= len(ca):
             return Difference(f"{path}/{_label(cb[i])}", None, etree.tostring(cb[i]).decode().strip())
