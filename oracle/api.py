@@ -29,7 +29,7 @@ def load(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
 
 
 def abi(src_xml: str, dst_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> AbiResult:
-    from oracle.abi import check_abi
+    from oracle.abicheck import check_abi
 
     return check_abi(src_xml, dst_xml, caps, get_profile(profile))
 
