@@ -167,6 +167,9 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
     errors: list[str] = []
     done = 0
     known = known_signatures()
+    tty = progress.isatty()
+    lead = "\r" if tty else ""
+    last_line = 0.0
 
     def summary() -> dict:
         secs = time.time() - start
@@ -200,9 +203,13 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
                     records.append(rec)
             s = summary()
             write_summary(cfg.out, s)
-            rate = steps / max(time.time() - start, 1e-9)
-            print(f"\r[{time.time() - start:5.0f}s] cases {steps} ({rate:.0f}/s) findings {len(records)} "
-                  f"(new {s['new_findings']}) rules {len(features)}", end="", file=progress, flush=True)
+            now = time.time()
+            if tty or now - last_line >= 10:
+                last_line = now
+                rate = steps / max(now - start, 1e-9)
+                print(f"{lead}[{now - start:5.0f}s] cases {steps} ({rate:.0f}/s) "
+                      f"findings {len(records)} (new {s['new_findings']}) rules {len(features)}",
+                      end="" if tty else "\n", file=progress, flush=True)
     except KeyboardInterrupt:
         print("\ninterrupted: findings so far are on disk", file=progress)
     finally:

@@ -26,8 +26,7 @@ _UUID = re.compile(r"<uuid>\s*([^<]*?)\s*</uuid>")
 class LibvirtBackend:
     name = "libvirt"
 
-    def __init__(self, libvirt_version: str | None = None, qemu: str | None = None,
-                 caps_del: Sequence[str] = (), timeout: float | None = None) -> None:
+    def __init__(self, libvirt_version: str | None = None, timeout: float | None = None) -> None:
         try:
             import libvirt  # noqa: F401  (only to fail early with a clear message)
         except ImportError as e:
