@@ -388,3 +388,37 @@ def test_no_stray_fakes_left(data_dir, tmp_path):
     else:
         pytest.fail("fake server still accepting after the QMP connection closed")
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _cli_wrapper(tmp: Path, replies_path: Path, muts: list[dict]) -> str:
+    """A wrapper using the documented CLI (``python -m virtfuzz.fakeqemu --replies --mutations``)."""
+    (tmp / "m.json").write_text(json.dumps(muts))
+    wrapper = tmp / "qemu-system-x86_64"
+    wrapper.write_text(
+        f"#!/bin/sh\ncd {variants.REPO_ROOT} && exec /usr/bin/python3 -m virtfuzz.fakeqemu "
+        f"--replies {replies_path} --mutations {tmp / 'm.json'} --log {tmp / 'log'} \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def test_cli_applies_mutations(tmp_path):
+    _need_libvirt_data()
+    wrapper = _cli_wrapper(tmp_path, X86_72, [{"op": "del-type", "name": "piix3-usb-uhci"}])
+    (tmp_path / "q").mkdir()
+    proc, client = _start_fake(wrapper, tmp_path / "q")
+    assert proc.returncode == 0, proc.stderr
+    f = client.makefile("rb")
+    f.readline()
+    types = {t["name"] for t in _qmp(f, client, "qom-list-types")["return"]}
+    assert "piix3-usb-uhci" not in types and "piix4-usb-uhci" in types
+    client.close()
+
+
+@pytest.mark.libvirt
+def test_libvirt_rejects_version_mutated_below_4_2(tmp_path):
+    _need_libvirt()
+    wrapper = _cli_wrapper(tmp_path, X86_72, [{"op": "set-version", "version": "4.1.0"}])
+    (res,) = probe.probe(tmp_path / "root", [("x86_64", wrapper)])
+    assert res["caps"] is None and res["error"]
+    assert "QEMU version >= 4.2.0 is required, but 4.1.0 found" in res["log"]

@@ -62,7 +62,8 @@ def cache_file(root: Path, emulator: str) -> Path:
 def run_jobs(root: Path, jobs: Sequence[dict[str, str]], timeout: float = 600) -> list[dict]:
     """Run jobs in one fresh libvirt process on ``root``: ``{"arch", "emulator"}`` probes an
     emulator (getDomainCapabilities), ``{"define": xml}`` defines, reads back and undefines a
-    domain (result under ``xml``). Each result also has ``error`` and ``seconds``."""
+    domain (result under ``xml``). Each result also has ``error``, ``seconds`` and ``log`` (the
+    process's libvirt log on stderr, shared by all jobs)."""
     init_root(root)
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(root), json.dumps(list(jobs))],
@@ -70,7 +71,10 @@ def run_jobs(root: Path, jobs: Sequence[dict[str, str]], timeout: float = 600) -
     )
     if proc.returncode != 0:
         raise RuntimeError(f"libvirt process failed: {proc.stderr.strip()[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    for r in results:  # libvirt logs why a probe failed only there (virQEMUCapsLogProbeFailure)
+        r["log"] = proc.stderr
+    return results
 
 
 def probe(root: Path, emulators: Sequence[tuple[str, str]], timeout: float = 600) -> list[dict]:
