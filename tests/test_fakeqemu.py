@@ -17,6 +17,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -422,3 +423,48 @@ def test_libvirt_rejects_version_mutated_below_4_2(tmp_path):
     (res,) = probe.probe(tmp_path / "root", [("x86_64", wrapper)])
     assert res["caps"] is None and res["error"]
     assert "QEMU version >= 4.2.0 is required, but 4.1.0 found" in res["log"]
+
+
+_NO_KVM_CHECK = r"""
+import json, os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from virtfuzz.fakeqemu import probe, variants
+assert not os.access("/dev/kvm", os.F_OK)
+capsdata = variants.libvirt_src() / "tests" / "qemucapabilitiesdata"
+names = [p.name[5:-8] for p in sorted(capsdata.glob("caps_*.x86_64.replies"))]
+jobs = [("x86_64", variants.emulator_for("x86_64", n.rsplit(".", 1)[0])) for n in names]
+root = Path(sys.argv[1])
+res = probe.probe(root, jobs)
+again = probe.probe(root, jobs)  # a new process: the kvm-less entries must stay valid
+out = {}
+for n, r, r2 in zip(names, res, again):
+    same = r["caps"] is not None and probe.normalise(r["caps"], drop_kvm=True) == probe.normalise(
+        (capsdata / f"caps_{n}.xml").read_text(), drop_kvm=True)
+    out[n] = {"same": same, "kvm": bool(r["caps"]) and probe.has_kvm(r["caps"]), "again": r2["seconds"]}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.libvirt
+def test_libvirt_caps_match_on_a_host_without_kvm(data_dir, tmp_path):
+    """The x86 sets again, as on a CI machine without /dev/kvm: a private mount namespace whose
+    /dev lacks kvm, so libvirt and the fake both see no KVM (the fake then answers from the
+    recordings' TCG sections)."""
+    _need_libvirt()
+    if os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists("/dev/kvm"):
+        pytest.skip("needs root, unshare and a /dev/kvm to hide (without one, the main tests cover this)")
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for node in ("null", "zero", "full", "random", "urandom", "tty", "ptmx"):
+        subprocess.run(["cp", "-a", f"/dev/{node}", str(dev)], check=False)
+    script = tmp_path / "check.py"
+    script.write_text(_NO_KVM_CHECK)
+    cmd = f"mount --bind {dev} /dev && exec {sys.executable} {script} {tmp_path / 'root'} {variants.REPO_ROOT}"
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", cmd], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(out) == 11
+    for name, r in out.items():
+        assert r["same"] and not r["kvm"], name
+        assert r["again"] < 0.1, (name, "re-probed: the cache entry did not stay valid")
