@@ -19,7 +19,8 @@ from pathlib import Path
 from fuzz.checks import Failure, check_case
 from fuzz.findings import known_signatures, write_finding
 from fuzz.generate import draw_batch
-from fuzz.observe import Case, observe
+from fuzz.machine import run_sequences
+from fuzz.observe import ALL_STEPS, Case, observe, steps_for
 from fuzz.reduce import reduce_xml
 from fuzz.report import write_report, write_summary
 from fuzz.signature import signature
@@ -37,7 +38,8 @@ class CampaignConfig:
     qemu: str | None = None
     caps_del: tuple[str, ...] = ()
     batch: int = 48
-    reduce_rounds: int = 12
+    sequence_every: int = 4  # every Nth batch of a job is a round of hotplug/restart/migrate sequences
+    reduce_rounds: int = 8
 
     def context(self) -> dict:
         return {"backends": list(self.backends), "libvirt": self.libvirt_version, "qemu": self.qemu,
@@ -89,8 +91,11 @@ class Job:
         for b in self.backends.values():
             b.close()
 
-    def check(self, cases: list[Case]) -> list[list[Failure]]:
-        obs = {name: observe(b, cases) for name, b in self.backends.items()}
+    def check(self, cases: list[Case], parties: tuple[str, ...] | None = None,
+              steps: frozenset[str] = ALL_STEPS) -> list[list[Failure]]:
+        """Observe ``cases`` on the backends (all, or only ``parties``) and run every check."""
+        names = parties or tuple(self.backends)
+        obs = {name: observe(self.backends[name], cases, steps) for name in names}
         out = []
         for i in range(len(cases)):
             out.append(check_case(obs["oracle"][i] if "oracle" in obs else None,
@@ -100,6 +105,8 @@ class Job:
 
     def run_batch(self, batch_no: int) -> BatchReport:
         seed = self.cfg.seed * 1_000_003 + self.index * 10_007 + batch_no
+        if self.cfg.sequence_every and batch_no % self.cfg.sequence_every == self.cfg.sequence_every - 1:
+            return self.run_sequences(seed)
         cases = draw_batch(self.cfg.batch, seed)
         failures = self.check(cases)
         primary = self._last_obs.get("libvirt") or self._last_obs.get("oracle")
@@ -119,9 +126,37 @@ class Job:
                     rep.new.append(rec)
         return rep
 
+    def run_sequences(self, seed: int) -> BatchReport:
+        """A round of state-machine sequences; a new failure comes back shrunk by hypothesis."""
+        def interesting(f: Failure) -> bool:
+            return signature(f) not in self.seen
+
+        failure, steps = run_sequences(self.backends, interesting, seed)
+        rep = BatchReport(job=self.index, cases=0, steps=steps, features=["tier:sequence"])
+        if failure is not None:
+            sig = signature(failure.failure)
+            self.seen.add(sig)
+            step_dicts = [s.to_dict() for s in failure.steps]
+            first = step_dicts[0]["xml"] or ""
+            context = {**self.cfg.context(), "seed": seed, "job": self.index, "tier": "sequence",
+                       "versions": {n: getattr(b, "version", None) for n, b in self.backends.items()}}
+            path = write_finding(self.cfg.out, sig, failure.failure, first, first, None, context, step_dicts)
+            if path is not None:
+                f = failure.failure
+                rep.new.append({"signature": sig, "invariant": f.invariant, "party": f.party,
+                                "message": f.message, "xpath": f.xpath, "left": f.left, "right": f.right,
+                                "path": str(path), "input": first, "device": None,
+                                "steps": [s["op"] for s in step_dicts],
+                                "reproduce": f"virtfuzz replay {path}", "known": sig in self.known})
+        return rep
+
     def _record(self, sig: str, f: Failure, case: Case, seed: int) -> dict | None:
+        # only the party at fault and the steps its invariant needs are re-run while reducing
+        parties = tuple(self.backends) if f.party == "oracle-vs-libvirt" else (f.party,)
+        steps = steps_for(f.invariant)
+
         def still_fails(xmls: list[str]) -> list[bool]:
-            results = self.check([Case(xml=x, device=case.device) for x in xmls])
+            results = self.check([Case(xml=x, device=case.device) for x in xmls], parties, steps)
             return [any(signature(g) == sig for g in fails) for fails in results]
 
         reduced, _ = reduce_xml(case.xml, still_fails, self.cfg.reduce_rounds)

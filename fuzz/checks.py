@@ -110,7 +110,7 @@ def migration_roundtrip_stable(obs: Observation, party: str) -> list[Failure]:
     if obs.define.kind != "ok":
         return []
     inv = "3-migratable-roundtrip"
-    if obs.define.migratable is None:
+    if obs.define.migratable_error is not None:
         return [Failure(inv, party, f"accepted domain cannot be formatted migratable: "
                         f"{obs.define.migratable_error}")]
     fails: list[Failure] = []

@@ -1,7 +1,8 @@
 """Findings on disk: written atomically the moment they are found, one directory per signature.
 
 Layout of ``DIR/findings/<signature>/``: ``input.xml`` (reduced reproducer), ``original.xml``
-(as generated), ``device.xml`` (hotplug step, if any) and ``finding.json`` (invariant, party,
+(as generated), ``device.xml`` (hotplug step, if any), ``steps.json`` (for a sequence finding:
+the shrunk steps, the first being the define of ``input.xml``) and ``finding.json`` (invariant, party,
 message, first differing XPath with both sides, context: backends, versions, capability edits,
 seed). ``virtfuzz replay DIR/findings/<signature>`` re-runs it. A directory appears complete or not
 at all (built under a temporary name, then renamed), so Ctrl-C never leaves half a finding.
@@ -32,7 +33,7 @@ def known_signatures(directory: Path = KNOWN_DIR) -> dict[str, dict]:
 
 
 def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced: str,
-                  device: str | None, context: dict) -> Path | None:
+                  device: str | None, context: dict, steps: list[dict] | None = None) -> Path | None:
     """Create ``root/findings/sig``; returns its path, or None if another job already wrote it."""
     final = root / "findings" / sig
     if final.exists():
@@ -44,6 +45,8 @@ def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced
         (tmp / "original.xml").write_text(original)
         if device is not None:
             (tmp / "device.xml").write_text(device)
+        if steps is not None:
+            (tmp / "steps.json").write_text(json.dumps(steps, indent=2) + "\n")
         record = {"signature": sig, **asdict(failure), "context": context,
                   "reproduce": f"virtfuzz replay {final}"}
         (tmp / "finding.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -56,7 +59,8 @@ def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced
     return final
 
 
-def load_finding(path: Path) -> tuple[dict, str, str | None]:
+def load_finding(path: Path) -> tuple[dict, str, str | None, list[dict] | None]:
     rec = json.loads((path / "finding.json").read_text())
     device = (path / "device.xml").read_text() if (path / "device.xml").exists() else None
-    return rec, (path / "input.xml").read_text(), device
+    steps = json.loads((path / "steps.json").read_text()) if (path / "steps.json").exists() else None
+    return rec, (path / "input.xml").read_text(), device, steps

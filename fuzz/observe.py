@@ -24,23 +24,42 @@ class Case:
         return 1 + (self.device is not None)
 
 
-def observe(backend: Backend, cases: Sequence[Case]) -> list[Observation]:
+ALL_STEPS = frozenset({"redefine", "reload", "destination", "abi", "hotplug"})
+
+# What each invariant needs observed, so reducing a failure re-runs only that (see fuzz.reduce).
+STEPS_FOR_INVARIANT = {
+    "2-idempotent-redefine": frozenset({"redefine"}),
+    "3-migratable-roundtrip": frozenset({"reload", "destination", "abi"}),
+    "4-hotplug-redefinable": frozenset({"hotplug"}),
+}
+
+
+def steps_for(invariant: str) -> frozenset[str]:
+    return STEPS_FOR_INVARIANT.get(invariant, ALL_STEPS)
+
+
+def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL_STEPS) -> list[Observation]:
     defined = backend.define_many([c.xml for c in cases])
     obs = [Observation(define=d) for d in defined]
     ok = [i for i, d in enumerate(defined) if d.kind == "ok"]
-    for i, r in zip(ok, backend.define_many([defined[i].xml for i in ok]), strict=True):
-        obs[i].redefine = r
-    for i, r in zip(ok, backend.load_many([defined[i].xml for i in ok]), strict=True):
-        obs[i].reload = r
+    if "redefine" in steps:
+        for i, r in zip(ok, backend.define_many([defined[i].xml for i in ok]), strict=True):
+            obs[i].redefine = r
+    if "reload" in steps:
+        for i, r in zip(ok, backend.load_many([defined[i].xml for i in ok]), strict=True):
+            obs[i].reload = r
     mig = [i for i in ok if defined[i].migratable is not None]
-    for i, r in zip(mig, backend.load_many([defined[i].migratable for i in mig]), strict=True):
-        obs[i].destination = r
-    for i in mig:
-        obs[i].abi = backend.abi(defined[i].xml, defined[i].migratable)
-    plugged = [i for i in ok if cases[i].device is not None]
-    for i in plugged:
-        obs[i].hotplug = backend.attach(defined[i].xml, cases[i].device)
-    again = [i for i in plugged if obs[i].hotplug.kind == "ok"]
-    for i, r in zip(again, backend.define_many([obs[i].hotplug.xml for i in again]), strict=True):
-        obs[i].hotplug_redefine = r
+    if "destination" in steps:
+        for i, r in zip(mig, backend.load_many([defined[i].migratable for i in mig]), strict=True):
+            obs[i].destination = r
+    if "abi" in steps:
+        for i in mig:
+            obs[i].abi = backend.abi(defined[i].xml, defined[i].migratable)
+    if "hotplug" in steps:
+        plugged = [i for i in ok if cases[i].device is not None]
+        for i in plugged:
+            obs[i].hotplug = backend.attach(defined[i].xml, cases[i].device)
+        again = [i for i in plugged if obs[i].hotplug.kind == "ok"]
+        for i, r in zip(again, backend.define_many([obs[i].hotplug.xml for i in again]), strict=True):
+            obs[i].hotplug_redefine = r
     return obs

@@ -26,6 +26,8 @@ def write_report(out: Path, summary: dict, records: list[dict]) -> None:
         if rec.get("xpath"):
             lines += [f"- first difference: `{rec['xpath']}` — left `{rec.get('left')}`, right `{rec.get('right')}`"]
         lines += [f"- reproduce: `{rec.get('reproduce')}`", "", "```xml", rec.get("input", "").strip(), "```", ""]
+        if rec.get("steps"):
+            lines += [f"then the steps: {' → '.join(rec['steps'])} (see `steps.json`)", ""]
         if rec.get("device"):
             lines += ["then config-attach:", "", "```xml", rec["device"].strip(), "```", ""]
     write_text(out / "report.md", "\n".join(lines) + "\n")

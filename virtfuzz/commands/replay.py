@@ -23,19 +23,23 @@ def run(args: argparse.Namespace) -> int:
     from fuzz.campaign import CampaignConfig, Job
     from fuzz.findings import load_finding
     from fuzz.observe import Case
+    from fuzz.sequence import replay_steps
     from fuzz.signature import signature
 
     path = Path(args.path)
     if not (path / "finding.json").is_file():
         raise InputError(f"{path}: not a finding directory (no finding.json)")
-    rec, xml, device = load_finding(path)
+    rec, xml, device, steps = load_finding(path)
     ctx = rec.get("context", {})
     cfg = CampaignConfig(backends=tuple(ctx.get("backends") or ("oracle", "libvirt")),
                          libvirt_version=ctx.get("libvirt"), qemu=ctx.get("qemu"),
                          caps_del=tuple(ctx.get("caps_del") or ()))
     job = Job(cfg, 0)
     try:
-        failures = job.check([Case(xml=xml, device=device)])[0]
+        if steps is not None:
+            failures = replay_steps(job.backends, steps)
+        else:
+            failures = job.check([Case(xml=xml, device=device)])[0]
     finally:
         job.close()
     reproduced = False

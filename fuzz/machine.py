@@ -1,0 +1,96 @@
+"""The hypothesis state machine over one domain's life (see ``fuzz.sequence`` for the steps).
+
+A failure whose signature has not been seen raises ``SequenceFailure``; hypothesis then shrinks
+the *sequence* (fewer steps, simpler domain and devices) and the minimal failing run is what the
+campaign records as a finding with its steps.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from hypothesis import HealthCheck, Phase, assume, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
+
+from fuzz import strategies as S
+from fuzz.checks import Failure
+from fuzz.sequence import SequenceRunner, Step
+from fuzz.signature import signature
+from virtfuzz.backend import Backend
+
+
+class SequenceFailure(AssertionError):
+    def __init__(self, failure: Failure, steps: list[Step]) -> None:
+        super().__init__(f"{signature(failure)}: {failure.message}")
+        self.failure = failure
+        self.steps = list(steps)
+
+
+def make_machine(backends: dict[str, Backend], is_interesting: Callable[[Failure], bool],
+                 counter: list[int]) -> type:
+    class DomainLife(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runner = SequenceRunner(backends)
+            self.arch = "x86_64"
+            self.attached: list[str] = []
+
+        def _run(self, step: Step) -> None:
+            counter[0] += 1
+            for f in self.runner.run(step):
+                if is_interesting(f):
+                    raise SequenceFailure(f, self.runner.steps)
+
+        @initialize(spec=S.domain_specs())
+        def define(self, spec: S.DomainSpec) -> None:
+            self.arch = spec.arch
+            self._run(Step("define", S.to_xml(spec)))
+            assume(self.runner.alive)  # a rejected definition has no life to explore
+
+        @precondition(lambda self: self.runner.alive)
+        @rule(data=st.data())
+        def attach(self, data: st.DataObject) -> None:
+            dev = data.draw(S.device_xml(self.arch))
+            self._run(Step("attach", dev))
+            self.attached.append(dev)
+
+        @precondition(lambda self: self.runner.alive and self.attached)
+        @rule(data=st.data())
+        def detach(self, data: st.DataObject) -> None:
+            dev = data.draw(st.sampled_from(self.attached))
+            self._run(Step("detach", dev))
+
+        @precondition(lambda self: self.runner.alive)
+        @rule()
+        def redefine(self) -> None:
+            self._run(Step("redefine"))
+
+        @precondition(lambda self: self.runner.alive)
+        @rule()
+        def reload(self) -> None:
+            self._run(Step("reload"))
+
+        @precondition(lambda self: self.runner.alive)
+        @rule()
+        def migrate(self) -> None:
+            self._run(Step("migrate"))
+
+    return DomainLife
+
+
+def run_sequences(backends: dict[str, Backend], is_interesting: Callable[[Failure], bool], seed: int,
+                  examples: int = 3, steps: int = 8) -> tuple[SequenceFailure | None, int]:
+    """Run a few sequences; returns (shrunk failure or None, steps executed including shrinking)."""
+    counter = [0]
+    machine = make_machine(backends, is_interesting, counter)
+    cfg = settings(max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
+                   phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
+                   report_multiple_bugs=False, print_blob=False)
+    random.seed(seed)  # hypothesis draws its seed from the global PRNG for state machines
+    try:
+        run_state_machine_as_test(machine, settings=cfg)
+    except SequenceFailure as e:
+        return e, counter[0]
+    return None, counter[0]

@@ -1,0 +1,115 @@
+"""Step-by-step life of one domain on every backend at once: define, config attach/detach,
+re-define, driver restart, migration. Each step is checked right after it runs.
+
+This is plain code, used by the hypothesis state machine (``fuzz.machine``) and by
+``virtfuzz replay`` for sequence findings, so a shrunk sequence replays without hypothesis.
+Each backend keeps its own current definition; the oracle is compared with libvirt after every
+step (invariant 1), and each backend's definition must stay re-definable, restartable and
+migratable (invariants 2-4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fuzz.checks import Failure, Observation, check_case
+from virtfuzz.backend import Backend
+from virtfuzz.results import DefineResult
+
+
+@dataclass
+class Step:
+    op: str                 # define | attach | detach | redefine | reload | migrate
+    xml: str | None = None  # domain XML for define, device XML for attach/detach
+
+    def to_dict(self) -> dict:
+        return {"op": self.op, "xml": self.xml}
+
+
+@dataclass
+class SequenceRunner:
+    backends: dict[str, Backend]
+    state: dict[str, str | None] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def alive(self) -> bool:
+        """The sequence goes on while libvirt (or the only backend) holds a definition."""
+        ref = "libvirt" if "libvirt" in self.backends else next(iter(self.backends))
+        return self.state.get(ref) is not None
+
+    def _observe(self, name: str, xml: str, first: DefineResult | None = None) -> Observation:
+        """The checks' view of one backend's current definition (define, restart, migration)."""
+        b = self.backends[name]
+        d = first or b.define(xml)
+        obs = Observation(define=d)
+        if d.kind == "ok":
+            obs.redefine = b.define(d.xml)
+            obs.reload = b.load(d.xml)
+            if d.migratable is not None:
+                obs.destination = b.load(d.migratable)
+                obs.abi = b.abi(d.xml, d.migratable)
+        return obs
+
+    def _check(self, obs: dict[str, Observation]) -> list[Failure]:
+        return check_case(obs.get("oracle"), obs.get("libvirt"))
+
+    def run(self, step: Step) -> list[Failure]:
+        self.steps.append(step)
+        return getattr(self, f"_{step.op}")(step)
+
+    def _define(self, step: Step) -> list[Failure]:
+        obs = {n: self._observe(n, step.xml or "") for n in self.backends}
+        self.state = {n: (o.define.xml if o.define.kind == "ok" else None) for n, o in obs.items()}
+        return self._check(obs)
+
+    def _hotplug(self, step: Step) -> list[Failure]:
+        obs: dict[str, Observation] = {}
+        for n, b in self.backends.items():
+            cur = self.state.get(n)
+            if cur is None:
+                continue
+            r = b.attach(cur, step.xml or "") if step.op == "attach" else b.detach(cur, step.xml or "")
+            o = Observation(define=DefineResult(kind="ok", xml=cur), hotplug=r)
+            if r.kind == "ok" and r.xml is not None:
+                o.hotplug_redefine = b.define(r.xml)
+                self.state[n] = r.xml
+            obs[n] = o
+        fails = self._check(obs)
+        # after an accepted change the new definition must satisfy invariants 2-3 again
+        after = {n: self._observe(n, self.state[n]) for n in obs if self.state.get(n) is not None}
+        return fails + [f for f in self._check(after) if not f.invariant.startswith("1-")]
+
+    _attach = _hotplug
+    _detach = _hotplug
+
+    def _redefine(self, step: Step) -> list[Failure]:
+        obs = {n: self._observe(n, cur) for n, cur in self.state.items() if cur is not None}
+        for n, o in obs.items():
+            if o.redefine is not None and o.redefine.kind == "ok":
+                self.state[n] = o.redefine.xml
+        return self._check(obs)
+
+    def _reload(self, step: Step) -> list[Failure]:
+        obs: dict[str, Observation] = {}
+        for n, cur in self.state.items():
+            if cur is None:
+                continue
+            r = self.backends[n].load(cur)
+            obs[n] = Observation(define=DefineResult(kind="ok", xml=cur), reload=r)
+            if r.kind == "ok":
+                self.state[n] = r.xml
+        return self._check(obs)
+
+    def _migrate(self, step: Step) -> list[Failure]:
+        return self._check({n: self._observe(n, cur) for n, cur in self.state.items() if cur is not None})
+
+
+def replay_steps(backends: dict[str, Backend], steps: list[dict]) -> list[Failure]:
+    runner = SequenceRunner(backends)
+    fails: list[Failure] = []
+    for s in steps:
+        fails += runner.run(Step(s["op"], s.get("xml")))
+        if not runner.alive:
+            break
+    return fails
