@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -90,11 +91,22 @@ def main() -> int:
     ap.add_argument("--arch", default="x86_64")
     ap.add_argument("--qemu", default=None, help="version id (default: installed QEMU recording)")
     ap.add_argument("--limit", type=int, default=0, help="at most N flag variants (0 = all)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch data dir and libvirt root")
     opts = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="virtfuzz-bench-"))
+    try:
+        return bench(opts, work)
+    finally:
+        if opts.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(opts: argparse.Namespace, work: Path) -> int:
 
     from virtfuzz.fakeqemu import flags, probe
 
-    work = Path(tempfile.mkdtemp(prefix="virtfuzz-bench-"))
     os.chmod(work, 0o755)
     env = {**os.environ, "VIRTFUZZ_DATA": str(work / "data")}
     root = work / "root"
