@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from oracle.capsets import CapSet
-from oracle.errors import LibvirtError
+from oracle.errors import LibvirtError, OracleUnsupported
 from oracle.fmt import format_domain
 from oracle.migratable import make_migratable
-from oracle.pipeline import parse_and_define
+from oracle.model import parse_domain
+from oracle.pipeline import check_caps, parse_and_define, post_parse
 from oracle.profile import DEFAULT_PROFILE, get_profile
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
@@ -23,9 +24,20 @@ def define(xml: str, caps: CapSet, abi_update: bool = True, profile: str = DEFAU
 
 
 def load(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
-    """A definition re-read without VIR_DOMAIN_DEF_PARSE_ABI_UPDATE (driver restart)."""
-    r = define(xml, caps, abi_update=False, profile=profile)
-    return XmlResult(kind=r.kind, xml=r.xml, error=r.error)
+    """A definition re-read by a restarting driver (virDomainObjListLoadConfig): parsed without
+    ABI_UPDATE and with SKIP_VALIDATE.  A parse error means libvirt skips the config (the error
+    is only logged); it is returned as kind 'error' with libvirt's message."""
+    prof = get_profile(profile)
+    try:
+        dom = parse_domain(xml, prof.data)
+        check_caps(dom, caps)
+        try:
+            post_parse(dom, caps, prof, abi_update=False)
+        except LibvirtError as e:
+            raise OracleUnsupported(f"post-parse failure on load (ALLOW_POST_PARSE_FAIL): {e}") from None
+    except LibvirtError as e:
+        return XmlResult(kind="error", error=str(e))
+    return XmlResult(kind="ok", xml=format_domain(dom))
 
 
 def abi(src_xml: str, dst_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> AbiResult:

@@ -189,7 +189,19 @@ class AddrSet:
         elif flags & (T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT):
             model = "pcie-root-port"
         else:
-            raise OracleUnsupported("automatic PCI bus growth for a PCI controller")
+            # virDomainPCIControllerConnectTypeToModel: only some connect types name a model
+            for bit, name in ((T_PCIE_ROOT_PORT, "pcie-root-port"),
+                              (T_PCIE_SWITCH_UPSTREAM_PORT, "pcie-switch-upstream-port"),
+                              (T_PCIE_SWITCH_DOWNSTREAM_PORT, "pcie-switch-downstream-port"),
+                              (T_DMI_TO_PCI_BRIDGE, "dmi-to-pci-bridge"),
+                              (T_PCI_EXPANDER_BUS, "pci-expander-bus"),
+                              (T_PCIE_EXPANDER_BUS, "pcie-expander-bus"), (T_PCI_BRIDGE, "pci-bridge")):
+                if flags & bit:
+                    raise LibvirtError("INTERNAL_ERROR", f"a PCI slot is needed to connect a PCI "
+                                       f"controller model='{name}', but none is available, and it "
+                                       "cannot be automatically added")
+            raise LibvirtError("INTERNAL_ERROR", "Cannot automatically add a new PCI bus for a device "
+                               f"with connect flags {flags:02x}")
         new = [Bus() for _ in range(add)]
         self.buses.extend(new)
         i = 0

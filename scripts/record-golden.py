@@ -144,6 +144,68 @@ def cases() -> Iterator[dict]:
             name = f"abi-{tag}-{aname}"
             yield {"name": name, "op": "abi", "arch": arch, "machine": machine,
                    "xml": domain_xml(name, arch, machine, src_dev), "edit": edit}
+        for vname in LOAD_VARIANTS:
+            name = f"load-{tag}-{vname}"
+            yield {"name": name, "op": "load", "arch": arch, "machine": machine,
+                   "xml": domain_xml(name, arch, machine, VARIANTS[vname])}
+    yield from random_cases(400)
+
+
+LOAD_VARIANTS = ["minimal", "usb-nomodel", "usb-qemu-xhci", "usb-ich9-set", "tablet", "tablet-x3-piix3",
+                 "usb-idx1-xhci", "redirdev", "balloon-none", "usb-two"]
+
+
+POOL: list[str] = [
+    "<controller type='usb' index='0'/>",
+    "<controller type='usb' index='0' model='qemu-xhci'/>",
+    "<controller type='usb' index='0' model='piix3-uhci'/>",
+    "<controller type='usb' index='0' model='ehci'/>",
+    "<controller type='usb' index='0' model='pci-ohci'/>",
+    "<controller type='usb' index='0' model='nec-xhci' ports='6'/>",
+    "<controller type='usb' index='0' model='ich9-ehci1'/>",
+    "<controller type='usb' index='1' model='qemu-xhci' ports='2'/>",
+    "<controller type='usb' index='1' model='piix4-uhci'/>",
+    "<controller type='usb' index='2' model='ehci'/>",
+    "<controller type='usb' index='1'/>",
+    "<controller type='usb' model='qemu-xhci'/>",
+    "<controller type='usb' index='0' model='none'/>",
+    "<controller type='pci' index='1' model='pci-bridge'/>",
+    "<controller type='pci' index='1' model='pcie-root-port'/>",
+    "<controller type='pci' index='2' model='pcie-root-port'/>",
+    "<controller type='pci' index='1' model='pcie-to-pci-bridge'/>",
+    "<controller type='pci' index='1' model='dmi-to-pci-bridge'/>",
+    "<controller type='usb' index='0' model='qemu-xhci'><address type='pci' domain='0x0000' bus='0x00'"
+    " slot='0x07' function='0x0'/></controller>",
+    "<controller type='usb' index='1' model='ehci'><address type='pci' domain='0x0000' bus='0x00'"
+    " slot='0x03' function='0x0'/></controller>",
+    "<input type='tablet' bus='usb'/>",
+    "<input type='mouse' bus='usb'/>",
+    "<input type='keyboard' bus='usb'/>",
+    "<input type='tablet' bus='usb'><address type='usb' bus='0' port='2'/></input>",
+    "<input type='mouse'/>",
+    "<input type='keyboard'/>",
+    "<hub type='usb'/>",
+    "<hub type='usb'><address type='usb' bus='0' port='1'/></hub>",
+    REDIR,
+    "<memballoon model='none'/>",
+    "<memballoon model='virtio-transitional'/>",
+    "<memballoon model='virtio'><address type='pci' domain='0x0000' bus='0x00' slot='0x09'"
+    " function='0x0'/></memballoon>",
+]
+
+
+def random_cases(n: int, seed: int = 1) -> Iterator[dict]:
+    """Seeded random combinations of 1-5 pool snippets on a random machine."""
+    import random
+
+    rng = random.Random(seed)
+    for k in range(n):
+        arch, machine = rng.choice(MACHINES)
+        snippets = rng.sample(POOL, rng.randint(1, 5))
+        # libvirt wants controllers first only by convention; keep the drawn order
+        name = f"rand-{k:04d}"
+        yield {"name": name, "op": "define", "arch": arch, "machine": machine,
+               "xml": domain_xml(name, arch, machine, "".join(snippets))}
 
 
 # (name, source devices, edit applied to the migratable source XML to form the destination)
@@ -180,7 +242,10 @@ def run(cases_: list[dict], root: str, out: Path) -> dict[str, int]:
     stats = {"ok": 0, "error": 0}
     out.mkdir(parents=True, exist_ok=True)
     tmpdir = tempfile.mkdtemp(dir=root)
+    loads = [c for c in cases_ if c["op"] == "load"]
     for c in cases_:
+        if c["op"] == "load":
+            continue
         name = c["name"]
         ctx = {"op": c["op"], "arch": c["arch"], "machine": c["machine"], "qemu": "7.2.0",
                "caps_del": [], "profile": "9.0.0", "recorded_with": RECORDED_WITH}
@@ -234,7 +299,58 @@ def run(cases_: list[dict], root: str, out: Path) -> dict[str, int]:
             (out / f"{name}.expected.mig.xml").write_text(res["mig"])
         (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
     conn.close()
+    if loads:
+        run_load(loads, root, out, stats)
     return stats
+
+
+LOAD_WORKER = """
+import json, sys, libvirt
+libvirt.virEventRegisterDefaultImpl()
+libvirt.registerErrorHandler(lambda *a: None, None)
+conn = libvirt.open("qemu:///embed?root=" + sys.argv[1])
+res = {}
+for name in json.loads(sys.stdin.read()):
+    try:
+        res[name] = conn.lookupByName(name).XMLDesc(0)
+    except libvirt.libvirtError:
+        res[name] = None
+print(json.dumps(res))
+"""
+
+
+def run_load(cases_: list[dict], root: str, out: Path, stats: dict[str, int]) -> None:
+    """Driver-restart semantics: put the inputs into a fresh root's config dir and let a new
+    process (own embed root) load them -- parsed without ABI_UPDATE, validation skipped."""
+    import shutil
+    import subprocess
+
+    lroot = root.rstrip("/") + "-load"
+    shutil.rmtree(lroot, ignore_errors=True)
+    os.makedirs(f"{lroot}/etc/qemu")
+    shutil.copy(f"{root}/etc/qemu.conf", f"{lroot}/etc/qemu.conf")
+    if os.path.isdir(f"{root}/cache/qemu/capabilities"):
+        shutil.copytree(f"{root}/cache/qemu/capabilities", f"{lroot}/cache/qemu/capabilities")
+    for c in cases_:
+        Path(f"{lroot}/etc/qemu/{c['name']}.xml").write_text(c["xml"])
+    p = subprocess.run([sys.executable, "-c", LOAD_WORKER, lroot], check=True, text=True,
+                       input=json.dumps([c["name"] for c in cases_]), capture_output=True)
+    res = json.loads(p.stdout)
+    for c in cases_:
+        name = c["name"]
+        for old in out.glob(f"{name}.*"):
+            old.unlink()
+        ctx = {"op": "load", "arch": c["arch"], "machine": c["machine"], "qemu": "7.2.0",
+               "caps_del": [], "profile": "9.0.0", "recorded_with": RECORDED_WITH}
+        (out / f"{name}.xml").write_text(c["xml"])
+        if res.get(name) is None:
+            ctx["load_failed"] = True  # libvirt logs the error and skips the config
+            (out / f"{name}.expected.err").write_text("(config not loaded)\n")
+            stats["error"] += 1
+        else:
+            (out / f"{name}.expected.xml").write_text(res[name])
+            stats["ok"] += 1
+        (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,12 @@ def run_case(name: str) -> tuple[str, dict, dict]:
             got = {"xml": r.xml, "mig": r.migratable}
         else:
             got = {"err": r.error}
+    elif op == "load":
+        r = oracle.load(xml, caps)
+        if ctx.get("load_failed"):
+            got = {"err": "(config not loaded)"} if r.kind == "error" else {"xml": r.xml}
+        else:
+            got = {"xml": r.xml} if r.kind == "ok" else {"err": r.error}
     elif op in ("attach", "detach"):
         dev = (GOLDEN / f"{name}.dev.xml").read_text()
         fn = oracle.attach if op == "attach" else oracle.detach
