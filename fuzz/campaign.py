@@ -38,7 +38,7 @@ class CampaignConfig:
     qemu: str | None = None
     caps_del: tuple[str, ...] = ()
     batch: int = 48
-    sequence_every: int = 4  # every Nth batch of a job is a round of hotplug/restart/migrate sequences
+    sequence_every: int = 8  # every Nth batch of a job is a round of hotplug/restart/migrate sequences
     reduce_rounds: int = 8
 
     def context(self) -> dict:
@@ -53,6 +53,7 @@ class BatchReport:
     steps: int
     new: list[dict] = field(default_factory=list)
     features: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # oracle vocabulary gaps met in this batch
     error: str | None = None
 
 
@@ -71,7 +72,7 @@ def _features(case: Case, obs) -> set[str]:
         feats.add(f"machine:{t.get('arch')}/{fam}")
         for c in root.findall("devices/controller"):
             feats.add(f"controller:{c.get('type')}/{c.get('model')}")
-    elif d.error:
+    elif d.error and d.kind != "unsupported":
         feats.add(f"error:{error_class(d.error)[:80]}")
     if obs.hotplug is not None:
         feats.add(f"attach:{obs.hotplug.kind}")
@@ -115,6 +116,9 @@ class Job:
             feats |= _features(c, o)
         rep = BatchReport(job=self.index, cases=len(cases), steps=sum(c.steps for c in cases),
                           features=sorted(feats))
+        for o in self._last_obs.get("oracle", []):
+            if o.define.kind == "unsupported":
+                rep.unsupported.append(o.define.error or "")
         for case, fails in zip(cases, failures, strict=True):
             for f in fails:
                 sig = signature(f)
@@ -199,6 +203,7 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
     records: list[dict] = []
     seen: set[str] = set()
     features: Counter[str] = Counter()
+    unsupported: Counter[str] = Counter()
     errors: list[str] = []
     done = 0
     known = known_signatures()
@@ -213,7 +218,8 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
                 "findings": [{k: r[k] for k in ("signature", "invariant", "message", "path", "party", "known")}
                              for r in records],
                 "new_findings": sum(1 for r in records if not r["known"]),
-                "rules_covered": sorted(features), "batch_errors": errors[:20]}
+                "rules_covered": sorted(features), "batch_errors": errors[:20],
+                "oracle_unsupported": dict(unsupported.most_common())}
 
     try:
         while done < cfg.jobs:
@@ -229,6 +235,7 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
             cases += msg["cases"]
             steps += msg["steps"]
             features.update(msg["features"])
+            unsupported.update(msg.get("unsupported", []))
             if msg.get("error"):
                 errors.append(msg["error"])
             for rec in msg["new"]:

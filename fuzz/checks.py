@@ -58,9 +58,14 @@ def _compare_xml(invariant: str, party: str, what: str, a: str | None, b: str | 
                     f"{right_name}={d.right!r}", d.generic_xpath, d.left, d.right)]
 
 
+def _seen(r) -> bool:
+    """A result that was observed and is a verdict (not skipped, not an oracle vocabulary gap)."""
+    return r is not None and r.kind != "unsupported"
+
+
 def _compare_outcome(invariant: str, what: str, o, r) -> list[Failure]:
     """Compare two results of the same operation: kind, error text, then XML."""
-    if o is None or r is None:
+    if not _seen(o) or not _seen(r):
         return []
     if o.kind != r.kind:
         return [Failure(invariant, "oracle-vs-libvirt",
@@ -89,7 +94,7 @@ def oracle_agrees_with_libvirt(o: Observation, r: Observation) -> list[Failure]:
                              o.define.migratable_error, r.define.migratable_error))
     fails += _compare_outcome(inv, "reload", o.reload, r.reload)
     fails += _compare_outcome(inv, "migration destination parse", o.destination, r.destination)
-    if o.abi and r.abi and (o.abi.kind, o.abi.error) != (r.abi.kind, r.abi.error):
+    if _seen(o.abi) and _seen(r.abi) and (o.abi.kind, o.abi.error) != (r.abi.kind, r.abi.error):
         fails.append(Failure(inv, "oracle-vs-libvirt", f"ABI verdict: oracle {o.abi.kind} ({o.abi.error}), "
                              f"libvirt {r.abi.kind} ({r.abi.error})", None, o.abi.error, r.abi.error))
     fails += _compare_outcome(inv, "config attach", o.hotplug, r.hotplug)
@@ -97,7 +102,7 @@ def oracle_agrees_with_libvirt(o: Observation, r: Observation) -> list[Failure]:
 
 
 def idempotent_redefine(obs: Observation, party: str) -> list[Failure]:
-    if obs.define.kind != "ok" or obs.redefine is None:
+    if obs.define.kind != "ok" or not _seen(obs.redefine):
         return []
     inv = "2-idempotent-redefine"
     if obs.redefine.kind != "ok":
@@ -114,16 +119,16 @@ def migration_roundtrip_stable(obs: Observation, party: str) -> list[Failure]:
         return [Failure(inv, party, f"accepted domain cannot be formatted migratable: "
                         f"{obs.define.migratable_error}")]
     fails: list[Failure] = []
-    if obs.destination is not None and obs.destination.kind != "ok":
+    if _seen(obs.destination) and obs.destination.kind != "ok":
         fails.append(Failure(inv, party, f"migration destination rejects migratable XML: {obs.destination.error}",
                              None, None, obs.destination.error))
-    elif obs.destination is not None and obs.destination.xml != obs.define.xml:
+    elif _seen(obs.destination) and obs.destination.xml != obs.define.xml:
         fails += _compare_xml(inv, party, "destination definition", obs.define.xml, obs.destination.xml,
                               "source", "destination")
-    if obs.abi is not None and obs.abi.kind != "ok":
+    if _seen(obs.abi) and obs.abi.kind != "ok":
         fails.append(Failure(inv, party, f"destination not ABI-stable with source: {obs.abi.error}",
                              None, None, obs.abi.error))
-    if obs.reload is not None:
+    if _seen(obs.reload):
         if obs.reload.kind != "ok":
             fails.append(Failure(inv, party, f"driver restart drops the definition: {obs.reload.error}",
                                  None, None, obs.reload.error))
@@ -134,7 +139,7 @@ def migration_roundtrip_stable(obs: Observation, party: str) -> list[Failure]:
 
 
 def hotplug_keeps_definition_valid(obs: Observation, party: str) -> list[Failure]:
-    if obs.hotplug is None or obs.hotplug.kind != "ok" or obs.hotplug_redefine is None:
+    if not _seen(obs.hotplug) or obs.hotplug.kind != "ok" or not _seen(obs.hotplug_redefine):
         return []
     inv = "4-hotplug-redefinable"
     if obs.hotplug_redefine.kind != "ok":

@@ -81,7 +81,7 @@ def make_machine(backends: dict[str, Backend], is_interesting: Callable[[Failure
 
 
 def run_sequences(backends: dict[str, Backend], is_interesting: Callable[[Failure], bool], seed: int,
-                  examples: int = 3, steps: int = 8) -> tuple[SequenceFailure | None, int]:
+                  examples: int = 2, steps: int = 6) -> tuple[SequenceFailure | None, int]:
     """Run a few sequences; returns (shrunk failure or None, steps executed including shrinking)."""
     counter = [0]
     machine = make_machine(backends, is_interesting, counter)

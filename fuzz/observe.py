@@ -53,12 +53,14 @@ def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL
         for i, r in zip(mig, backend.load_many([defined[i].migratable for i in mig]), strict=True):
             obs[i].destination = r
     if "abi" in steps:
-        for i in mig:
-            obs[i].abi = backend.abi(defined[i].xml, defined[i].migratable)
+        for i, r in zip(mig, backend.abi_many([(defined[i].migratable, defined[i].migratable) for i in mig]),
+                        strict=True):
+            obs[i].abi = r
     if "hotplug" in steps:
         plugged = [i for i in ok if cases[i].device is not None]
-        for i in plugged:
-            obs[i].hotplug = backend.attach(defined[i].xml, cases[i].device)
+        for i, r in zip(plugged, backend.attach_many([(defined[i].xml, cases[i].device) for i in plugged]),
+                        strict=True):
+            obs[i].hotplug = r
         again = [i for i in plugged if obs[i].hotplug.kind == "ok"]
         for i, r in zip(again, backend.define_many([obs[i].hotplug.xml for i in again]), strict=True):
             obs[i].hotplug_redefine = r

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-Kind = Literal["ok", "error", "crash", "timeout"]
+# "unsupported": the oracle declines an input outside its modelled vocabulary (an oracle gap, not a
+# verdict); checks skip it, and campaigns count it.
+Kind = Literal["ok", "error", "crash", "timeout", "unsupported"]
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,12 @@ class ContextBackend:
     def abi(self, src_xml: str, dst_xml: str) -> AbiResult:
         return self.inner.abi(self.ctx.prepare(src_xml), self.ctx.prepare(dst_xml))
 
+    def abi_many(self, pairs: Sequence[tuple[str, str]]) -> list[AbiResult]:
+        return self.inner.abi_many([(self.ctx.prepare(a), self.ctx.prepare(b)) for a, b in pairs])
+
+    def attach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
+        return self.inner.attach_many([(self.ctx.prepare(d), x) for d, x in items])
+
     def attach(self, domain_xml: str, device_xml: str) -> XmlResult:
         return self.inner.attach(self.ctx.prepare(domain_xml), device_xml)
 

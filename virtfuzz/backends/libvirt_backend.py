@@ -161,6 +161,30 @@ class LibvirtBackend:
         except WorkerLost as lost:
             return AbiResult(kind=lost.kind, error=lost.message, input=f"{src_xml}\n<!-- dst -->\n{dst_xml}")
 
+    def abi_many(self, pairs: Sequence[tuple[str, str]]) -> list[AbiResult]:
+        """Batch of ABI checks whose sources are migratable XML of defined domains.
+
+        XMLDesc(MIGRATABLE) of an inactive domain is what ``abi`` would put into the save image, so
+        it goes there directly, saving a define per check.
+        """
+        out: list[AbiResult] = []
+        for i in range(0, len(pairs), CHUNK):
+            chunk = [f"{s}\0{d}" for s, d in pairs[i:i + CHUNK]]
+            out.extend(self._isolating(
+                chunk, lambda c: self._call("abi_image_many", ([tuple(x.split("\0", 1)) for x in c],)),
+                lambda lost, x: AbiResult(kind=lost.kind, error=lost.message, input=x), AbiResult.from_dict))
+        return out
+
+    def attach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
+        out: list[XmlResult] = []
+        for i in range(0, len(items), CHUNK):
+            chunk = [f"{d}\0{x}" for d, x in items[i:i + CHUNK]]
+            out.extend(self._isolating(
+                chunk, lambda c: self._call("attach_many", ([tuple(x.split("\0", 1)) for x in c],)),
+                lambda lost, x: XmlResult(kind=lost.kind, error=lost.message, stage="attach", input=x),
+                XmlResult.from_dict))
+        return out
+
     def attach(self, domain_xml: str, device_xml: str) -> XmlResult:
         return self._hotplug("attach", domain_xml, device_xml)
 

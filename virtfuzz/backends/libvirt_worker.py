@@ -115,6 +115,22 @@ class Worker:
             return {"kind": "error", "error": _msg(e), "stage": "abi"}
         return {"kind": "ok", "error": None, "stage": "abi"}
 
+    def abi_image_many(self, pairs: list[tuple[str, str]]) -> list[dict]:
+        """ABI checks where the source is already a migratable inactive XML (what a save image holds)."""
+        image = self.scratch / "abi.save"
+        out = []
+        for src_mig, dst_xml in pairs:
+            write_save_image(image, src_mig)
+            try:
+                self.conn.saveImageDefineXML(str(image), dst_xml, 0)
+                out.append({"kind": "ok", "error": None, "stage": "abi"})
+            except libvirt.libvirtError as e:
+                out.append({"kind": "error", "error": _msg(e), "stage": "abi"})
+        return out
+
+    def hotplug_many(self, op: str, items: list[tuple[str, str]]) -> list[dict]:
+        return [self.hotplug(op, d, x) for d, x in items]
+
     def hotplug(self, op: str, domain_xml: str, device_xml: str) -> dict:
         try:
             dom = self.conn.defineXML(domain_xml)
@@ -191,6 +207,8 @@ def serve(worker: Worker, req_fd: int, resp_fd: int) -> None:
         "attach": lambda d, x: worker.hotplug("attach", d, x),
         "detach": lambda d, x: worker.hotplug("detach", d, x),
         "collect": worker.collect,
+        "abi_image_many": worker.abi_image_many,
+        "attach_many": lambda items: worker.hotplug_many("attach", items),
         "undefine_all": worker.undefine_all,
     }
     while True:

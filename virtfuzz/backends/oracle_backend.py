@@ -46,26 +46,39 @@ class OracleBackend:
                 raise BackendUnavailable(str(e)) from None
         return self._caps[arch]
 
+    def _guard(self, result_type: type, fn, *args):
+        """Run an oracle call; an input outside its vocabulary becomes an ``unsupported`` result."""
+        try:
+            return fn(*args)
+        except self._oracle.OracleUnsupported as e:
+            return result_type(kind="unsupported", error=str(e))
+
     def define(self, xml: str) -> DefineResult:
-        return self._oracle.define(xml, self.caps(xml))
+        return self._guard(DefineResult, self._oracle.define, xml, self.caps(xml))
 
     def define_many(self, xmls: Sequence[str]) -> list[DefineResult]:
         return [self.define(x) for x in xmls]
 
     def load(self, xml: str) -> XmlResult:
-        return self._oracle.load(xml, self.caps(xml))
+        return self._guard(XmlResult, self._oracle.load, xml, self.caps(xml))
 
     def load_many(self, xmls: Sequence[str]) -> list[XmlResult]:
         return [self.load(x) for x in xmls]
 
     def abi(self, src_xml: str, dst_xml: str) -> AbiResult:
-        return self._oracle.abi(src_xml, dst_xml, self.caps(src_xml))
+        return self._guard(AbiResult, self._oracle.abi, src_xml, dst_xml, self.caps(src_xml))
+
+    def abi_many(self, pairs: Sequence[tuple[str, str]]) -> list[AbiResult]:
+        return [self.abi(src, dst) for src, dst in pairs]
+
+    def attach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
+        return [self.attach(d, x) for d, x in items]
 
     def attach(self, domain_xml: str, device_xml: str) -> XmlResult:
-        return self._oracle.attach(domain_xml, device_xml, self.caps(domain_xml))
+        return self._guard(XmlResult, self._oracle.attach, domain_xml, device_xml, self.caps(domain_xml))
 
     def detach(self, domain_xml: str, device_xml: str) -> XmlResult:
-        return self._oracle.detach(domain_xml, device_xml, self.caps(domain_xml))
+        return self._guard(XmlResult, self._oracle.detach, domain_xml, device_xml, self.caps(domain_xml))
 
     def close(self) -> None:
         pass
