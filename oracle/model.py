@@ -419,16 +419,9 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         if len(el) or set(el.attrib) - {"id", "type"}:
             raise OracleUnsupported("audio beyond id/type")
         dom.audios.append(Audio(_int(el.get("id", "0"), "audio id"), el.get("type")))
-    for el in devs.findall("hub"):
-        _check_children(el, {"address", "alias"})
-        if el.get("type") != "usb":
-            raise OracleUnsupported(f"hub type {el.get('type')!r}")
-        if usb_none:
-            raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB hub: USB is disabled for this domain")
-        dom.hubs.append(Hub("usb", parse_info(el, ("usb",))))
-    for el in devs.findall("redirdev"):
-        dom.redirdevs.append(parse_redirdev(el))
     mbs = devs.findall("memballoon")
+    if len(mbs) > 1:
+        raise LibvirtError("INTERNAL_ERROR", "only a single memory balloon device is supported")
     if mbs:
         el = mbs[0]
         _check_children(el, {"address", "alias"})
@@ -438,6 +431,15 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         if set(el.attrib) - {"model", "autodeflate"}:
             raise OracleUnsupported("memballoon attributes")
         dom.memballoon = Memballoon(model, parse_info(el), el.get("autodeflate"))
+    for el in devs.findall("hub"):
+        _check_children(el, {"address", "alias"})
+        if el.get("type") != "usb":
+            raise OracleUnsupported(f"hub type {el.get('type')!r}")
+        if usb_none:
+            raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB hub: USB is disabled for this domain")
+        dom.hubs.append(Hub("usb", parse_info(el, ("usb",))))
+    for el in devs.findall("redirdev"):
+        dom.redirdevs.append(parse_redirdev(el))
     for el in devs.findall("panic"):
         _check_children(el, {"address", "alias"})
         dom.panics.append(Panic(el.get("model"), parse_info(el)))

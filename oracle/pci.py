@@ -526,8 +526,9 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
     """qemuDomainAssignPCIAddresses."""
     if dom.arch.startswith("s390"):
         for _k, dev in _pci_devices(dom):
-            if dev.info.type == "pci" or (isinstance(dev, Controller) and dev.type == "usb"
-                                          and dev.model != "none"):
+            if dev.info.type == "pci" or (isinstance(dev, Controller) and (
+                    (dev.type == "usb" and dev.model != "none")
+                    or (dev.type == "pci" and dev.model != "pci-root"))):
                 raise OracleUnsupported("PCI devices on s390 (zPCI uid/fid assignment)")
     max_idx = max((c.idx for c in dom.controllers if c.type == "pci"), default=-1)
     nbuses = max_idx + 1
