@@ -5,6 +5,9 @@ Why at the QMP level: libvirt derives many capability flags from others and from
 says, rather than the resulting flag list, lets the real libvirt do that derivation itself, so a
 variant stays self-consistent.
 
+Every op replaces ``Exchange.reply`` with a new object instead of editing it in place: compiling
+a variant re-serialises only the replies whose identity changed (virtfuzz.fakeqemu.compiled).
+
 A mutation file is a JSON list of objects, each with an ``op``:
 
 =====================  ==========================================  ==================================

@@ -29,8 +29,6 @@ from pathlib import Path
 
 from virtfuzz.fakeqemu import compiled
 from virtfuzz.fakeqemu import flags as flags_mod
-from virtfuzz.fakeqemu import mutations as mutations_mod
-from virtfuzz.fakeqemu import replies as replies_mod
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST_REPLIES = REPO_ROOT / "capsets" / "replies"
@@ -204,9 +202,8 @@ def _shquote(s: str) -> str:
 
 
 def _compile(variant: Variant, vdir: Path) -> None:
-    conv = replies_mod.load(variant.recording.path)
-    mutations_mod.apply(conv, variant.mutations())
-    compiled.dump(compiled.compile_conversation(conv), str(vdir / COMPILED))
+    tables = compiled.compile_recording(str(variant.recording.path), variant.mutations())
+    compiled.dump(tables, str(vdir / COMPILED))
     if variant.caps_del:
         doc = {"variant": variant.name, "caps_del": list(variant.caps_del), "mutations": variant.mutations()}
         _write_if_changed(vdir / "variant.json", json.dumps(doc, indent=1) + "\n", 0o644)
