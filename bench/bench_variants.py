@@ -76,7 +76,9 @@ def machine() -> str:
                 if ln.startswith("model name")), platform.processor())
     kvm = "usable" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "not usable"
     py = platform.python_version()
-    return f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, /dev/kvm {kvm}, Python {py}"
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, /dev/kvm {kvm}, Python {py}, "
+            f"load average {load} (other work on the machine inflates first-use times)")
 
 
 def summary(label: str, secs: list[float]) -> str:
