@@ -486,3 +486,13 @@ def test_libvirt_caps_match_on_a_host_without_kvm(data_dir, tmp_path):
     for name, r in out.items():
         assert r["same"] and not r["kvm"], name
         assert r["kept"], (name, "re-probed: the cache entry did not stay valid")
+
+
+@pytest.mark.libvirt
+def test_caps_xml_of_a_variant(data_dir):
+    _need_libvirt()
+    caps = variants.caps_xml("x86_64", "7.2.0", ["qemu-xhci"])
+    got = probe.caps_flags(caps)
+    assert "qemu-xhci" not in got and "piix3-usb-uhci" in got
+    # libvirt then refuses domain type 'qemu', but the probe itself worked
+    assert "tcg" not in probe.caps_flags(variants.caps_xml("x86_64", "7.2.0", ["tcg"]))

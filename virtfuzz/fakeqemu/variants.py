@@ -244,3 +244,24 @@ def emulator_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[
     (as in the caps XML) whose QMP sources are removed. Raises :class:`VariantError`.
     """
     return str(materialise(variant_for(arch, qemu_version, caps_del)))
+
+
+def caps_xml(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = ()) -> str:
+    """The capabilities the real libvirt derives for a variant (its caps cache entry), for
+    consumers such as the oracle that must agree with libvirt on a variant's flags.
+
+    Probes once in a libvirt subprocess on a shared root under the data dir, then reads the
+    cached entry; needs libvirt-python. Raises :class:`VariantError` if the probe fails.
+    """
+    from virtfuzz.fakeqemu import probe
+
+    emulator = emulator_for(arch, qemu_version, caps_del)
+    root = data_dir() / "caps-root"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(data_dir() / ".caps-root.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one libvirt process per embedded root
+        (res,) = probe.probe(root, [(arch, emulator)])
+    if res["caps"] is None:
+        reason = res["error"] or "no caps cached"
+        raise VariantError(f"libvirt could not probe {emulator}: {reason}")
+    return res["caps"]
