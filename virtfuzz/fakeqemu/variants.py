@@ -261,7 +261,8 @@ def caps_xml(arch: str, qemu_version: str | None = None, caps_del: Sequence[str]
     with open(data_dir() / ".caps-root.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one libvirt process per embedded root
         (res,) = probe.probe(root, [(arch, emulator)])
-    if res["caps"] is None:
+    ctime = re.search(r"<qemuctime>(\d+)</qemuctime>", res["caps"] or "")
+    if ctime is None or int(ctime.group(1)) != int(os.stat(emulator).st_ctime):  # none, or stale
         reason = res["error"] or "no caps cached"
         raise VariantError(f"libvirt could not probe {emulator}: {reason}")
     return res["caps"]
