@@ -9,8 +9,9 @@ could not do consistently.
 
 The table is data (``data/flags-libvirt-9.0.0.json``), regenerated from the source with
 ``python -m virtfuzz.fakeqemu.flags SRC_DIR``; its ``source`` field names the file and tables.
-Flags that libvirt sets from the version number or from other flags (``virQEMUCapsInitQMPVersionCaps``,
-``virQEMUCapsInitProcessCaps``) have no QMP source and are not in the table.
+Flags libvirt derives from another flag (``DERIVED``) map to their source's mutations, so they
+go together. Flags libvirt sets from the arch, the version or the host (``virQEMUCapsInitQMPBasicArch``,
+``virQEMUCapsInitQMPVersionCaps``, ``kvm``) have no QMP source and are not in the table.
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ TPM_NAMES = {
     "VIR_DOMAIN_TPM_MODEL_SPAPR": "tpm-spapr",
     "VIR_DOMAIN_TPM_TYPE_PASSTHROUGH": "passthrough",
     "VIR_DOMAIN_TPM_TYPE_EMULATOR": "emulator",
+}
+
+
+# Flags libvirt 9.0.0 derives from other flags (virQEMUCapsInitProcessCaps,
+# virQEMUCapsInitProcessCapsInterlock, virQEMUCapsDevicePropsVirtioBlkSCSIDefault in
+# src/qemu/qemu_capabilities.c): removable only together with the flag they come from.
+DERIVED = {
+    "canonical-cpu-features": "cpu-unavailable-features",
+    "compat-deprecated": "object.qapified",
+    "cpu-cache": "query-cpu-model-expansion",
+    "incremental-backup": "blockdev-reopen",
+    "virtio-blk-pci.scsi.default.disabled": "virtio-blk-pci.scsi",
 }
 
 
@@ -92,11 +105,19 @@ def build_table(src_dir: str | Path) -> dict[str, Any]:
     for table, kind in (("virQEMUCapsTPMModelsToCaps", "model"), ("virQEMUCapsTPMTypesToCaps", "type")):
         for enum, const in re.findall(r"\.type\s*=\s*(\w+),\s*\.caps\s*=\s*(QEMU_CAPS_\w+)", _array(src, table)):
             add(const, {"op": "del-tpm", "kind": kind, "name": TPM_NAMES[enum]})
+    # virQEMUCapsProbeQMPCPUDefinitions: "max" among query-cpu-definitions
+    cpu_max = r'STREQ_NULLABLE\(defs->cpus\[i\]\.name, "max"\)\)\s*\{\s*virQEMUCapsSet\(qemuCaps, QEMU_CAPS_CPU_MAX\)'
+    if re.search(cpu_max, src):
+        add("QEMU_CAPS_CPU_MAX", {"op": "del-cpu-model", "name": "max"})
+    for derived, source in DERIVED.items():
+        flags[derived] = [dict(m) for m in flags[source]]
     return {
         "source": f"libvirt 9.0.0 {path.relative_to(Path(src_dir))}: virQEMUCapsObjectTypes, "
         "virQEMUCapsCommands, virQEMUCapsMigration, virQEMUCapsQMPSchemaQueries, "
         "virQEMUCapsCommandLine, virQEMUCapsDeviceProps, virQEMUCapsObjectProps, "
-        "virQEMUCapsMachineProps, virQEMUCapsTPMModelsToCaps, virQEMUCapsTPMTypesToCaps",
+        "virQEMUCapsMachineProps, virQEMUCapsTPMModelsToCaps, virQEMUCapsTPMTypesToCaps, "
+        "virQEMUCapsProbeQMPCPUDefinitions; derived flags (removed with their source): "
+        + ", ".join(f"{d} <- {src}" for d, src in DERIVED.items()),
         "flags": dict(sorted(flags.items())),
         "all_flags": sorted(n for c, n in names.items() if not c.startswith("X_")),
     }

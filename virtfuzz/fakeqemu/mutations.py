@@ -26,6 +26,8 @@ op                     fields                                      effect
                                                                    option, or one of its parameters
 ``del-migration-cap``  ``name``                                    drop a migration capability
 ``del-tpm``            ``kind`` (``model``/``type``), ``name``     drop a TPM model or backend type
+``del-cpu-model``      ``name``                                    drop a CPU model from
+                                                                   query-cpu-definitions
 ``del-schema``         ``path`` (libvirt schema query syntax)      drop what the query matches in
                                                                    query-qmp-schema (see schema.py)
 ``set-version``        ``version`` "X.Y.Z", optional ``package``   change what query-version reports
@@ -171,6 +173,10 @@ def _del_schema(conv: Conversation, m: Mutation) -> int:
     return n
 
 
+def _del_cpu_model(conv: Conversation, m: Mutation) -> int:
+    return _filter_return(conv, "query-cpu-definitions", lambda c: c.get("name") != m["name"])
+
+
 def _set_version(conv: Conversation, m: Mutation) -> int:
     try:
         major, minor, micro = (int(x) for x in str(m["version"]).split("."))
@@ -194,6 +200,7 @@ OPS: dict[str, tuple[Callable[[Conversation, Mutation], int], tuple[str, ...]]] 
     "del-migration-cap": (_del_migration_cap, ("name",)),
     "del-tpm": (_del_tpm, ("kind", "name")),
     "del-schema": (_del_schema, ("path",)),
+    "del-cpu-model": (_del_cpu_model, ("name",)),
     "set-version": (_set_version, ("version",)),
 }
 
