@@ -498,3 +498,24 @@ def test_caps_xml_of_a_variant(data_dir):
     assert "qemu-xhci" not in got and "piix3-usb-uhci" in got
     # libvirt then refuses domain type 'qemu', but the probe itself worked
     assert "tcg" not in probe.caps_flags(variants.caps_xml("x86_64", "7.2.0", ["tcg"]))
+
+
+@pytest.mark.libvirt
+def test_libvirt_probes_as_an_unprivileged_qemu_user(data_dir, tmp_path):
+    """With qemu.conf naming an ordinary user, the fake runs as that user: wrappers, compiled
+    recordings and code must be readable by it, and it sees /dev/kvm as that user does."""
+    _need_libvirt()
+    import pwd
+
+    try:
+        pwd.getpwnam("libvirt-qemu")
+    except KeyError:
+        pytest.skip("no libvirt-qemu user")
+    os.chmod(tmp_path, 0o755)
+    conf = 'user = "libvirt-qemu"\ngroup = "libvirt-qemu"\nstdio_handler = "file"\n'
+    emulator = variants.emulator_for("x86_64", "7.2.0")
+    (res,) = probe.probe(tmp_path / "root", [("x86_64", emulator)], qemu_conf=conf)
+    assert res["error"] is None and res["caps"], res["log"][-2000:]
+    kvm = probe.has_kvm(res["caps"])
+    expected = (CAPSDATA / "caps_7.2.0.x86_64.xml").read_text()
+    assert probe.normalise(res["caps"], drop_kvm=not kvm) == probe.normalise(expected, drop_kvm=not kvm)

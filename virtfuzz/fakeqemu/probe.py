@@ -50,21 +50,23 @@ HOST_FIELDS = (
 )
 
 
-def init_root(root: Path) -> None:
+def init_root(root: Path, qemu_conf: str = QEMU_CONF) -> None:
     (root / "etc").mkdir(parents=True, exist_ok=True)
-    (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
+    (root / "etc" / "qemu.conf").write_text(qemu_conf)
 
 
 def cache_file(root: Path, emulator: str) -> Path:
     return root / "cache" / "qemu" / "capabilities" / (hashlib.sha256(emulator.encode()).hexdigest() + ".xml")
 
 
-def run_jobs(root: Path, jobs: Sequence[dict[str, str]], timeout: float = 600) -> list[dict]:
+def run_jobs(
+    root: Path, jobs: Sequence[dict[str, str]], timeout: float = 600, qemu_conf: str = QEMU_CONF
+) -> list[dict]:
     """Run jobs in one fresh libvirt process on ``root``: ``{"arch", "emulator"}`` probes an
     emulator (getDomainCapabilities), ``{"define": xml}`` defines, reads back and undefines a
     domain (result under ``xml``). Each result also has ``error``, ``seconds`` and ``log`` (the
     process's libvirt log on stderr, shared by all jobs)."""
-    init_root(root)
+    init_root(root, qemu_conf)
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(root), json.dumps(list(jobs))],
         capture_output=True, text=True, timeout=timeout, check=False,
@@ -77,10 +79,12 @@ def run_jobs(root: Path, jobs: Sequence[dict[str, str]], timeout: float = 600) -
     return results
 
 
-def probe(root: Path, emulators: Sequence[tuple[str, str]], timeout: float = 600) -> list[dict]:
+def probe(
+    root: Path, emulators: Sequence[tuple[str, str]], timeout: float = 600, qemu_conf: str = QEMU_CONF
+) -> list[dict]:
     """Probe each (arch, emulator) in one libvirt process on ``root``; the cached caps XML
     libvirt wrote (or None) is under ``caps``."""
-    results = run_jobs(root, [{"arch": a, "emulator": e} for a, e in emulators], timeout)
+    results = run_jobs(root, [{"arch": a, "emulator": e} for a, e in emulators], timeout, qemu_conf)
     for r in results:
         f = cache_file(root, r["emulator"])
         r["caps"] = f.read_text() if f.exists() else None
