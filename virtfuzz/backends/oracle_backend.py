@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from virtfuzz.backend import BackendUnavailable
-from virtfuzz.inputs import domain_arch
+from virtfuzz.inputs import InputError, domain_arch
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
 DEFAULT_PROFILE = "9.0.0"
@@ -35,22 +35,30 @@ class OracleBackend:
         return self.profile
 
     def caps(self, xml: str) -> object:
+        """The capability set for the domain's arch; None when the oracle has none for that arch."""
         arch = domain_arch(xml) or "x86_64"
         if arch not in self._caps:
+            try:
+                self._oracle.capset_for(arch)
+            except self._oracle.OracleInputError:
+                self._caps[arch] = None  # no recorded QEMU for this arch: an oracle gap, per domain
+                return None
             kwargs = {"caps_del": self.caps_del}
             if self.qemu:
                 kwargs["qemu_version"] = self.qemu
             try:
                 self._caps[arch] = self._oracle.capset_for(arch, **kwargs)
             except self._oracle.OracleInputError as e:
-                raise BackendUnavailable(str(e)) from None
+                raise InputError(str(e)) from None  # a bad --qemu/--caps-del: usage error
         return self._caps[arch]
 
     def _guard(self, result_type: type, fn, *args):
         """Run an oracle call; an input outside its vocabulary becomes an ``unsupported`` result."""
+        if args[-1] is None:
+            return result_type(kind="unsupported", error="no capability set for this arch")
         try:
             return fn(*args)
-        except self._oracle.OracleUnsupported as e:
+        except self._oracle.OracleInputError as e:  # includes OracleUnsupported
             return result_type(kind="unsupported", error=str(e))
 
     def define(self, xml: str) -> DefineResult:
