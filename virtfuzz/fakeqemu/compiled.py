@@ -15,19 +15,8 @@ import os
 
 from virtfuzz.fakeqemu import replies as replies_mod
 from virtfuzz.fakeqemu.replies import Conversation
-
-FORMAT = 1
-
-
-def canon(value: object) -> object:
-    """Hashable, order-insensitive form of a JSON value (tags keep 1/true and []/{} apart)."""
-    if isinstance(value, dict):
-        return ("{", tuple(sorted((k, canon(v)) for k, v in value.items())))
-    if isinstance(value, list):
-        return ("[", tuple(canon(v) for v in value))
-    if isinstance(value, bool):
-        return ("b", value)
-    return value
+from virtfuzz.fakeqemu.server import COMPILED_FORMAT as FORMAT
+from virtfuzz.fakeqemu.server import canon
 
 
 def key(command: str, arguments: object) -> tuple[str, object]:

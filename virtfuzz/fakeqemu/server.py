@@ -40,6 +40,7 @@ ACCEPT_TIMEOUT_S = 120.0  # a probe never leaves the socket idle this long; avoi
 # QEMU target names (query-target) -> libvirt arch names.
 QEMU_TO_LIBVIRT_ARCH = {"i386": "i686", "arm": "armv7l"}
 FAKE_OPTIONS = ("--replies", "--mutations", "--compiled", "--log")
+COMPILED_FORMAT = 1  # layout of the tables in virtfuzz.fakeqemu.compiled
 
 
 class UsageError(Exception):
@@ -100,7 +101,10 @@ def parse_args(argv: list[str]) -> tuple[dict[str, str], QemuArgs]:
 def load_tables(opts: dict[str, str]) -> dict:
     if "compiled" in opts:
         with open(opts["compiled"], "rb") as f:
-            return marshal.load(f)
+            tables = marshal.load(f)
+        if not isinstance(tables, dict) or tables.get("format") != COMPILED_FORMAT:
+            raise UsageError(f"{opts['compiled']}: not a compiled recording of format {COMPILED_FORMAT}")
+        return tables
     from virtfuzz.fakeqemu import compiled, mutations, replies  # slow path: full JSON parsing
 
     conv = replies.load(opts["replies"])
@@ -110,7 +114,8 @@ def load_tables(opts: dict[str, str]) -> dict:
 
 
 def canon(value: object) -> object:
-    """Same as virtfuzz.fakeqemu.compiled.canon (kept here to avoid importing json)."""
+    """Hashable, order-insensitive form of a JSON value (tags keep 1/true and []/{} apart);
+    the key of recorded and live requests alike."""
     if isinstance(value, dict):
         return ("{", tuple(sorted((k, canon(v)) for k, v in value.items())))
     if isinstance(value, list):
