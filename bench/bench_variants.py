@@ -121,7 +121,10 @@ def bench(opts: argparse.Namespace, work: Path) -> int:
         candidates = candidates[: opts.limit]
     spec = {"arch": opts.arch, "qemu": opts.qemu, "variants": [[f] for f in candidates], "again": True}
     res = run_child(root, spec, env)
+    cache_files = [probe.cache_file(root, r["emulator"]) for r in res["first"]]
+    mtimes = [f.stat().st_mtime_ns if f.exists() else None for f in cache_files]
     reloaded = run_child(root, {**spec, "again": False}, env)
+    reprobed = sum(f.exists() and f.stat().st_mtime_ns != m for f, m in zip(cache_files, mtimes, strict=True))
 
     gone, kept, failed, collateral = [], [], [], []
     for item in res["first"]:
@@ -141,7 +144,7 @@ def bench(opts: argparse.Namespace, work: Path) -> int:
           f"{len(base_flags)} flags set")
     print(summary("first use (write + probe)", ok_first))
     print(summary("again, same process", res["again"]))
-    print(summary("again, new process (disk)", ok_reloaded))
+    print(summary("again, new process (disk)", ok_reloaded) + f"  (re-probed: {reprobed})")
     first = statistics.median(ok_first)
     print(f"ratio first/again: {first / statistics.median(res['again']):.0f}x (same process), "
           f"{first / statistics.median(ok_reloaded):.0f}x (new process)")
