@@ -20,24 +20,11 @@ from __future__ import annotations
 
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
-from oracle.fmt import format_domain
-from oracle.migratable import make_migratable
-from oracle.model import Controller, Domain, Info, parse_domain
-from oracle.pipeline import check_caps, parse_and_define, post_parse
+from oracle.migratable import migratable_xml
+from oracle.model import Controller, Domain, Info
+from oracle.pipeline import parse_and_define, reparse
 from oracle.profile import Profile
 from virtfuzz.results import AbiResult
-
-
-def _reparse(xml: str, caps: CapSet, prof: Profile) -> Domain:
-    """virDomainDefParseString(INACTIVE|SKIP_VALIDATE) with the cached caps."""
-    d = parse_domain(xml, prof.data)
-    check_caps(d, caps)
-    post_parse(d, caps, prof, abi_update=False)
-    return d
-
-
-def _mig_xml(d: Domain) -> str:
-    return format_domain(make_migratable(d), migratable=True)
 
 
 def _fail(msg: str) -> LibvirtError:
@@ -153,9 +140,9 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
 def check_abi(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiResult:
     try:
         src0 = parse_and_define(src_xml, caps, prof, abi_update=True)
-        src = _reparse(_mig_xml(src0), caps, prof)
-        dst = _reparse(dst_xml, caps, prof)
-        dst_migr = _reparse(_mig_xml(dst), caps, prof)
+        src = reparse(migratable_xml(src0, caps, prof), caps, prof)
+        dst = reparse(dst_xml, caps, prof)
+        dst_migr = reparse(migratable_xml(dst, caps, prof), caps, prof)
         try:
             compare(src, dst_migr, prof)
         except LibvirtError as first:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
 from oracle.fmt import format_domain
-from oracle.migratable import make_migratable
+from oracle.migratable import migratable_xml
 from oracle.model import parse_domain
 from oracle.pipeline import check_caps, parse_and_define, post_parse
 from oracle.profile import DEFAULT_PROFILE, get_profile
@@ -19,8 +19,11 @@ def define(xml: str, caps: CapSet, abi_update: bool = True, profile: str = DEFAU
         dom = parse_and_define(xml, caps, prof, abi_update)
     except LibvirtError as e:
         return DefineResult(kind="error", error=str(e))
-    return DefineResult(kind="ok", xml=format_domain(dom),
-                        migratable=format_domain(make_migratable(dom), migratable=True))
+    try:
+        mig, mig_err = migratable_xml(dom, caps, prof), None
+    except LibvirtError as e:
+        mig, mig_err = None, str(e)
+    return DefineResult(kind="ok", xml=format_domain(dom), migratable=mig, migratable_error=mig_err)
 
 
 def load(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:

@@ -16,8 +16,16 @@ def _addr(info: Info, ind: str) -> list[str]:
     if info.type == "pci" and info.pci is not None:
         a = info.pci
         multi = f" multifunction='{a.multi}'" if a.multi else ""
-        return [f"{ind}<address type='pci' domain='0x{a.domain:04x}' bus='0x{a.bus:02x}' "
-                f"slot='0x{a.slot:02x}' function='0x{a.function:x}'{multi}/>"]
+        head = (f"{ind}<address type='pci' domain='0x{a.domain:04x}' bus='0x{a.bus:02x}' "
+                f"slot='0x{a.slot:02x}' function='0x{a.function:x}'{multi}")
+        if a.zpci_uid is None and a.zpci_fid is None:
+            return [head + "/>"]
+        z = []
+        if a.zpci_uid is not None:
+            z.append(f"uid='0x{a.zpci_uid:04x}'")
+        if a.zpci_fid is not None:
+            z.append(f"fid='0x{a.zpci_fid:08x}'")
+        return [head + ">", f"{ind}  <zpci {' '.join(z)}/>", f"{ind}</address>"]
     if info.type == "usb":
         port = f" port='{'.'.join(str(p) for p in info.usb_port)}'" if info.usb_port else ""
         return [f"{ind}<address type='usb' bus='{info.usb_bus}'{port}/>"]

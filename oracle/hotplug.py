@@ -58,7 +58,8 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
         itype = el.get("type")
         if itype not in ("mouse", "tablet", "keyboard"):
             raise OracleUnsupported(f"input type {itype!r}")
-        bus = el.get("bus") or ("ps2" if (itype != "tablet" and x86) else "usb")
+        bus = el.get("bus") or ("ps2" if (itype != "tablet" and x86) else (
+            "virtio" if dom.arch.startswith("s390") else "usb"))
         if bus != "usb":
             raise OracleUnsupported(f"hotplug of a {bus} input")
         inp = Input(itype, bus, parse_info(el, ("usb",)))

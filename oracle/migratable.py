@@ -14,17 +14,24 @@ from __future__ import annotations
 
 import copy
 
-from oracle.model import Domain, insert_controller
+from oracle.capsets import CapSet
+from oracle.fmt import format_domain
+from oracle.model import Domain
 from oracle.postparse import is_i440fx
+from oracle.profile import Profile
+
+
+def migratable_xml(dom: Domain, caps: CapSet, prof: Profile) -> str:
+    """XMLDesc(VIR_DOMAIN_XML_MIGRATABLE): virDomainDefCopy (format + re-parse, which re-sorts
+    controllers and may fail with a parse error -- then XMLDesc fails), removals, format."""
+    from oracle.pipeline import reparse
+
+    d = reparse(format_domain(dom, migratable=True), caps, prof)
+    return format_domain(make_migratable(d), migratable=True)
 
 
 def make_migratable(dom: Domain) -> Domain:
     d = copy.deepcopy(dom)
-    # virDomainDefCopy formats and re-parses the definition: parsing re-sorts the controllers
-    # (virDomainControllerInsertPreAlloced), undoing the append order of implicit ones.
-    conts, d.controllers = d.controllers, []
-    for c in conts:
-        insert_controller(d, c)
     usbs = [c for c in d.controllers if c.type == "usb"]
     usb = usbs[0] if len(usbs) == 1 else None
     if not (usb is not None and is_i440fx(d) and usb.idx == 0 and usb.model in (None, "piix3-uhci")):

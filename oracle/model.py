@@ -23,6 +23,8 @@ class PCIAddr:
     slot: int = 0
     function: int = 0
     multi: str | None = None  # 'on' / 'off' / None (absent)
+    zpci_uid: int | None = None  # s390 zPCI extension (<zpci uid= fid=/>)
+    zpci_fid: int | None = None
 
     def key(self) -> tuple[int, int, int, int]:
         return (self.domain, self.bus, self.slot, self.function)
@@ -192,6 +194,12 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
                 _int(a.get("slot", "0"), "pci slot"), _int(a.get("function", "0"), "pci function"),
                 a.get("multifunction"),
             )
+            z = a.find("zpci")
+            if z is not None:
+                if z.get("uid") is not None:
+                    info.pci.zpci_uid = _int(z.get("uid"), "zpci uid")
+                if z.get("fid") is not None:
+                    info.pci.zpci_fid = _int(z.get("fid"), "zpci fid")
         elif t == "usb":
             info.usb_bus = _int(a.get("bus", "0"), "usb bus")
             port = a.get("port")
@@ -404,7 +412,8 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         bus = el.get("bus")
         if bus is None:
             # virDomainInputDefParseXML: hvm default bus is ps2 for mouse/keyboard on x86, else usb
-            bus = "ps2" if (itype != "tablet" and x86) else "usb"
+            bus = "ps2" if (itype != "tablet" and x86) else (
+                "virtio" if dom.arch.startswith("s390") else "usb")
         if bus not in ("ps2", "usb"):
             raise OracleUnsupported(f"input bus {bus!r}")
         if bus == "ps2" and not x86:

@@ -105,6 +105,32 @@ class AddrSet:
         self.dry_run = dry_run
         self.multiple_roots = multiple_roots
         self.pcie_to_pci_supported = pcie_to_pci
+        self.zpci = False
+        self.uids: set[int] = set()
+        self.fids: set[int] = set()
+
+    def zpci_ensure(self, a: PCIAddr) -> None:
+        """virDomainZPCIAddressEnsureAddr: assign missing uid (from 1) / fid (from 0), reserve."""
+        uid, fid = a.zpci_uid, a.zpci_fid
+        if uid is None:
+            uid = 1
+            while uid in self.uids:
+                if uid == 0xFFFF:
+                    raise LibvirtError("INTERNAL_ERROR", "There is no more free uid.")
+                uid += 1
+        if fid is None:
+            fid = 0
+            while fid in self.fids:
+                if fid == 0xFFFFFFFF:
+                    raise LibvirtError("INTERNAL_ERROR", "There is no more free fid.")
+                fid += 1
+        if uid in self.uids:
+            raise LibvirtError("INTERNAL_ERROR", f"zPCI uid {uid:o} is already reserved")
+        if fid in self.fids:
+            raise LibvirtError("INTERNAL_ERROR", f"zPCI fid {fid:o} is already reserved")
+        self.uids.add(uid)
+        self.fids.add(fid)
+        a.zpci_uid, a.zpci_fid = uid, fid
 
     # -- virDomainPCIAddressFlagsCompatible
     def compatible(self, addr: PCIAddr, bus_flags: int, dev_flags: int, report: bool,
@@ -354,6 +380,7 @@ def _pci_devices(dom: Domain) -> list[tuple[str, object]]:
 def _create_set(dom: Domain, caps: CapSet, nbuses: int, dry_run: bool) -> AddrSet:
     """qemuDomainPCIAddressSetCreate."""
     addrs = AddrSet(nbuses, dry_run, is_pseries(dom), caps.has("pcie-pci-bridge"))
+    addrs.zpci = caps.has("zpci")
     pcie_root = False
     for c in dom.controllers:
         if c.type != "pci":
@@ -385,7 +412,33 @@ def _create_set(dom: Domain, caps: CapSet, nbuses: int, dry_run: bool) -> AddrSe
                                    "Bus 0 must be PCI for integrated PIIX3 USB or IDE controllers")
             continue
         addrs.reserve(PCIAddr(a.domain, a.bus, a.slot, a.function), info.pci_flags)
+    # qemuDomainCollectPCIAddressExtension: reserve zPCI ids given in the config
+    if addrs.zpci:
+        for _kind, dev in _pci_devices(dom):
+            a = dev.info.pci
+            if dev.info.type == "pci" and a is not None and \
+                    (a.zpci_uid is not None or a.zpci_fid is not None):
+                if dry_run:
+                    addrs.zpci_ensure(PCIAddr(zpci_uid=a.zpci_uid, zpci_fid=a.zpci_fid))
+                else:
+                    addrs.zpci_ensure(a)
     return addrs
+
+
+def _assign_extensions(dom: Domain, addrs: AddrSet) -> None:
+    """qemuDomainAssignPCIAddressExtension: zPCI ids for PCI devices that lack them (the dry run
+    computes but does not store them)."""
+    if not addrs.zpci:
+        return
+    for _kind, dev in _pci_devices(dom):
+        a = dev.info.pci
+        if dev.info.type != "pci" or a is None:
+            continue
+        if a.zpci_uid is None or a.zpci_fid is None:
+            tmp = PCIAddr(zpci_uid=a.zpci_uid, zpci_fid=a.zpci_fid)
+            addrs.zpci_ensure(tmp)
+            if not addrs.dry_run:
+                a.zpci_uid, a.zpci_fid = tmp.zpci_uid, tmp.zpci_fid
 
 
 def _validate_piix3(dom: Domain, addrs: AddrSet) -> None:
@@ -514,22 +567,13 @@ def assign_s390_ccw(dom: Domain) -> None:
     if not dom.arch.startswith("s390"):
         return
     mb = dom.memballoon
-    if mb is not None and mb.model != "none":
-        if mb.info.type is None:
-            mb.info.type = "ccw"
-            mb.info.ccw = (0xFE, 0, 0)
-        elif mb.info.type == "pci":
-            raise OracleUnsupported("PCI memballoon on s390 (zPCI extension addresses)")
+    if mb is not None and mb.model != "none" and mb.info.type is None:
+        mb.info.type = "ccw"
+        mb.info.ccw = (0xFE, 0, 0)
 
 
 def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
     """qemuDomainAssignPCIAddresses."""
-    if dom.arch.startswith("s390"):
-        for _k, dev in _pci_devices(dom):
-            if dev.info.type == "pci" or (isinstance(dev, Controller) and (
-                    (dev.type == "usb" and dev.model != "none")
-                    or (dev.type == "pci" and dev.model != "pci-root"))):
-                raise OracleUnsupported("PCI devices on s390 (zPCI uid/fid assignment)")
     max_idx = max((c.idx for c in dom.controllers if c.type == "pci"), default=-1)
     nbuses = max_idx + 1
     _fill_flags(dom, caps)
@@ -540,6 +584,7 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
             if not all(b.fully_reserved() for b in addrs.buses):
                 addrs.reserve_next(Info(pci_flags=AUTOASSIGN | T_PCI_DEVICE))
         _assign_slots(dom, addrs)
+        _assign_extensions(dom, addrs)
         if max_idx <= 0 and len(addrs.buses) > max_idx + 1 and has_pcie_root(dom):
             addrs.reserve_next(Info(pci_flags=AUTOASSIGN | T_PCIE_DEVICE))
         # reflect auto-added buses into the controller list
@@ -558,6 +603,7 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
         return
     _validate_chipsets(dom, addrs)
     _assign_slots(dom, addrs)
+    _assign_extensions(dom, addrs)
     _set_all_multi(dom)
     names = prof.data["pci_model_names"]
     for c in dom.controllers:

@@ -55,6 +55,15 @@ def validate(dom: Domain, caps: CapSet) -> None:
             raise OracleUnsupported("redirdev without the usb-redir capability (message unverified)")
 
 
+def reparse(xml: str, caps: CapSet, prof: Profile) -> Domain:
+    """virDomainDefCopy / virDomainDefParseString(INACTIVE|SKIP_VALIDATE): parse + post-parse
+    without ABI_UPDATE, no validation."""
+    d = parse_domain(xml, prof.data)
+    check_caps(d, caps)
+    post_parse(d, caps, prof, abi_update=False)
+    return d
+
+
 def parse_and_define(xml: str, caps: CapSet, prof: Profile, abi_update: bool) -> Domain:
     dom = parse_domain(xml, prof.data)
     check_caps(dom, caps)

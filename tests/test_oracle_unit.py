@@ -24,18 +24,21 @@ def run_case(name: str) -> tuple[str, dict, dict]:
     caps = oracle.capset_for(ctx["arch"], ctx["qemu"], caps_del=ctx.get("caps_del", ()))
     xml = (GOLDEN / f"{name}.xml").read_text()
     exp: dict = {}
-    for key, suffix in (("xml", ".expected.xml"), ("mig", ".expected.mig.xml"), ("err", ".expected.err")):
+    for key, suffix in (("xml", ".expected.xml"), ("mig", ".expected.mig.xml"), ("err", ".expected.err"),
+                        ("migerr", ".expected.mig.err")):
         p = GOLDEN / f"{name}{suffix}"
         if p.exists():
             exp[key] = p.read_text()
-    if "err" in exp:
-        exp["err"] = exp["err"].rstrip("\n")
+    for k in ("err", "migerr"):
+        if k in exp:
+            exp[k] = exp[k].rstrip("\n")
     got: dict = {}
     op = ctx["op"]
     if op == "define":
         r = oracle.define(xml, caps, profile=ctx.get("profile", "9.0.0"))
         if r.kind == "ok":
-            got = {"xml": r.xml, "mig": r.migratable}
+            got = {"xml": r.xml, "mig": r.migratable} if r.migratable_error is None else \
+                {"xml": r.xml, "migerr": r.migratable_error}
         else:
             got = {"err": r.error}
     elif op == "load":
@@ -65,7 +68,7 @@ def test_golden(name: str) -> None:
         status, exp, got = run_case(name)
     except OracleUnsupported as e:
         pytest.skip(f"outside the modelled vocabulary: {e}")
-    for key in ("err", "xml", "mig"):
+    for key in ("err", "xml", "mig", "migerr"):
         assert got.get(key) == exp.get(key), key
 
 
