@@ -126,17 +126,19 @@ def bench(opts: argparse.Namespace, work: Path) -> int:
     reloaded = run_child(root, {**spec, "again": False}, env)
     reprobed = sum(f.exists() and f.stat().st_mtime_ns != m for f, m in zip(cache_files, mtimes, strict=True))
 
-    gone, kept, failed, collateral = [], [], [], []
+    gone, kept, failed, refused, collateral = [], [], [], [], []
     for item in res["first"]:
         flag = item["dels"][0]
         cache = probe.cache_file(root, item["emulator"])
-        if item["error"] or not cache.exists():
+        if not cache.exists():  # the probe itself failed
             failed.append(f"{flag} ({(item['error'] or 'no caps').splitlines()[0][-120:]})")
             continue
+        if item["error"]:  # probed, but libvirt refuses the domain-capabilities query (e.g. no tcg)
+            refused.append(f"{flag} ({item['error'].splitlines()[0][-60:]})")
         caps = probe.caps_flags(cache.read_text())
         (gone if flag not in caps else kept).append(flag)
         collateral.append(len(base_flags - caps - {flag}))
-    ok_first = [r["seconds"] for r in res["first"] if not r["error"]]
+    ok_first = [r["seconds"] for r in res["first"] if probe.cache_file(root, r["emulator"]).exists()]
     ok_reloaded = [r["seconds"] for r in reloaded["first"] if not r["error"]]
 
     print(f"machine: {machine()}")
@@ -153,6 +155,8 @@ def bench(opts: argparse.Namespace, work: Path) -> int:
           f"(median {statistics.median(collateral) if collateral else 0} other flags lost with it)")
     if kept:
         print(f"still set after deletion (libvirt sets them from other sources): {', '.join(kept)}")
+    if refused:
+        print(f"probed fine, but libvirt then refuses a 'qemu' domain: {'; '.join(refused)}")
     if failed:
         print(f"probe fails after deletion (libvirt then asks for unrecorded data): {'; '.join(failed)}")
     return 0
