@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import random
 import sys
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ from pathlib import Path
 from fuzz.checks import Failure, check_case
 from fuzz.findings import known_signatures, write_finding
 from fuzz.generate import draw_batch
+from fuzz.live import check_live, destination_variants
 from fuzz.machine import run_sequences
 from fuzz.observe import ALL_STEPS, Case, observe, steps_for
 from fuzz.reduce import reduce_xml
@@ -39,6 +41,8 @@ class CampaignConfig:
     caps_del: tuple[str, ...] = ()
     batch: int = 48
     sequence_every: int = 8  # every Nth batch of a job is a round of hotplug/restart/migrate sequences
+    live_every: int = 12  # every Nth batch: a few real guests (start, live attach, save, restore)
+    live_cases: int = 2
     reduce_rounds: int = 8
 
     def context(self) -> dict:
@@ -108,6 +112,9 @@ class Job:
         seed = self.cfg.seed * 1_000_003 + self.index * 10_007 + batch_no
         if self.cfg.sequence_every and batch_no % self.cfg.sequence_every == self.cfg.sequence_every - 1:
             return self.run_sequences(seed)
+        if "libvirt" in self.backends and self.cfg.live_every and \
+                batch_no % self.cfg.live_every == self.cfg.live_every - 2:
+            return self.run_live(seed)
         cases = draw_batch(self.cfg.batch, seed)
         failures = self.check(cases)
         primary = self._last_obs.get("libvirt") or self._last_obs.get("oracle")
@@ -128,6 +135,39 @@ class Job:
                 rec = self._record(sig, f, case, seed)
                 if rec is not None:
                     rep.new.append(rec)
+        return rep
+
+    def run_live(self, seed: int) -> BatchReport:
+        """Real guests from a few generated cases libvirt accepts; invariant 5 (see fuzz.live)."""
+        rng = random.Random(seed)
+        lv = self.backends["libvirt"]
+        batch = draw_batch(self.cfg.batch, seed)
+        accepted = lv.define_many([c.xml for c in batch])
+        cases = [c for c, r in zip(batch, accepted, strict=True) if r.kind == "ok"][: self.cfg.live_cases]
+        rep = BatchReport(job=self.index, cases=0, steps=0, features=["tier:live"])
+        for case in cases:
+            devices = [case.device] if case.device and not case.device.lstrip().startswith("<controller") else []
+            first = lv.live(case.xml, devices)
+            rep.steps += 1 + len(devices)
+            found = [(f, None) for f in check_live(first, "as sent")]
+            if first.get("kind") == "ok" and first.get("restore_xml"):
+                for what, dst in destination_variants(first["restore_xml"], rng)[1:]:
+                    found += [(f, dst) for f in check_live(lv.live(case.xml, devices, dst), what)]
+                    rep.steps += 1
+            for f, dst in found:
+                sig = signature(f)
+                if sig in self.seen:
+                    continue
+                self.seen.add(sig)
+                context = {**self.cfg.context(), "seed": seed, "job": self.index, "tier": "live",
+                           "live_devices": devices}
+                extra = {"destination.xml": dst} if dst else {}
+                path = write_finding(self.cfg.out, sig, f, case.xml, case.xml, case.device, context, extra=extra)
+                if path is not None:
+                    rep.new.append({"signature": sig, "invariant": f.invariant, "party": f.party,
+                                    "message": f.message, "xpath": f.xpath, "left": f.left, "right": f.right,
+                                    "path": str(path), "input": case.xml, "device": case.device,
+                                    "reproduce": f"virtfuzz replay {path}", "known": sig in self.known})
         return rep
 
     def run_sequences(self, seed: int) -> BatchReport:

@@ -1,7 +1,8 @@
 """Findings on disk: written atomically the moment they are found, one directory per signature.
 
 Layout of ``DIR/findings/<signature>/``: ``input.xml`` (reduced reproducer), ``original.xml``
-(as generated), ``device.xml`` (hotplug step, if any), ``steps.json`` (for a sequence finding:
+(as generated), ``device.xml`` (hotplug step, if any), ``destination.xml`` (live tier: the
+restore definition), ``steps.json`` (for a sequence finding:
 the shrunk steps, the first being the define of ``input.xml``) and ``finding.json`` (invariant, party,
 message, first differing XPath with both sides, context: backends, versions, capability edits,
 seed). ``virtfuzz replay DIR/findings/<signature>`` re-runs it. A directory appears complete or not
@@ -33,7 +34,8 @@ def known_signatures(directory: Path = KNOWN_DIR) -> dict[str, dict]:
 
 
 def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced: str,
-                  device: str | None, context: dict, steps: list[dict] | None = None) -> Path | None:
+                  device: str | None, context: dict, steps: list[dict] | None = None,
+                  extra: dict[str, str] | None = None) -> Path | None:
     """Create ``root/findings/sig``; returns its path, or None if another job already wrote it."""
     final = root / "findings" / sig
     if final.exists():
@@ -47,6 +49,8 @@ def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced
             (tmp / "device.xml").write_text(device)
         if steps is not None:
             (tmp / "steps.json").write_text(json.dumps(steps, indent=2) + "\n")
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text)
         record = {"signature": sig, **asdict(failure), "context": context,
                   "reproduce": f"virtfuzz replay {final}"}
         (tmp / "finding.json").write_text(json.dumps(record, indent=2) + "\n")

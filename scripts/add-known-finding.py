@@ -24,11 +24,10 @@ def main() -> int:
     rec = json.loads((src / "finding.json").read_text())
     dst = KNOWN / rec["signature"]
     dst.mkdir(parents=True, exist_ok=True)
-    for f in ("input.xml", "device.xml", "steps.json"):
+    for f in ("input.xml", "device.xml", "steps.json", "destination.xml"):
         if (src / f).exists():
             shutil.copy2(src / f, dst / f)
     rec.update({"status": status, "triage": why, "reproduce": f"virtfuzz replay {dst.relative_to(KNOWN.parent.parent)}"})
-    rec.pop("left", None) if rec.get("left") and len(str(rec["left"])) > 500 else None
     (dst / "finding.json").write_text(json.dumps(rec, indent=2) + "\n")
     print(dst)
     return 0

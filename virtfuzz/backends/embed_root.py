@@ -19,6 +19,7 @@ QEMU_CONF = (
     'user = "root"\n'  # otherwise x86 caps are discarded and re-probed on every lookup when /dev/kvm exists
     'group = "root"\n'
     'stdio_handler = "file"\n'  # otherwise starting a guest needs virtlogd
+    "namespaces = []\n"  # a private /dev namespace cannot move /dev/shm into a root that lives on /dev/shm
 )
 
 

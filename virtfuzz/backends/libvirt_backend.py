@@ -197,6 +197,14 @@ class LibvirtBackend:
         except WorkerLost as lost:
             return XmlResult(kind=lost.kind, error=lost.message, stage=op, input=device_xml)
 
+    # -- live guests (real QEMU) -------------------------------------------------------
+    def live(self, domain_xml: str, live_devices: Sequence[str] = (), restore_xml: str | None = None) -> dict:
+        """Start paused, live-attach, save, restore (see ``libvirt_worker.Worker.live``)."""
+        try:
+            return self._call("live", (domain_xml, list(live_devices), restore_xml))
+        except WorkerLost as lost:
+            return {"kind": lost.kind, "stage": "live", "error": lost.message, "input": domain_xml}
+
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
         self.worker.stop()

@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,56 @@ class Worker:
         finally:
             dom.undefine()
 
+    def live(self, domain_xml: str, live_devices: list[str], restore_xml: str | None) -> dict:
+        """A real guest: start paused, live-attach devices, save, restore from the migratable XML.
+
+        ``restore_xml`` (default: the guest's own migratable XML, what a migration sends) is the
+        destination definition; libvirt checks its ABI against the saved one, then QEMU loads the
+        saved device state into it. Both verdicts come back, so a restore libvirt accepts but
+        QEMU refuses is visible (invariant 5).
+        """
+        out: dict = {"kind": "ok", "stage": None, "error": None, "attach": [], "live_xml": None,
+                     "restore_xml": None, "restored_xml": None}
+        try:
+            dom = self.conn.defineXML(domain_xml)
+        except libvirt.libvirtError as e:
+            return {**out, "kind": "error", "stage": "define", "error": _msg(e)}
+        image = self.scratch / "live.save"
+        try:
+            try:
+                dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+            except libvirt.libvirtError as e:
+                return {**out, "kind": "error", "stage": "start", "error": _msg(e)}
+            for dev in live_devices:
+                try:
+                    dom.attachDeviceFlags(dev, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                    out["attach"].append({"kind": "ok", "error": None})
+                except libvirt.libvirtError as e:
+                    out["attach"].append({"kind": "error", "error": _msg(e)})
+            out["live_xml"] = dom.XMLDesc(0)
+            dst = restore_xml or dom.XMLDesc(MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE)
+            out["restore_xml"] = dst
+            try:
+                dom.save(str(image))
+            except libvirt.libvirtError as e:
+                return {**out, "kind": "error", "stage": "save", "error": _msg(e)}
+            try:
+                restored = self.conn.restoreFlags(str(image), dst, libvirt.VIR_DOMAIN_SAVE_PAUSED)
+                del restored
+                out["restored_xml"] = self.conn.lookupByUUIDString(dom.UUIDString()).XMLDesc(0)
+            except libvirt.libvirtError as e:
+                return {**out, "kind": "error", "stage": "restore", "error": _msg(e)}
+            return out
+        finally:
+            try:
+                d = self.conn.lookupByUUIDString(dom.UUIDString())
+                if d.isActive():
+                    d.destroy()
+                d.undefine()
+            except libvirt.libvirtError:
+                pass
+            image.unlink(missing_ok=True)
+
     def collect(self, names: list[str]) -> list[dict]:
         """Stored XML of definitions this driver loaded at start-up, or the error that made it skip one."""
         errors = _load_errors(self.root / "virtfuzz" / "libvirt.log")
@@ -199,6 +250,11 @@ def _load_errors(log: Path) -> dict[str, str]:
     return found
 
 
+def _event_loop() -> None:
+    while True:
+        libvirt.virEventRunDefaultImpl()
+
+
 def serve(worker: Worker, req_fd: int, resp_fd: int) -> None:
     handlers = {
         "hello": worker.hello,
@@ -207,6 +263,7 @@ def serve(worker: Worker, req_fd: int, resp_fd: int) -> None:
         "attach": lambda d, x: worker.hotplug("attach", d, x),
         "detach": lambda d, x: worker.hotplug("detach", d, x),
         "collect": worker.collect,
+        "live": worker.live,
         "abi_image_many": worker.abi_image_many,
         "attach_many": lambda items: worker.hotplug_many("attach", items),
         "undefine_all": worker.undefine_all,
@@ -284,6 +341,8 @@ def main(argv: list[str]) -> int:
     root, req_fd, resp_fd = Path(argv[0]), int(argv[1]), int(argv[2])
     become_subreaper()
     worker = Worker(root)
+    # running guests need libvirt's event loop (QEMU monitor I/O); definitions alone do not
+    threading.Thread(target=_event_loop, daemon=True, name="libvirt-events").start()
     serve(worker, req_fd, resp_fd)
     worker.conn.close()
     return 0

@@ -22,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fuzz.campaign import CampaignConfig, Job
     from fuzz.findings import load_finding
+    from fuzz.live import check_live
     from fuzz.observe import Case
     from fuzz.sequence import replay_steps
     from fuzz.signature import signature
@@ -36,7 +37,12 @@ def run(args: argparse.Namespace) -> int:
                          caps_del=tuple(ctx.get("caps_del") or ()))
     job = Job(cfg, 0)
     try:
-        if steps is not None:
+        if ctx.get("tier") == "live":
+            dst_file = path / "destination.xml"
+            dst = dst_file.read_text() if dst_file.exists() else None
+            result = job.backends["libvirt"].live(xml, ctx.get("live_devices") or [], dst)
+            failures = check_live(result, "as recorded" if dst is None else "recorded destination")
+        elif steps is not None:
             failures = replay_steps(job.backends, steps)
         else:
             failures = job.check([Case(xml=xml, device=device)])[0]
