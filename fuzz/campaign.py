@@ -40,6 +40,7 @@ class CampaignConfig:
     qemu: str | None = None
     caps_del: tuple[str, ...] = ()
     batch: int = 48
+    variant_rate: float = 0.3  # share of cases run against a fake-QEMU capability variant
     sequence_every: int = 8  # every Nth batch of a job is a round of hotplug/restart/migrate sequences
     live_every: int = 12  # every Nth batch: a few real guests (start, live attach, save, restore)
     live_cases: int = 2
@@ -115,7 +116,7 @@ class Job:
         if "libvirt" in self.backends and self.cfg.live_every and \
                 batch_no % self.cfg.live_every == self.cfg.live_every - 2:
             return self.run_live(seed)
-        cases = draw_batch(self.cfg.batch, seed)
+        cases = draw_batch(self.cfg.batch, seed, self.cfg.variant_rate)
         failures = self.check(cases)
         primary = self._last_obs.get("libvirt") or self._last_obs.get("oracle")
         feats: set[str] = set()

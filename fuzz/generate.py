@@ -7,30 +7,70 @@ in batches against the backends (see ``fuzz.observe``).
 
 from __future__ import annotations
 
+from functools import cache
+
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hseed
 from hypothesis import strategies as st
 
 from fuzz import strategies as S
 from fuzz.observe import Case
+from virtfuzz.backends.caps_context import CapsContext
+
+# Capability flags a variant may delete: the ones libvirt's USB and PCI defaulting depends on
+# (qemuDomainDefAddDefaultDevices, qemuDomainControllerDefPostParse, qemuDomainDeviceCalculatePCIConnectFlags).
+VARIANT_FLAGS = ("piix3-usb-uhci", "piix4-usb-uhci", "usb-ehci", "ich9-usb-ehci1", "vt82c686b-usb-uhci",
+                 "pci-ohci", "nec-usb-xhci", "qemu-xhci", "usb-hub", "usb-redir", "pcie-root-port",
+                 "pcie-pci-bridge", "pci-bridge")
+
+
+@cache
+def _versions(arch: str) -> tuple[str, ...]:
+    from virtfuzz.fakeqemu.variants import available_versions
+
+    try:
+        return tuple(available_versions(arch))
+    except Exception:
+        return ()
+
+
+@cache
+def _context(version: str, caps_del: tuple[str, ...]) -> CapsContext:
+    return CapsContext(version, caps_del)
 
 
 @st.composite
-def cases(draw: st.DrawFn, hotplug_rate: float = 0.5) -> Case:
+def capability_variants(draw: st.DrawFn, arch: str) -> tuple[str, tuple[str, ...]] | None:
+    """None (the installed QEMU) or a recorded QEMU version for ``arch`` plus flag deletions."""
+    versions = _versions(arch)
+    if not versions:
+        return None
+    version = draw(st.sampled_from(versions))
+    caps_del = draw(st.lists(st.sampled_from(VARIANT_FLAGS), max_size=2, unique=True))
+    return version, tuple(sorted(caps_del))
+
+
+@st.composite
+def cases(draw: st.DrawFn, hotplug_rate: float = 0.5, variant_rate: float = 0.0) -> Case:
     spec = draw(S.domain_specs())
     device = None
     if draw(st.floats(0, 1)) < hotplug_rate:
         device = draw(S.device_xml(spec.arch))
-    return Case(xml=S.to_xml(spec), device=device)
+    xml = S.to_xml(spec)
+    if variant_rate and draw(st.floats(0, 1)) < variant_rate:
+        variant = draw(capability_variants(spec.arch))
+        if variant is not None:
+            xml = _context(*variant).prepare(xml)  # the variant's fake QEMU becomes <emulator>
+    return Case(xml=xml, device=device)
 
 
-def draw_batch(n: int, seed: int) -> list[Case]:
+def draw_batch(n: int, seed: int, variant_rate: float = 0.0) -> list[Case]:
     out: list[Case] = []
 
     @hseed(seed)
     @settings(max_examples=n, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(cases())
+    @given(cases(variant_rate=variant_rate))
     def collect(case: Case) -> None:
         out.append(case)
 

@@ -19,7 +19,7 @@ def open_backend(name: str, *, libvirt_version: str | None = None, qemu: str | N
     elif name == "oracle":
         from virtfuzz.backends.oracle_backend import OracleBackend
 
-        backend = OracleBackend(libvirt_version=libvirt_version, qemu=qemu, caps_del=caps_del)
+        backend = OracleBackend(libvirt_version=libvirt_version)
     else:
         raise BackendUnavailable(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
     ctx = CapsContext(qemu, caps_del)

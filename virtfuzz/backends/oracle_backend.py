@@ -1,56 +1,82 @@
 """The oracle as a backend: same contract as the real libvirt, computed in-process in pure Python.
 
-The capability set is chosen per domain from its arch (``--qemu`` version, ``--caps-del`` edits),
-the way libvirt picks the emulator's capabilities for the domain's arch.
+The capability set is chosen per domain from its arch and ``<emulator>``, the way libvirt takes
+the capabilities of the emulator the domain names (``--qemu``/``--caps-del`` put a fake-QEMU
+variant there, see ``virtfuzz.backends.caps_context``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 
 from virtfuzz.backend import BackendUnavailable
-from virtfuzz.inputs import InputError, domain_arch
+from virtfuzz.inputs import domain_arch
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
 DEFAULT_PROFILE = "9.0.0"
 
 
+_EMULATOR = re.compile(r"<emulator>\s*([^<]*?)\s*</emulator>")
+_VARIANT = re.compile(r"^(?P<version>\d+\.\d+\.\d+(?:-host)?)-(?P<arch>[a-z0-9_]+?)(?:-del-.*)?$")
+
+
+def emulator_path(xml: str) -> str | None:
+    m = _EMULATOR.search(xml)
+    return m.group(1) if m else None
+
+
+@lru_cache(maxsize=256)
+def variant_of(emulator: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """(QEMU version or None for the installed one, deleted flags) described by an emulator path."""
+    if not emulator:
+        return None, ()
+    vdir = Path(emulator).parent
+    m = _VARIANT.match(vdir.name)
+    if not m or not (vdir / "probe.marshal").exists():  # not a fake-QEMU variant: the installed QEMU
+        return None, ()
+    meta = vdir / "variant.json"
+    caps_del = tuple(json.loads(meta.read_text()).get("caps_del", [])) if meta.is_file() else ()
+    version = m.group("version")
+    return (None if version.endswith("-host") else version), caps_del
+
+
 class OracleBackend:
     name = "oracle"
 
-    def __init__(self, libvirt_version: str | None = None, qemu: str | None = None,
-                 caps_del: Sequence[str] = ()) -> None:
+    def __init__(self, libvirt_version: str | None = None) -> None:
         try:
             import oracle
         except ImportError as e:
             raise BackendUnavailable(f"the oracle package is not importable: {e}") from None
         self._oracle = oracle
         self.profile = libvirt_version or DEFAULT_PROFILE
-        self.qemu = qemu
-        self.caps_del = tuple(caps_del)
-        self._caps: dict[str, object] = {}
+        self._caps: dict[tuple[str, str | None], object] = {}
 
     @property
     def version(self) -> str:
         return self.profile
 
     def caps(self, xml: str) -> object:
-        """The capability set for the domain's arch; None when the oracle has none for that arch."""
+        """The capability set libvirt would use for this domain, or None if the oracle has none.
+
+        A fake-QEMU variant emulator (see ``virtfuzz.fakeqemu.variants``) names its recorded QEMU
+        version and flag deletions in ``variant.json`` beside it; any other emulator means the
+        installed QEMU, i.e. the recorded host capability set for the domain's arch.
+        """
         arch = domain_arch(xml) or "x86_64"
-        if arch not in self._caps:
+        key = (arch, emulator_path(xml))
+        if key not in self._caps:
+            version, caps_del = variant_of(key[1])
             try:
-                self._oracle.capset_for(arch)
+                self._caps[key] = self._oracle.capset_for(arch, **({"qemu_version": version} if version else {}),
+                                                          caps_del=caps_del)
             except self._oracle.OracleInputError:
-                self._caps[arch] = None  # no recorded QEMU for this arch: an oracle gap, per domain
-                return None
-            kwargs = {"caps_del": self.caps_del}
-            if self.qemu:
-                kwargs["qemu_version"] = self.qemu
-            try:
-                self._caps[arch] = self._oracle.capset_for(arch, **kwargs)
-            except self._oracle.OracleInputError as e:
-                raise InputError(str(e)) from None  # a bad --qemu/--caps-del: usage error
-        return self._caps[arch]
+                self._caps[key] = None  # no capability data for this arch/version: an oracle gap
+        return self._caps[key]
 
     def _guard(self, result_type: type, fn, *args):
         """Run an oracle call; an input outside its vocabulary becomes an ``unsupported`` result."""

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: min(cpus, 2))")
     p.add_argument("--out", default="out/fuzz", metavar="DIR")
     p.add_argument("--batch", type=int, default=48, help="cases per batch")
+    p.add_argument("--variant-rate", type=float, default=0.3,
+                   help="share of cases given a random fake-QEMU capability variant (0 = installed QEMU only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     backends = ("oracle", "libvirt") if args.backend == "both" else (args.backend,)
     cfg = CampaignConfig(budget=args.budget, seed=args.seed, jobs=args.jobs or default_jobs(),
                          out=Path(args.out), backends=backends, libvirt_version=args.libvirt,
-                         qemu=args.qemu, caps_del=tuple(args.caps_del), batch=args.batch)
+                         qemu=args.qemu, caps_del=tuple(args.caps_del), batch=args.batch,
+                         variant_rate=0.0 if (args.qemu or args.caps_del) else args.variant_rate)
     _, status = run_campaign(cfg)
     return status
