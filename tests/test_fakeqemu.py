@@ -54,6 +54,14 @@ def _need_libvirt() -> None:
 
 
 @pytest.fixture
+def root():
+    """An embed root short enough for libvirt's QMP socket path (tmp_path can be too deep)."""
+    path = probe.short_dir()
+    yield path / "root"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def data_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("VIRTFUZZ_DATA", str(tmp_path / "data"))
     return tmp_path / "data"
@@ -282,10 +290,11 @@ def test_responder_without_kvm_answers_from_tcg_section():
 
 
 @pytest.fixture(scope="module")
-def probed(tmp_path_factory) -> dict[str, dict]:
+def probed(tmp_path_factory):
     """Probe every libvirt recording and every host recording once, in one libvirt process."""
     _need_libvirt()
     tmp = tmp_path_factory.mktemp("fakeqemu")
+    short = probe.short_dir()
     old = os.environ.get("VIRTFUZZ_DATA")
     os.environ["VIRTFUZZ_DATA"] = str(tmp / "data")
     try:
@@ -295,13 +304,14 @@ def probed(tmp_path_factory) -> dict[str, dict]:
             jobs[name] = (arch, variants.emulator_for(arch, ".".join(version)))
         for arch in HOST_ARCHES:
             jobs[f"host-{arch}"] = (arch, variants.emulator_for(arch))
-        results = probe.probe(tmp / "root", list(jobs.values()))
+        results = probe.probe(short / "root", list(jobs.values()))
     finally:
         if old is None:
             os.environ.pop("VIRTFUZZ_DATA", None)
         else:
             os.environ["VIRTFUZZ_DATA"] = old
-    return {name: {**res, "root": tmp / "root"} for name, res in zip(jobs, results, strict=True)}
+    yield {name: {**res, "root": short / "root"} for name, res in zip(jobs, results, strict=True)}
+    shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.mark.libvirt
@@ -347,11 +357,11 @@ def _usb_models(xml: str) -> list[str]:
 
 
 @pytest.mark.libvirt
-def test_deleted_flag_changes_libvirts_usb_default(data_dir, tmp_path):
+def test_deleted_flag_changes_libvirts_usb_default(data_dir, root):
     _need_libvirt()
-    base = probe.define(tmp_path / "root", _domain(variants.emulator_for("x86_64"), "pc"))
+    base = probe.define(root, _domain(variants.emulator_for("x86_64"), "pc"))
     assert _usb_models(base) == ["piix3-uhci"]
-    dele = probe.define(tmp_path / "root", _domain(variants.emulator_for("x86_64", caps_del=["piix3-usb-uhci"]), "pc"))
+    dele = probe.define(root, _domain(variants.emulator_for("x86_64", caps_del=["piix3-usb-uhci"]), "pc"))
     assert _usb_models(dele) and "piix3-uhci" not in _usb_models(dele)
 
 
@@ -362,13 +372,13 @@ SAMPLE_FLAGS = ["piix3-usb-uhci", "set-action", "virtio-blk.queue-size", "spice-
 
 
 @pytest.mark.libvirt
-def test_deleted_flags_disappear(data_dir, tmp_path):
+def test_deleted_flags_disappear(data_dir, root):
     _need_libvirt()
     jobs = [("x86_64", variants.emulator_for("x86_64"))]
     jobs += [("ppc64" if "pseries" in f else "x86_64",
               variants.emulator_for("ppc64" if "pseries" in f else "x86_64", caps_del=[f])) for f in SAMPLE_FLAGS]
     jobs.append(("ppc64", variants.emulator_for("ppc64")))
-    res = probe.probe(tmp_path / "root", jobs)
+    res = probe.probe(root, jobs)
     base = {"x86_64": probe.caps_flags(res[0]["caps"]), "ppc64": probe.caps_flags(res[-1]["caps"])}
     for flag, (arch, _), r in zip(SAMPLE_FLAGS, jobs[1:-1], res[1:-1], strict=True):
         assert r["error"] is None, (flag, r["error"])
@@ -435,10 +445,10 @@ def test_cli_applies_mutations(tmp_path):
 
 
 @pytest.mark.libvirt
-def test_libvirt_rejects_version_mutated_below_4_2(tmp_path):
+def test_libvirt_rejects_version_mutated_below_4_2(tmp_path, root):
     _need_libvirt()
     wrapper = _cli_wrapper(tmp_path, X86_72, [{"op": "set-version", "version": "4.1.0"}])
-    (res,) = probe.probe(tmp_path / "root", [("x86_64", wrapper)])
+    (res,) = probe.probe(root, [("x86_64", wrapper)])
     assert res["caps"] is None and res["error"]
     assert "QEMU version >= 4.2.0 is required, but 4.1.0 found" in res["log"]
 
@@ -467,7 +477,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.libvirt
-def test_libvirt_caps_match_on_a_host_without_kvm(data_dir, tmp_path):
+def test_libvirt_caps_match_on_a_host_without_kvm(data_dir, tmp_path, root):
     """The x86 sets again, as on a CI machine without /dev/kvm: a private mount namespace whose
     /dev lacks kvm, so libvirt and the fake both see no KVM (the fake then answers from the
     recordings' TCG sections)."""
@@ -480,7 +490,7 @@ def test_libvirt_caps_match_on_a_host_without_kvm(data_dir, tmp_path):
         subprocess.run(["cp", "-a", f"/dev/{node}", str(dev)], check=False)
     script = tmp_path / "check.py"
     script.write_text(_NO_KVM_CHECK)
-    cmd = f"mount --bind {dev} /dev && exec {sys.executable} {script} {tmp_path / 'root'} {variants.REPO_ROOT}"
+    cmd = f"mount --bind {dev} /dev && exec {sys.executable} {script} {root} {variants.REPO_ROOT}"
     proc = subprocess.run(["unshare", "-m", "sh", "-c", cmd], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -501,9 +511,11 @@ def test_caps_xml_of_a_variant(data_dir):
 
 
 @pytest.mark.libvirt
-def test_libvirt_probes_as_an_unprivileged_qemu_user(data_dir, tmp_path):
-    """With qemu.conf naming an ordinary user, the fake runs as that user: wrappers, compiled
-    recordings and code must be readable by it, and it sees /dev/kvm as that user does."""
+def test_libvirt_probes_as_an_unprivileged_qemu_user(data_dir, tmp_path, root):
+    """With qemu.conf naming an ordinary user the fake runs as that user (libvirt 9.0 keeps only
+    CAP_DAC_OVERRIDE for the probe, so file modes are not what this checks): it must judge
+    /dev/kvm the way libvirt does for that user (access() ignores the capability), or the x86
+    cache entry would be thrown away on every lookup."""
     _need_libvirt()
     import pwd
 
@@ -514,8 +526,12 @@ def test_libvirt_probes_as_an_unprivileged_qemu_user(data_dir, tmp_path):
     os.chmod(tmp_path, 0o755)
     conf = 'user = "libvirt-qemu"\ngroup = "libvirt-qemu"\nstdio_handler = "file"\n'
     emulator = variants.emulator_for("x86_64", "7.2.0")
-    (res,) = probe.probe(tmp_path / "root", [("x86_64", emulator)], qemu_conf=conf)
+    (res,) = probe.probe(root, [("x86_64", emulator)], qemu_conf=conf)
     assert res["error"] is None and res["caps"], res["log"][-2000:]
     kvm = probe.has_kvm(res["caps"])
     expected = (CAPSDATA / "caps_7.2.0.x86_64.xml").read_text()
     assert probe.normalise(res["caps"], drop_kvm=not kvm) == probe.normalise(expected, drop_kvm=not kvm)
+    cache = probe.cache_file(root, emulator)
+    before = cache.stat().st_mtime_ns
+    (again,) = probe.probe(root, [("x86_64", emulator)], qemu_conf=conf)
+    assert again["error"] is None and cache.stat().st_mtime_ns == before  # still valid: not re-probed

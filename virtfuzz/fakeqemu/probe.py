@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,7 +52,25 @@ HOST_FIELDS = (
 )
 
 
+# libvirt puts the probe's QMP socket at <root>/lib/qemu/qmp-XXXXXX/qmp.monitor; a Unix socket
+# path has at most 107 bytes, so a deep root (pytest-xdist tmp dirs) makes every probe fail.
+_SOCKET_SUFFIX = len("/lib/qemu/qmp-XXXXXX/qmp.monitor")
+MAX_ROOT_LEN = 107 - _SOCKET_SUFFIX
+
+
+def short_dir(prefix: str = "vfq-") -> Path:
+    """A fresh directory short enough to be an embed root (the caller removes it)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if os.path.isdir("/tmp") else None))
+    path.chmod(0o755)  # the qemu.conf user must reach the QMP socket's directory
+    return path
+
+
 def init_root(root: Path, qemu_conf: str = QEMU_CONF) -> None:
+    if len(str(root.absolute())) > MAX_ROOT_LEN:
+        raise ValueError(
+            f"embed root {root} is longer than {MAX_ROOT_LEN} bytes: libvirt's QMP socket path under it "
+            "would exceed the Unix socket limit (use probe.short_dir())"
+        )
     (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "qemu.conf").write_text(qemu_conf)
 

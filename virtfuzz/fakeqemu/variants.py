@@ -257,6 +257,9 @@ def caps_xml(arch: str, qemu_version: str | None = None, caps_del: Sequence[str]
 
     emulator = emulator_for(arch, qemu_version, caps_del)
     root = data_dir() / "caps-root"
+    if len(str(root.absolute())) > probe.MAX_ROOT_LEN:  # keep the QMP socket path short enough
+        digest = hashlib.sha256(str(data_dir().absolute()).encode()).hexdigest()[:12]
+        root = Path("/tmp") / f"virtfuzz-caps-{os.getuid()}-{digest}"
     root.mkdir(parents=True, exist_ok=True)
     with open(data_dir() / ".caps-root.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one libvirt process per embedded root
