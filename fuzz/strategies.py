@@ -1,0 +1,826 @@
+"""Hypothesis strategies for libvirt QEMU domain XML around USB controllers, PCI addresses, hotplug.
+
+Why this shape:
+
+* A draw produces a :class:`DomainSpec` (plain frozen data) and :func:`to_xml` renders it. The
+  spec is what a failing example shows and what the fuzzer can classify; the XML is derived, so it
+  is deterministic for a given draw.
+* Every list is drawn with ``st.lists`` and every optional part with ``st.none()`` first or a
+  ``st.booleans()`` whose ``False`` means "leave it out", so shrinking walks towards the minimal
+  domain (no devices, alias machine, no ``<vcpu>``...).
+* About a quarter of the domains carry one deliberate, plausible mistake (a *flaw*: clashing PCI
+  addresses, ``none`` beside another USB controller, too many ports, ...). The spec records it in
+  ``DomainSpec.flaws`` so results can be grouped by error class. The decision is drawn as an integer
+  whose shrink target (0) is "no flaw", so a shrunk failure keeps the flaw only if it matters.
+* Name and UUID are derived from the content (UUID5 of the spec's data), so the same draw always
+  defines the same domain, and two different domains never collide in one libvirt.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hypothesis import strategies as st
+from lxml import etree
+
+from fuzz import vocabulary as voc
+
+# --- plain data ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PciAddress:
+    """``<address type='pci' .../>``; bus 0 of domain 0 unless stated."""
+
+    slot: int
+    function: int = 0
+    bus: int = 0
+    domain: int = 0
+    multifunction: bool = False
+
+
+@dataclass(frozen=True)
+class UsbAddress:
+    """``<address type='usb' bus=... port=.../>``; ``port`` is a string because libvirt allows
+    hub paths such as ``1.2``."""
+
+    bus: int
+    port: str
+
+
+@dataclass(frozen=True)
+class Controller:
+    """A ``<controller>``: ``type`` is ``usb`` or ``pci``; ``None`` fields are left out of the XML."""
+
+    type: str
+    index: int | None
+    model: str | None
+    ports: int | None = None
+    master_startport: int | None = None
+    address: PciAddress | None = None
+
+
+@dataclass(frozen=True)
+class Device:
+    """A USB device: ``kind`` input (``type`` tablet/mouse/keyboard), hub (usb) or redirdev (tcp)."""
+
+    kind: str
+    type: str
+    address: UsbAddress | None = None
+    service: int | None = None
+
+
+@dataclass(frozen=True)
+class Memballoon:
+    """``<memballoon model=...>`` with an optional explicit PCI address."""
+
+    model: str
+    address: PciAddress | None = None
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """Everything one generated domain consists of.
+
+    ``flaws`` lists the deliberate mistakes injected (empty for a domain meant to be valid); it is
+    a label for grouping results, not part of the XML. ``name``/``uuid`` come from
+    :func:`spec_uuid` so they are a function of the rest.
+    """
+
+    arch: str
+    machine: str
+    controllers: tuple[Controller, ...]
+    devices: tuple[Device, ...]
+    memballoon: Memballoon | None
+    name: str
+    uuid: str
+    memory: int = 65536
+    memory_unit: str | None = "KiB"
+    vcpu: int | None = None
+    lifecycle: tuple[tuple[str, str], ...] = ()
+    flaws: tuple[str, ...] = ()
+
+
+FLAWS: tuple[str, ...] = (
+    "pci-address-clash",
+    "usb-index-gap",
+    "pci-index-gap",
+    "none-beside-others",
+    "none-with-usb-devices",
+    "too-many-ports",
+    "ports-on-non-xhci",
+    "companion-without-master",
+    "address-on-implicit",
+    "usb-bus-without-controller",
+    "usb-port-out-of-range",
+    "usb-address-clash",
+    "unsupported-usb-model",
+    "wrong-pci-root",
+)
+"""Error classes the generator injects on purpose (see :func:`applicable_flaws`)."""
+
+FLAW_PERCENT = 25
+"""Share of domains with a flaw when ``domain_specs(flawed=None)``."""
+
+_FLAW_CUTOFF = 30
+"""Draw ``integers(0, 99) >= 100 - _FLAW_CUTOFF``. Measured, not derived: inside a large composite
+draw hypothesis hands out the shrink target (0) for roughly half of such choices, so a cutoff of 50
+gives about FLAW_PERCENT % flawed domains (see tests/test_strategies.py::test_flaw_rate)."""
+
+_UUID_NAMESPACE = uuid_mod.UUID("5f1c3a52-8d0e-4f57-9a39-6b1f6c2d7e10")
+
+
+def spec_uuid(spec: DomainSpec) -> str:
+    """UUID5 of everything in ``spec`` that ends up in the XML except name and uuid.
+
+    ``repr`` of frozen dataclasses of tuples/ints/strings is stable across runs (no sets, no hash
+    randomisation), which makes the UUID reproducible from the drawn data alone.
+    """
+    key = (spec.arch, spec.machine, spec.controllers, spec.devices, spec.memballoon, spec.memory,
+           spec.memory_unit, spec.vcpu, spec.lifecycle)
+    return str(uuid_mod.uuid5(_UUID_NAMESPACE, repr(key)))
+
+
+def with_identity(spec: DomainSpec, name: str | None = None, uuid: str | None = None) -> DomainSpec:
+    """Return ``spec`` with a (re)derived name/uuid, or the given ones.
+
+    ABI checks need a destination with the *source's* identity (libvirt compares name and UUID
+    first); pass them explicitly for that.
+    """
+    u = uuid or spec_uuid(spec)
+    return replace(spec, uuid=u, name=name or f"vf-{u[:8]}{u[9:13]}")
+
+
+def applicable_flaws(arch: str, machine: str) -> tuple[str, ...]:
+    """The flaws that make sense for an arch/machine, in FLAWS order.
+
+    Why restrict: a flaw should be the *only* reason a domain is odd. On s390x no USB device or
+    PCI USB model exists at all, so only the USB-controller-level mistakes apply there.
+    """
+    fam = voc.machine_family(arch, machine)
+    pci = fam in voc.PCI_FAMILIES
+    usb_devs = voc.has_usb_devices(arch)
+    models = set(voc.supported_usb_models(arch))
+    out = []
+    for f in FLAWS:
+        if f in ("pci-address-clash", "pci-index-gap", "address-on-implicit", "wrong-pci-root") and not pci:
+            continue
+        if f in ("none-with-usb-devices", "usb-bus-without-controller", "usb-port-out-of-range",
+                 "usb-address-clash") and not usb_devs:
+            continue
+        if f == "too-many-ports" and not models & voc.XHCI_MODELS:
+            continue
+        if f in ("ports-on-non-xhci", "usb-index-gap") and not voc.single_usb_models(arch):
+            continue
+        if f == "companion-without-master" and "ich9-uhci1" not in models:
+            continue
+        out.append(f)
+    return tuple(out)
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def _pci_address_element(parent: etree._Element, a: PciAddress) -> None:
+    attrs = {"type": "pci", "domain": f"0x{a.domain:04x}", "bus": f"0x{a.bus:02x}",
+             "slot": f"0x{a.slot:02x}", "function": f"0x{a.function:x}"}
+    if a.multifunction:
+        attrs["multifunction"] = "on"
+    etree.SubElement(parent, "address", attrs)
+
+
+def controller_element(c: Controller) -> etree._Element:
+    """``<controller>`` element for ``c`` (attribute order fixed: type, index, model, ports)."""
+    el = etree.Element("controller", {"type": c.type})
+    if c.index is not None:
+        el.set("index", str(c.index))
+    if c.model is not None:
+        el.set("model", c.model)
+    if c.ports is not None:
+        el.set("ports", str(c.ports))
+    if c.master_startport is not None:
+        etree.SubElement(el, "master", {"startport": str(c.master_startport)})
+    if c.address is not None:
+        _pci_address_element(el, c.address)
+    return el
+
+
+def device_element(d: Device) -> etree._Element:
+    """``<input>``, ``<hub>`` or ``<redirdev>`` element for ``d``."""
+    if d.kind == "input":
+        el = etree.Element("input", {"type": d.type, "bus": "usb"})
+    elif d.kind == "hub":
+        el = etree.Element("hub", {"type": d.type})
+    elif d.kind == "redirdev":
+        el = etree.Element("redirdev", {"bus": "usb", "type": d.type})
+        etree.SubElement(el, "source", {"mode": "bind", "host": voc.REDIR_HOST, "service": str(d.service)})
+    else:
+        raise ValueError(f"unknown device kind {d.kind!r}")
+    if d.address is not None:
+        etree.SubElement(el, "address", {"type": "usb", "bus": str(d.address.bus), "port": d.address.port})
+    return el
+
+
+def memballoon_element(m: Memballoon) -> etree._Element:
+    """``<memballoon>`` element for ``m``."""
+    el = etree.Element("memballoon", {"model": m.model})
+    if m.address is not None:
+        _pci_address_element(el, m.address)
+    return el
+
+
+def element_to_xml(el: etree._Element) -> str:
+    """Serialise one element the way every generated document is serialised."""
+    return etree.tostring(el, pretty_print=True, encoding="unicode")
+
+
+def device_to_xml(obj: Device | Controller) -> str:
+    """XML of a single hotplug device or controller (what ``attachDeviceFlags`` takes)."""
+    el = controller_element(obj) if isinstance(obj, Controller) else device_element(obj)
+    return element_to_xml(el)
+
+
+def to_xml(spec: DomainSpec) -> str:
+    """Render ``spec`` as domain XML. No ``<emulator>``: the backend picks the binary for the arch."""
+    dom = etree.Element("domain", {"type": "qemu"})
+    etree.SubElement(dom, "name").text = spec.name
+    etree.SubElement(dom, "uuid").text = spec.uuid
+    mem = etree.SubElement(dom, "memory")
+    if spec.memory_unit is not None:
+        mem.set("unit", spec.memory_unit)
+    mem.text = str(spec.memory)
+    if spec.vcpu is not None:
+        etree.SubElement(dom, "vcpu").text = str(spec.vcpu)
+    os_el = etree.SubElement(dom, "os")
+    etree.SubElement(os_el, "type", {"arch": spec.arch, "machine": spec.machine}).text = "hvm"
+    for event, action in spec.lifecycle:
+        etree.SubElement(dom, event).text = action
+    if spec.controllers or spec.devices or spec.memballoon:
+        devs = etree.SubElement(dom, "devices")
+        for c in spec.controllers:
+            devs.append(controller_element(c))
+        for d in spec.devices:
+            devs.append(device_element(d))
+        if spec.memballoon is not None:
+            devs.append(memballoon_element(spec.memballoon))
+    return element_to_xml(dom)
+
+
+# --- arch and machine -----------------------------------------------------------------------------
+
+
+@st.composite
+def arch_machines(draw: st.DrawFn, arch: str | None = None) -> tuple[str, str]:
+    """(arch, machine) pairs: family first, then the alias or one of its versioned machines.
+
+    Drawing the family before the version keeps pc and q35 equally likely although the caps list
+    ~29 versions of each, and shrinks to the alias (``pc``, ``pseries``, ``virt``...).
+    """
+    a = arch if arch is not None else draw(st.sampled_from(voc.ARCHES))
+    fam = draw(st.sampled_from(voc.ARCH_FAMILIES[a]))
+    names = voc.family_machines(a, fam)
+    if len(names) > 1 and draw(st.booleans()):
+        return a, draw(st.sampled_from(names[1:]))
+    return a, names[0]
+
+
+# --- building blocks --------------------------------------------------------------------------------
+
+
+@st.composite
+def pci_slot_hints(draw: st.DrawFn) -> int:
+    """A preferred slot; collisions are resolved later by :func:`_assign_slots` (next free slot)."""
+    return draw(st.sampled_from(voc.PCI_SLOTS))
+
+
+@st.composite
+def usb_controller_group(draw: st.DrawFn, arch: str, family: str, index: int) -> tuple[Controller, ...]:
+    """One USB bus: a standalone controller, or an ich9-ehci1 master with its uhci companions.
+
+    Valid by construction for ``arch``: models come from the caps, ``ports`` only on xHCI and
+    within 15, the ich9 set shares one explicit index and one slot (ehci1 on function 7,
+    companions on 0/1/2). Addresses carry a *hint* slot that :func:`_assign_slots` finalises.
+    """
+    singles = voc.single_usb_models(arch)
+    pci = family in voc.PCI_FAMILIES
+    kinds = ["single"] * 3  # the 4-controller ich9 set would otherwise crowd out the rest
+    if "ich9-ehci1" in voc.supported_usb_models(arch):
+        kinds.append("ich9")
+    kind = draw(st.sampled_from(kinds))
+    if kind == "single":
+        model = draw(st.none() | st.sampled_from(singles)) if singles else None
+        idx = index if draw(st.booleans()) else None
+        ports = None
+        if model in voc.XHCI_MODELS:
+            ports = draw(st.none() | st.integers(1, voc.XHCI_MAX_PORTS))
+        address = None
+        if pci and draw(st.booleans()):
+            if family == "i440fx" and index == 0 and model in (None, "piix3-uhci"):
+                address = PciAddress(slot=voc.PIIX3_USB_ADDRESS[2], function=voc.PIIX3_USB_ADDRESS[3])
+            else:
+                address = PciAddress(slot=draw(pci_slot_hints()))
+        return (Controller("usb", idx, model, ports=ports, address=address),)
+    with_master = draw(st.booleans())
+    slot = draw(pci_slot_hints()) if pci and draw(st.booleans()) else None
+    master = Controller("usb", index, "ich9-ehci1",
+                        address=None if slot is None else PciAddress(slot, voc.ICH9_MASTER_FUNCTION))
+    companions = tuple(
+        Controller("usb", index, model, master_startport=start if with_master else None,
+                   address=None if slot is None else PciAddress(slot, fn, multifunction=fn == 0))
+        for model, start, fn in voc.ICH9_COMPANIONS
+    )
+    if draw(st.booleans()):  # companions before the master: libvirt re-sorts them
+        return (*companions, master)
+    return (master, *companions)
+
+
+@st.composite
+def usb_devices(draw: st.DrawFn, arch: str) -> Device:
+    """A USB input, hub or tcp redirdev, without address (addresses are added per domain)."""
+    kind = draw(st.sampled_from(voc.DEVICE_KINDS))
+    if kind == "input":
+        return Device("input", draw(st.sampled_from(voc.USB_INPUT_TYPES)))
+    if kind == "hub":
+        return Device("hub", "usb")
+    return Device("redirdev", "tcp", service=draw(st.sampled_from(voc.REDIR_PORTS)))
+
+
+@st.composite
+def pci_controllers(draw: st.DrawFn, family: str) -> tuple[Controller, ...]:
+    """Explicit PCI controllers: maybe the right root at index 0, then extras with indices 1, 2.
+
+    Without addresses: libvirt places bridges and root ports itself, which is the behaviour under
+    test (it may grow the topology with further controllers).
+    """
+    if family not in voc.PCI_FAMILIES:
+        return ()
+    out: list[Controller] = []
+    if draw(st.booleans()):
+        out.append(Controller("pci", 0, voc.PCI_ROOT_MODEL[family]))
+    extras = draw(st.lists(st.sampled_from(voc.PCI_EXTRA_MODELS[family]), max_size=2))
+    out.extend(Controller("pci", i, m) for i, m in enumerate(extras, start=1))
+    return tuple(out)
+
+
+@st.composite
+def memballoons(draw: st.DrawFn, family: str) -> Memballoon | None:
+    """Absent (libvirt adds virtio), virtio (maybe with an address hint), or none."""
+    model = draw(st.none() | st.sampled_from(voc.MEMBALLOON_MODELS))
+    if model is None:
+        return None
+    if model == "virtio" and family in voc.PCI_FAMILIES and draw(st.booleans()):
+        return Memballoon(model, PciAddress(slot=draw(pci_slot_hints())))
+    return Memballoon(model)
+
+
+@st.composite
+def lifecycles(draw: st.DrawFn) -> tuple[tuple[str, str], ...]:
+    """Optional ``<on_poweroff>``, ``<on_reboot>``, ``<on_crash>`` in schema order."""
+    out = []
+    for event, actions in voc.LIFECYCLE_EVENTS.items():
+        action = draw(st.none() | st.sampled_from(actions))
+        if action is not None:
+            out.append((event, action))
+    return tuple(out)
+
+
+# --- the draft a domain is assembled in ----------------------------------------------------------
+
+
+@dataclass
+class _Draft:
+    """Mutable assembly area; frozen into a DomainSpec at the end."""
+
+    arch: str
+    machine: str
+    family: str
+    pci: list[Controller] = field(default_factory=list)
+    usb: list[tuple[Controller, ...]] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
+    memballoon: Memballoon | None = None
+
+    def usb_controllers(self) -> list[Controller]:
+        return [c for g in self.usb for c in g]
+
+    def effective_usb_indices(self) -> list[int]:
+        """USB indices as libvirt assigns them: an omitted index gets the lowest unused one."""
+        used: set[int] = {c.index for c in self.usb_controllers() if c.index is not None}
+        out = []
+        for g in self.usb:
+            if g[0].index is not None:
+                out.append(g[0].index)
+                continue
+            i = 0
+            while i in used:
+                i += 1
+            used.add(i)
+            out.append(i)
+        return out
+
+    def next_usb_index(self) -> int:
+        idx = self.effective_usb_indices()
+        return max(idx) + 1 if idx else 0
+
+    def usable_buses(self) -> dict[int, int]:
+        """USB bus index -> number of root ports a valid explicit address may use."""
+        buses: dict[int, int] = {}
+        for g, idx in zip(self.usb, self.effective_usb_indices(), strict=True):
+            head = next((c for c in g if c.model not in ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3")), None)
+            if head is None or head.model == "none":
+                continue
+            buses[idx] = head.ports or voc.USB_MODEL_PORTS.get(head.model, 2)
+        if 0 not in buses and not self.usb and self.family in voc.AUTO_USB_FAMILIES:
+            buses[0] = voc.USB_MODEL_PORTS[None]
+        return buses
+
+    def used_slots(self) -> set[int]:
+        slots = {c.address.slot for c in self.usb_controllers() if c.address is not None}
+        if self.memballoon is not None and self.memballoon.address is not None:
+            slots.add(self.memballoon.address.slot)
+        return slots
+
+    def used_usb_addresses(self) -> set[tuple[int, str]]:
+        return {(d.address.bus, d.address.port) for d in self.devices if d.address is not None}
+
+
+def _free_slot(used: Iterable[int], hint: int) -> int:
+    """``hint`` if free, else the next free slot after it (wrapping)."""
+    taken = set(used)
+    slots = voc.PCI_SLOTS
+    start = slots.index(hint) if hint in slots else 0
+    for k in range(len(slots)):
+        s = slots[(start + k) % len(slots)]
+        if s not in taken:
+            return s
+    raise RuntimeError("no free PCI slot")  # pragma: no cover - far more slots than elements
+
+
+def _assign_slots(d: _Draft) -> None:
+    """Turn address hints into distinct slots: each USB group / the memballoon gets its own slot.
+
+    The pinned PIIX3 address (slot 1) is outside the pool and left alone.
+    """
+    used: set[int] = set()
+    new_groups = []
+    for g in d.usb:
+        hint = next((c.address.slot for c in g if c.address is not None), None)
+        if hint is None or hint == voc.PIIX3_USB_ADDRESS[2]:
+            new_groups.append(g)
+            continue
+        s = _free_slot(used, hint)
+        used.add(s)
+        new_groups.append(tuple(c if c.address is None else replace(c, address=replace(c.address, slot=s))
+                                for c in g))
+    d.usb = new_groups
+    if d.memballoon is not None and d.memballoon.address is not None:
+        s = _free_slot(used, d.memballoon.address.slot)
+        d.memballoon = replace(d.memballoon, address=replace(d.memballoon.address, slot=s))
+
+
+@st.composite
+def _usb_address(draw: st.DrawFn, d: _Draft) -> UsbAddress | None:
+    """A free, in-range USB address on a usable bus, or None when every port is taken."""
+    buses = d.usable_buses()
+    used = d.used_usb_addresses()
+    free = [(b, str(p)) for b, n in sorted(buses.items()) for p in range(1, n + 1) if (b, str(p)) not in used]
+    if not free:
+        return None
+    b, p = draw(st.sampled_from(free))
+    return UsbAddress(b, p)
+
+
+# --- flaw injectors: each turns a valid draft into one with exactly one kind of mistake ------------
+
+
+def _drop_usb_none(d: _Draft) -> None:
+    """Remove ``model='none'`` (a valid draft may disable USB) so an added controller is the only
+    mistake and not also "none beside others"."""
+    d.usb = [g for g in d.usb if g[0].model != "none"]
+
+
+def _add_usb_single(d: _Draft, model: str | None, index: int | None = None, **kw: object) -> None:
+    _drop_usb_none(d)
+    d.usb.append((Controller("usb", d.next_usb_index() if index is None else index, model, **kw),))
+
+
+def _fit_addresses(d: _Draft) -> None:
+    """Drop USB addresses an injected controller made invalid (it took over bus 0 from the
+    auto-added controller, or has fewer ports), so the injected mistake stays the only one."""
+    buses = d.usable_buses()
+    d.devices = [x if x.address is None or int(x.address.port) <= buses.get(x.address.bus, 0)
+                 else replace(x, address=None) for x in d.devices]
+
+
+def _ensure_usb_bus(draw: st.DrawFn, d: _Draft) -> None:
+    """Make sure at least one USB bus accepts devices (adds a standalone controller if needed)."""
+    if not d.usable_buses():
+        _drop_usb_none(d)
+        if not d.usable_buses():
+            _add_usb_single(d, draw(st.sampled_from(voc.single_usb_models(d.arch))))
+
+
+def _ensure_device(draw: st.DrawFn, d: _Draft) -> None:
+    if not d.devices:
+        d.devices.append(draw(usb_devices(d.arch)))
+
+
+def _flaw_pci_address_clash(draw: st.DrawFn, d: _Draft) -> None:
+    targets = [c.address for c in d.usb_controllers() if c.address is not None
+               and c.address.slot != voc.PIIX3_USB_ADDRESS[2]]
+    if d.memballoon is not None and d.memballoon.address is not None:
+        targets.append(d.memballoon.address)
+    if targets:
+        addr = draw(st.sampled_from(targets))
+    else:
+        addr = PciAddress(slot=_free_slot(d.used_slots(), draw(pci_slot_hints())))
+        d.memballoon = Memballoon("virtio", addr)
+    _drop_usb_none(d)
+    models = voc.single_usb_models(d.arch)
+    if d.family == "i440fx" and d.next_usb_index() == 0:  # keep clear of the pinned PIIX3 rule
+        models = tuple(m for m in models if m != "piix3-uhci")
+    _add_usb_single(d, draw(st.sampled_from(models)), address=PciAddress(addr.slot, addr.function))
+
+
+def _flaw_usb_index_gap(draw: st.DrawFn, d: _Draft) -> None:
+    models = voc.single_usb_models(d.arch)
+    _drop_usb_none(d)
+    if not d.usb:
+        _add_usb_single(d, draw(st.sampled_from(models)), index=0)
+    gap = draw(st.integers(1, 3))
+    _add_usb_single(d, draw(st.sampled_from(models)), index=d.next_usb_index() + gap)
+
+
+def _flaw_pci_index_gap(draw: st.DrawFn, d: _Draft) -> None:
+    top = max((c.index for c in d.pci), default=0)
+    model = draw(st.sampled_from(voc.PCI_EXTRA_MODELS[d.family]))
+    d.pci.append(Controller("pci", top + 1 + draw(st.integers(1, 3)), model))
+
+
+def _flaw_none_beside_others(draw: st.DrawFn, d: _Draft) -> None:
+    d.devices = []
+    _drop_usb_none(d)
+    if draw(st.booleans()):  # two `none` controllers
+        d.usb = [(Controller("usb", 0, "none"),), (Controller("usb", 1, "none"),)]
+        return
+    if not d.usb:
+        singles = voc.single_usb_models(d.arch)
+        _add_usb_single(d, draw(st.sampled_from(singles)) if singles else None)
+    none = (Controller("usb", d.next_usb_index(), "none"),)
+    if draw(st.booleans()):
+        d.usb.insert(0, none)
+    else:
+        d.usb.append(none)
+
+
+def _flaw_none_with_usb_devices(draw: st.DrawFn, d: _Draft) -> None:
+    d.usb = [(Controller("usb", draw(st.sampled_from((0, None))), "none"),)]
+    _ensure_device(draw, d)
+    d.devices = [replace(x, address=None) for x in d.devices]
+
+
+def _flaw_too_many_ports(draw: st.DrawFn, d: _Draft) -> None:
+    models = sorted(set(voc.supported_usb_models(d.arch)) & voc.XHCI_MODELS)
+    ports = draw(st.integers(voc.XHCI_MAX_PORTS + 1, 32))
+    _add_usb_single(d, draw(st.sampled_from(models)), ports=ports)
+
+
+def _flaw_ports_on_non_xhci(draw: st.DrawFn, d: _Draft) -> None:
+    models = [m for m in voc.single_usb_models(d.arch) if m not in voc.XHCI_MODELS]
+    model = draw(st.none() | st.sampled_from(models)) if models else None
+    _add_usb_single(d, model, ports=draw(st.integers(1, voc.XHCI_MAX_PORTS)))
+    _fit_addresses(d)
+
+
+def _flaw_companion_without_master(draw: st.DrawFn, d: _Draft) -> None:
+    _drop_usb_none(d)
+    if d.devices and not d.usb:  # keep a real bus for the devices, or they'd lack a controller too
+        _add_usb_single(d, draw(st.sampled_from(voc.single_usb_models(d.arch))))
+    idx = d.next_usb_index()
+    chosen = draw(st.lists(st.sampled_from(voc.ICH9_COMPANIONS), min_size=1, max_size=3, unique=True))
+    with_master = draw(st.booleans())
+    d.usb.append(tuple(Controller("usb", idx, m, master_startport=s if with_master else None)
+                       for m, s, _ in sorted(chosen)))
+    _fit_addresses(d)
+
+
+def _flaw_address_on_implicit(draw: st.DrawFn, d: _Draft) -> None:
+    variants = ["memballoon-none", "usb-none", "pci-root"]
+    if d.family == "i440fx":
+        variants.append("piix3-elsewhere")
+    variant = draw(st.sampled_from(variants))
+    addr = PciAddress(slot=_free_slot(d.used_slots(), draw(pci_slot_hints())))
+    if variant == "memballoon-none":
+        d.memballoon = Memballoon("none", addr)
+    elif variant == "usb-none":
+        d.usb = [(Controller("usb", draw(st.sampled_from((0, None))), "none", address=addr),)]
+        d.devices = []
+    elif variant == "pci-root":
+        d.pci = [Controller("pci", 0, voc.PCI_ROOT_MODEL[d.family], address=addr),
+                 *(c for c in d.pci if c.index != 0)]
+    else:
+        model = draw(st.sampled_from((None, "piix3-uhci")))
+        rest = [g for g, i in zip(d.usb, d.effective_usb_indices(), strict=True) if i != 0]
+        d.usb = [(Controller("usb", 0, model, address=addr),), *rest]
+        cap = voc.USB_MODEL_PORTS[model]
+        d.devices = [x if x.address is None or x.address.bus != 0 or int(x.address.port) <= cap
+                     else replace(x, address=None) for x in d.devices]
+
+
+def _flaw_usb_bus_without_controller(draw: st.DrawFn, d: _Draft) -> None:
+    if d.family not in voc.AUTO_USB_FAMILIES and draw(st.booleans()):
+        d.usb = []  # devices with no USB controller at all on a machine that adds none
+        _ensure_device(draw, d)
+        d.devices = [replace(x, address=None) for x in d.devices]
+        return
+    _drop_usb_none(d)
+    idx = d.effective_usb_indices()
+    bus = (max(idx) + 1 if idx else (1 if d.family in voc.AUTO_USB_FAMILIES else 0)) + draw(st.integers(0, 2))
+    dev = draw(usb_devices(d.arch))
+    d.devices.append(replace(dev, address=UsbAddress(bus, str(draw(st.integers(1, 2))))))
+
+
+def _port_upper_bound(d: _Draft, bus: int) -> int:
+    """Most ports the bus could have whatever model libvirt picks (model-less: up to qemu-xhci's 4)."""
+    for g, idx in zip(d.usb, d.effective_usb_indices(), strict=True):
+        if idx == bus:
+            head = next(c for c in g if not (c.model or "").startswith("ich9-uhci"))
+            return head.ports or (4 if head.model is None else voc.USB_MODEL_PORTS[head.model])
+    return 4
+
+
+def _flaw_usb_port_out_of_range(draw: st.DrawFn, d: _Draft) -> None:
+    _ensure_usb_bus(draw, d)
+    bus = draw(st.sampled_from(sorted(d.usable_buses())))
+    port = _port_upper_bound(d, bus) + draw(st.integers(1, 4))
+    dev = draw(usb_devices(d.arch))
+    d.devices.append(replace(dev, address=UsbAddress(bus, str(port))))
+
+
+def _flaw_usb_address_clash(draw: st.DrawFn, d: _Draft) -> None:
+    _ensure_usb_bus(draw, d)
+    taken = [x.address for x in d.devices if x.address is not None]
+    if taken:
+        addr = draw(st.sampled_from(taken))
+    else:
+        buses = d.usable_buses()
+        bus = draw(st.sampled_from(sorted(buses)))
+        addr = UsbAddress(bus, str(draw(st.integers(1, buses[bus]))))
+        d.devices.append(replace(draw(usb_devices(d.arch)), address=addr))
+    d.devices.append(replace(draw(usb_devices(d.arch)), address=addr))
+
+
+def _flaw_unsupported_usb_model(draw: st.DrawFn, d: _Draft) -> None:
+    ok = set(voc.supported_usb_models(d.arch))
+    pool = [m for m in voc.USB_MODELS if m not in ok and not m.startswith("ich9-uhci")]
+    model = draw(st.sampled_from(voc.XEN_ONLY_USB_MODELS + tuple(pool)))
+    _add_usb_single(d, model)
+    _fit_addresses(d)
+
+
+def _flaw_wrong_pci_root(draw: st.DrawFn, d: _Draft) -> None:
+    wrong = "pcie-root" if voc.PCI_ROOT_MODEL[d.family] == "pci-root" else "pci-root"
+    d.pci = [Controller("pci", 0, wrong), *(c for c in d.pci if c.index != 0)]
+
+
+_INJECTORS = {
+    "pci-address-clash": _flaw_pci_address_clash,
+    "usb-index-gap": _flaw_usb_index_gap,
+    "pci-index-gap": _flaw_pci_index_gap,
+    "none-beside-others": _flaw_none_beside_others,
+    "none-with-usb-devices": _flaw_none_with_usb_devices,
+    "too-many-ports": _flaw_too_many_ports,
+    "ports-on-non-xhci": _flaw_ports_on_non_xhci,
+    "companion-without-master": _flaw_companion_without_master,
+    "address-on-implicit": _flaw_address_on_implicit,
+    "usb-bus-without-controller": _flaw_usb_bus_without_controller,
+    "usb-port-out-of-range": _flaw_usb_port_out_of_range,
+    "usb-address-clash": _flaw_usb_address_clash,
+    "unsupported-usb-model": _flaw_unsupported_usb_model,
+    "wrong-pci-root": _flaw_wrong_pci_root,
+}
+assert tuple(_INJECTORS) == FLAWS
+
+
+# --- domains ----------------------------------------------------------------------------------------
+
+
+@st.composite
+def _valid_draft(draw: st.DrawFn, arch: str, machine: str) -> _Draft:
+    """A domain meant to be accepted by libvirt 9.0.0 for this arch/machine."""
+    fam = voc.machine_family(arch, machine)
+    d = _Draft(arch, machine, fam)
+    d.pci = list(draw(pci_controllers(fam)))
+    usb_devs_ok = voc.has_usb_devices(arch)
+    if draw(st.integers(0, 5)) == 5:  # USB disabled: one `none`, no USB devices
+        d.usb = [(Controller("usb", draw(st.sampled_from((0, None))), "none"),)]
+    else:
+        n = draw(st.integers(0, 1 if arch == "s390x" else 3))
+        for i in range(n):
+            d.usb.append(draw(usb_controller_group(arch, fam, i)))
+        if usb_devs_ok:
+            d.devices = draw(st.lists(usb_devices(arch), max_size=3))
+        if d.devices and not d.usable_buses():
+            d.usb.append(draw(usb_controller_group(arch, fam, d.next_usb_index())))
+        if all(g[0].index is not None for g in d.usb) and draw(st.booleans()):
+            d.usb.reverse()  # document order differs from index order; libvirt sorts
+    d.memballoon = draw(memballoons(fam))
+    _assign_slots(d)
+    pending, d.devices = d.devices, []
+    for dev in pending:  # addresses drawn one by one so each sees the ports already taken
+        if draw(st.booleans()):
+            dev = replace(dev, address=draw(_usb_address(d)))
+        d.devices.append(dev)
+    return d
+
+
+@st.composite
+def domain_specs(
+    draw: st.DrawFn,
+    arch: str | None = None,
+    *,
+    machine: str | None = None,
+    flawed: bool | None = None,
+    flaws: Sequence[str] | None = None,
+) -> DomainSpec:
+    """Domain specs for ``arch`` (any arch if None), optionally a fixed ``machine``.
+
+    ``flawed``: None = about FLAW_PERCENT % carry one deliberate mistake, True = always, False =
+    never. ``flaws`` restricts which mistakes may be injected (must intersect the applicable ones
+    when ``flawed`` is True).
+    """
+    if machine is not None:
+        if arch is None:
+            raise ValueError("machine needs arch")
+        voc.machine_family(arch, machine)  # validates
+        a, m = arch, machine
+    else:
+        a, m = draw(arch_machines(arch))
+    # The flaw is decided before the body is drawn: early choices are spread more evenly by
+    # hypothesis than late ones, which matters for rarely applicable classes.
+    choices = [f for f in applicable_flaws(a, m) if flaws is None or f in flaws]
+    if flawed is None:
+        inject = bool(choices) and draw(st.integers(0, 99)) >= 100 - _FLAW_CUTOFF
+    else:
+        inject = flawed
+    if inject and not choices:
+        raise ValueError(f"no applicable flaw among {flaws} for {a}/{m}")
+    flaw = draw(st.sampled_from(choices)) if inject else None
+    d = draw(_valid_draft(a, m))
+    injected: tuple[str, ...] = ()
+    if flaw is not None:
+        _INJECTORS[flaw](draw, d)
+        injected = (flaw,)
+    unit, amount = draw(st.sampled_from(voc.MEMORY_UNITS))
+    spec = DomainSpec(
+        arch=a, machine=m,
+        controllers=(*d.pci, *d.usb_controllers()),
+        devices=tuple(d.devices),
+        memballoon=d.memballoon,
+        name="", uuid="",
+        memory=amount, memory_unit=unit,
+        vcpu=draw(st.none() | st.integers(1, 4)),
+        lifecycle=draw(lifecycles()),
+        flaws=injected,
+    )
+    return with_identity(spec)
+
+
+def domain_xml(arch: str | None = None, **kwargs: Any) -> st.SearchStrategy[str]:
+    """Domain XML strings; same arguments as :func:`domain_specs`."""
+    return domain_specs(arch, **kwargs).map(to_xml)
+
+
+# --- hotplug ---------------------------------------------------------------------------------------
+
+
+@st.composite
+def hotplug_devices(draw: st.DrawFn, arch: str | None = None) -> Device | Controller:
+    """One device to attach/detach: a USB input, hub, redirdev, or a standalone USB controller.
+
+    Devices sometimes carry a USB address on bus 0 (ports 1-4, maybe taken already: that is what
+    the attach rule is for); controllers sometimes an index, ports or a PCI address. Arches without
+    USB devices (s390x) only get controllers.
+    """
+    a = arch if arch is not None else draw(st.sampled_from(voc.ARCHES))
+    kinds = ["device", "controller"] if voc.has_usb_devices(a) else ["controller"]
+    if draw(st.sampled_from(kinds)) == "device":
+        dev = draw(usb_devices(a))
+        if draw(st.booleans()):
+            dev = replace(dev, address=UsbAddress(0, str(draw(st.integers(1, 4)))))
+        return dev
+    singles = voc.single_usb_models(a)
+    model = draw(st.none() | st.sampled_from(singles)) if singles else None
+    ports = draw(st.none() | st.integers(1, voc.XHCI_MAX_PORTS)) if model in voc.XHCI_MODELS else None
+    index = draw(st.none() | st.integers(0, 3))
+    address = None
+    if a != "s390x" and draw(st.booleans()):
+        address = PciAddress(slot=draw(pci_slot_hints()))
+    return Controller("usb", index, model, ports=ports, address=address)
+
+
+def device_xml(arch: str | None = None) -> st.SearchStrategy[str]:
+    """XML of one hotplug device for ``arch`` (see :func:`hotplug_devices`)."""
+    return hotplug_devices(arch).map(device_to_xml)

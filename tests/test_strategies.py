@@ -1,0 +1,360 @@
+"""Tests of the domain/device XML strategies (no libvirt needed).
+
+The flaw checks do not trust the generator's own labels: ``detect_flaws`` re-derives every error
+class from the rendered XML alone, and each generated domain must show exactly the flaws its spec
+claims. A generator that forgets to inject, injects twice, or breaks a "valid" domain fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from fuzz import vocabulary as voc
+from fuzz.strategies import (
+    FLAW_PERCENT,
+    FLAWS,
+    Controller,
+    Device,
+    DomainSpec,
+    applicable_flaws,
+    arch_machines,
+    device_xml,
+    domain_specs,
+    domain_xml,
+    hotplug_devices,
+    spec_uuid,
+    to_xml,
+    with_identity,
+)
+
+FIND = settings(database=None, max_examples=2000, deadline=None)
+SAMPLE = settings(database=None, max_examples=400, deadline=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck))
+
+COMPANIONS = ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3")
+AUTO_ADDED_PORTS = 4  # the most ports libvirt's auto-added controller can have (qemu-xhci)
+
+
+# --- an independent reading of the XML --------------------------------------------------------------
+
+
+def _pci_key(a: etree._Element) -> tuple[int, int, int, int]:
+    return tuple(int(a.get(k), 16) for k in ("domain", "bus", "slot", "function"))  # type: ignore[return-value]
+
+
+def _effective_indices(ctrls: list[etree._Element]) -> list[int]:
+    """libvirt's rule: an omitted controller index becomes the lowest unused one, in document order."""
+    used = {int(c.get("index")) for c in ctrls if c.get("index") is not None}
+    out = []
+    for c in ctrls:
+        if c.get("index") is not None:
+            out.append(int(c.get("index")))
+            continue
+        i = 0
+        while i in used:
+            i += 1
+        used.add(i)
+        out.append(i)
+    return out
+
+
+def detect_flaws(xml: str) -> set[str]:
+    """Every FLAWS class visible in ``xml``, computed from the document only."""
+    root = etree.fromstring(xml.encode())
+    t = root.find("os/type")
+    arch, machine = t.get("arch"), t.get("machine")
+    fam = voc.machine_family(arch, machine)
+    usb = root.findall("devices/controller[@type='usb']")
+    pci = root.findall("devices/controller[@type='pci']")
+    devs = [*root.findall("devices/input[@bus='usb']"), *root.findall("devices/hub"),
+            *root.findall("devices/redirdev")]
+    balloon = root.find("devices/memballoon")
+    found: set[str] = set()
+
+    addrs = [_pci_key(a) for a in root.iterfind(".//address[@type='pci']")]
+    if len(addrs) != len(set(addrs)):
+        found.add("pci-address-clash")
+
+    idx = _effective_indices(usb)
+    if idx and sorted(set(idx)) != list(range(max(idx) + 1)):
+        found.add("usb-index-gap")
+    pidx = sorted({0, *(int(c.get("index")) for c in pci)})
+    if fam in voc.PCI_FAMILIES and pidx != list(range(pidx[-1] + 1)):
+        found.add("pci-index-gap")
+
+    has_none = any(c.get("model") == "none" for c in usb)
+    if has_none and len(usb) >= 2:
+        found.add("none-beside-others")
+    if has_none and devs:
+        found.add("none-with-usb-devices")
+    for c in usb:
+        if c.get("ports") is not None:
+            if c.get("model") in voc.XHCI_MODELS:
+                if int(c.get("ports")) > voc.XHCI_MAX_PORTS:
+                    found.add("too-many-ports")
+            else:
+                found.add("ports-on-non-xhci")
+    masters = {i for c, i in zip(usb, idx, strict=True) if c.get("model") == "ich9-ehci1"}
+    if any(c.get("model") in COMPANIONS and i not in masters for c, i in zip(usb, idx, strict=True)):
+        found.add("companion-without-master")
+
+    implicit = [c for c in usb if c.get("model") == "none" and c.find("address") is not None]
+    implicit += [c for c in pci if c.get("index") == "0" and c.find("address") is not None]
+    if balloon is not None and balloon.get("model") == "none" and balloon.find("address") is not None:
+        implicit.append(balloon)
+    if fam == "i440fx":
+        for c, i in zip(usb, idx, strict=True):
+            a = c.find("address")
+            if i == 0 and c.get("model") in (None, "piix3-uhci") and a is not None \
+                    and _pci_key(a) != voc.PIIX3_USB_ADDRESS:
+                implicit.append(c)
+    if implicit:
+        found.add("address-on-implicit")
+
+    if not has_none:
+        buses: dict[int, int] = {}
+        for c, i in zip(usb, idx, strict=True):
+            m = c.get("model")
+            if m in COMPANIONS:
+                continue
+            buses[i] = int(c.get("ports")) if c.get("ports") else voc.USB_MODEL_PORTS.get(m, AUTO_ADDED_PORTS)
+            if m is None:
+                buses[i] = AUTO_ADDED_PORTS
+        if fam in voc.AUTO_USB_FAMILIES and 0 not in idx:
+            buses[0] = AUTO_ADDED_PORTS
+        for d in devs:
+            a = d.find("address")
+            if a is None:
+                continue
+            bus, port = int(a.get("bus")), int(a.get("port").split(".")[0])
+            if bus not in buses:
+                found.add("usb-bus-without-controller")
+            elif port > buses[bus]:
+                found.add("usb-port-out-of-range")
+        if devs and not buses:
+            found.add("usb-bus-without-controller")
+    keys = [(a.get("bus"), a.get("port")) for d in devs if (a := d.find("address")) is not None]
+    if len(keys) != len(set(keys)):
+        found.add("usb-address-clash")
+
+    ok = set(voc.supported_usb_models(arch))
+    if any(c.get("model") is not None and c.get("model") not in ok for c in usb):
+        found.add("unsupported-usb-model")
+    if any(c.get("index") == "0" and c.get("model") != voc.PCI_ROOT_MODEL[fam] for c in pci):
+        found.add("wrong-pci-root")
+    return found
+
+
+# --- structure ---------------------------------------------------------------------------------------
+
+
+@SAMPLE
+@given(domain_specs())
+def test_every_draw_is_well_formed_domain_xml(spec: DomainSpec) -> None:
+    xml = to_xml(spec)
+    root = etree.fromstring(xml.encode())
+    assert root.tag == "domain" and root.get("type") == "qemu"
+    assert root.findtext("name") == spec.name and re.fullmatch(r"vf-[0-9a-f]{12}", spec.name)
+    assert uuid.UUID(root.findtext("uuid")) == uuid.UUID(spec.uuid)
+    mem = root.find("memory")
+    assert (mem.get("unit"), int(mem.text)) in voc.MEMORY_UNITS
+    t = root.find("os/type")
+    assert (t.get("arch"), t.get("machine"), t.text) == (spec.arch, spec.machine, "hvm")
+    assert t.get("machine") in voc.machines(spec.arch)
+    assert root.find(".//emulator") is None, "the backend chooses the emulator"
+    assert xml == to_xml(spec), "rendering must be deterministic"
+
+
+@SAMPLE
+@given(domain_specs())
+def test_uuid_is_derived_from_content(spec: DomainSpec) -> None:
+    assert spec.uuid == spec_uuid(spec)
+    assert with_identity(spec) == spec
+    if spec.devices:  # changing content changes the identity
+        other = with_identity(DomainSpec(**{**spec.__dict__, "devices": spec.devices[1:]}))
+        assert other.uuid != spec.uuid and other.name != spec.name
+
+
+def test_uuids_are_distinct_across_a_sample() -> None:
+    bodies: dict[str, str] = {}
+
+    @SAMPLE
+    @given(domain_specs())
+    def collect(spec: DomainSpec) -> None:
+        body = to_xml(spec).replace(spec.uuid, "U").replace(spec.name, "N")
+        assert bodies.setdefault(spec.uuid, body) == body, "one uuid, two different domains"
+
+    collect()
+    assert len(bodies) > 100
+
+
+def test_shrinks_to_the_minimal_domain() -> None:
+    spec = find(domain_specs(), lambda s: True, settings=FIND)
+    # Which arch wins is up to hypothesis' shortlex order (s390x needs the fewest choices); the
+    # machine is always the family's alias.
+    assert spec.machine == voc.family_machines(spec.arch, voc.ARCH_FAMILIES[spec.arch][0])[0]
+    assert spec.controllers == () and spec.devices == () and spec.memballoon is None
+    assert spec.flaws == () and spec.vcpu is None and spec.lifecycle == ()
+    assert "<devices" not in to_xml(spec)
+
+
+def test_shrinking_keeps_only_what_matters() -> None:
+    spec = find(domain_specs(), lambda s: any(c.model == "qemu-xhci" for c in s.controllers), settings=FIND)
+    # The flaw may survive (it can be how the xhci got there: a local minimum of the shrinker),
+    # but everything unrelated goes.
+    assert [c.model for c in spec.controllers] == ["qemu-xhci"]
+    assert spec.devices == () and spec.vcpu is None and spec.lifecycle == ()
+
+
+# --- coverage ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", voc.ARCHES)
+def test_every_arch_and_family_is_reachable(arch: str) -> None:
+    for fam in voc.ARCH_FAMILIES[arch]:
+        base = voc.FAMILIES[fam][0]
+        spec = find(domain_specs(), lambda s, a=arch, b=base: (s.arch, s.machine) == (a, b), settings=FIND)
+        assert spec.arch == arch
+
+
+def test_versioned_machines_come_from_the_caps_files() -> None:
+    assert "pc-i440fx-7.2" in voc.machines("x86_64") and "pc-q35-2.4" in voc.machines("i686")
+    assert "pseries-2.12-sxxm" in voc.machines("ppc64") and "virt-7.2" in voc.machines("aarch64")
+    assert "s390-ccw-virtio-4.0" in voc.machines("s390x")
+    assert voc.machines("armv7l") == ("virt",) and voc.machines("riscv64") == ("virt",)
+    for arch in voc.ARCHES:
+        assert set(voc.machines(arch)) - {voc.FAMILIES[f][0] for f in voc.ARCH_FAMILIES[arch]} \
+            <= set(voc.caps_machines(arch))
+    pair = find(arch_machines("x86_64"), lambda p: p[1].startswith("pc-q35-"), settings=FIND)
+    assert pair == ("x86_64", "pc-q35-7.2"), "versions shrink to the newest"
+
+
+def test_usb_models_follow_the_caps() -> None:
+    assert voc.supported_usb_models("s390x") == ("none",)
+    assert "vt82c686b-uhci" in voc.supported_usb_models("ppc64")
+    assert "vt82c686b-uhci" not in voc.supported_usb_models("x86_64")
+    assert not voc.has_usb_devices("s390x") and voc.has_usb_devices("riscv64")
+
+
+def test_sample_statistics() -> None:
+    """Arch spread, flaw rate near FLAW_PERCENT, and every flaw class present in a 1000-draw sample."""
+    arches: Counter[str] = Counter()
+    flaws: Counter[str] = Counter()
+
+    # derandomize: hypothesis clusters its choices within one run (a class can get 0-30 of 1000
+    # draws between runs), so a fixed seed keeps this test about the generator, not about luck.
+    @settings(SAMPLE, max_examples=1000, derandomize=True)
+    @given(domain_specs())
+    def collect(spec: DomainSpec) -> None:
+        arches[spec.arch] += 1
+        flaws[spec.flaws[0] if spec.flaws else "valid"] += 1
+
+    collect()
+    n = sum(arches.values())
+    assert set(arches) == set(voc.ARCHES)
+    assert min(arches.values()) > n / len(voc.ARCHES) / 3
+    rate = 100 * (n - flaws["valid"]) / n
+    assert FLAW_PERCENT - 10 <= rate <= FLAW_PERCENT + 10, rate
+    assert len(flaws) >= len(FLAWS) - 2, set(FLAWS) - set(flaws)
+
+
+def test_every_flaw_class_shows_up_in_a_flawed_sample() -> None:
+    """600 forced-flaw draws: each class came out at least 8 times in every trial run."""
+    flaws: Counter[str] = Counter()
+
+    @settings(SAMPLE, max_examples=600)
+    @given(domain_specs(flawed=True))
+    def collect(spec: DomainSpec) -> None:
+        flaws[spec.flaws[0]] += 1
+
+    collect()
+    assert set(flaws) == set(FLAWS), set(FLAWS) - set(flaws)
+
+
+# --- the plausible-but-wrong -----------------------------------------------------------------------
+
+
+@settings(SAMPLE, max_examples=600)
+@given(domain_specs())
+def test_xml_shows_exactly_the_labelled_flaws(spec: DomainSpec) -> None:
+    assert detect_flaws(to_xml(spec)) == set(spec.flaws)
+
+
+@settings(SAMPLE, max_examples=600)
+@given(domain_specs(flawed=True))
+def test_forced_flaws_are_injected(spec: DomainSpec) -> None:
+    assert len(spec.flaws) == 1 and spec.flaws[0] in applicable_flaws(spec.arch, spec.machine)
+    assert detect_flaws(to_xml(spec)) == set(spec.flaws)
+
+
+@SAMPLE
+@given(domain_specs(flawed=False))
+def test_valid_domains_have_no_flaw(spec: DomainSpec) -> None:
+    assert spec.flaws == () and detect_flaws(to_xml(spec)) == set()
+
+
+@pytest.mark.parametrize("flaw", FLAWS)
+def test_each_flaw_can_be_requested(flaw: str) -> None:
+    arch = "x86_64"
+    spec = find(domain_specs(arch, flawed=True, flaws=[flaw]), lambda s: True, settings=FIND)
+    assert spec.flaws == (flaw,) and detect_flaws(to_xml(spec)) == {flaw}
+
+
+def test_detector_is_not_vacuous() -> None:
+    """Hand-made XML for a few classes, so a detector that always returns {} would fail."""
+    base = DomainSpec("x86_64", "pc", (), (), None, "n", "00000000-0000-0000-0000-000000000000")
+    none_and_tablet = DomainSpec(**{**base.__dict__, "controllers": (Controller("usb", 0, "none"),),
+                                    "devices": (Device("input", "tablet"),)})
+    assert detect_flaws(to_xml(none_and_tablet)) == {"none-with-usb-devices"}
+    gap = DomainSpec(**{**base.__dict__, "controllers": (Controller("usb", 0, "ehci"), Controller("usb", 2, "ehci"))})
+    assert detect_flaws(to_xml(gap)) == {"usb-index-gap"}
+    assert detect_flaws(to_xml(base)) == set()
+
+
+def test_s390_gets_no_usb_devices_and_no_pci() -> None:
+    @SAMPLE
+    @given(domain_specs("s390x"))
+    def check(spec: DomainSpec) -> None:
+        assert spec.devices == ()
+        assert "type=\"pci\"" not in to_xml(spec)
+
+    check()
+
+
+# --- hotplug -----------------------------------------------------------------------------------------
+
+
+@SAMPLE
+@given(st.sampled_from(voc.ARCHES).flatmap(lambda a: st.tuples(st.just(a), device_xml(a))))
+def test_device_xml_is_one_usb_device(pair: tuple[str, str]) -> None:
+    arch, xml = pair
+    el = etree.fromstring(xml.encode())
+    assert el.tag in ("input", "hub", "redirdev", "controller")
+    if el.tag == "controller":
+        assert el.get("type") == "usb"
+        assert el.get("model") in (None, *voc.single_usb_models(arch))
+    else:
+        assert voc.has_usb_devices(arch)
+        if el.tag == "redirdev":
+            src = el.find("source")
+            assert (el.get("type"), src.get("mode"), src.get("host")) == ("tcp", "bind", "127.0.0.1")
+            assert int(src.get("service")) in voc.REDIR_PORTS
+
+
+def test_hotplug_reaches_every_kind() -> None:
+    for kind in ("input", "hub", "redirdev"):
+        find(hotplug_devices("x86_64"), lambda d, k=kind: isinstance(d, Device) and d.kind == k, settings=FIND)
+    ctl = find(hotplug_devices("s390x"), lambda d: True, settings=FIND)
+    assert isinstance(ctl, Controller) and ctl.model is None
+
+
+def test_domain_xml_convenience() -> None:
+    xml = find(domain_xml("ppc64"), lambda x: "qemu-xhci" in x, settings=FIND)
+    assert 'arch="ppc64"' in xml
