@@ -124,6 +124,8 @@ def find_recording(arch: str, qemu_version: str | None = None) -> Recording:
 
 def variant_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = ()) -> Variant:
     rec = find_recording(arch, qemu_version)
+    if isinstance(caps_del, str):  # a lone flag name, not its characters
+        caps_del = [caps_del]
     wanted = sorted(set(caps_del))
     unknown = [f for f in wanted if f not in flags_mod.table()["flags"]]
     if unknown:
