@@ -126,7 +126,7 @@ def bench(opts: argparse.Namespace, work: Path) -> int:
     reloaded = run_child(root, {**spec, "again": False}, env)
     reprobed = sum(f.exists() and f.stat().st_mtime_ns != m for f, m in zip(cache_files, mtimes, strict=True))
 
-    gone, kept, failed, refused, collateral = [], [], [], [], []
+    gone, kept, failed, refused, collateral, with_others = [], [], [], [], [], []
     for item in res["first"]:
         flag = item["dels"][0]
         cache = probe.cache_file(root, item["emulator"])
@@ -137,7 +137,10 @@ def bench(opts: argparse.Namespace, work: Path) -> int:
             refused.append(f"{flag} ({item['error'].splitlines()[0][-60:]})")
         caps = probe.caps_flags(cache.read_text())
         (gone if flag not in caps else kept).append(flag)
-        collateral.append(len(base_flags - caps - {flag}))
+        lost = sorted(base_flags - caps - {flag})
+        collateral.append(len(lost))
+        if lost:
+            with_others.append(f"{flag} (+{' '.join(lost)})")
     ok_first = [r["seconds"] for r in res["first"] if probe.cache_file(root, r["emulator"]).exists()]
     ok_reloaded = [r["seconds"] for r in reloaded["first"] if not r["error"]]
 
@@ -153,6 +156,8 @@ def bench(opts: argparse.Namespace, work: Path) -> int:
     print(f"flag table: {len(flags.known_flags())} flags mapped; {len(candidates)} set by this recording; "
           f"deleting one removes it in {len(gone)}/{len(candidates)} "
           f"(median {statistics.median(collateral) if collateral else 0} other flags lost with it)")
+    if with_others:
+        print(f"deleting these also removes other flags (libvirt derives them): {'; '.join(with_others)}")
     if kept:
         print(f"still set after deletion (libvirt sets them from other sources): {', '.join(kept)}")
     if refused:
