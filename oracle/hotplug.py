@@ -53,6 +53,13 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
     if tag == "controller":
         c = parse_controller(el, prof.data["usb_models"])
         postparse.controller_post_parse(dom, c, caps, True, prof)
+        if validate and c.type == "pci":
+            # qemuValidateDomainDeviceDefControllerPCI runs on the bare device: no model name yet
+            if c.model_name is None:
+                raise LibvirtError("INTERNAL_ERROR", "Required option 'modelName' is not set for PCI "
+                                   f"controller with index '{c.idx}', model '{c.model}' and modelName "
+                                   "'none'")
+            raise OracleUnsupported("hotplug of a PCI controller with an explicit model name")
         return "controller", c
     if tag == "input":
         itype = el.get("type")

@@ -149,6 +149,7 @@ def cases() -> Iterator[dict]:
             yield {"name": name, "op": "load", "arch": arch, "machine": machine,
                    "xml": domain_xml(name, arch, machine, VARIANTS[vname])}
     yield from random_cases(400)
+    yield from random_cases2(300)
 
 
 LOAD_VARIANTS = ["minimal", "usb-nomodel", "usb-qemu-xhci", "usb-ich9-set", "tablet", "tablet-x3-piix3",
@@ -206,6 +207,92 @@ def random_cases(n: int, seed: int = 1) -> Iterator[dict]:
         name = f"rand-{k:04d}"
         yield {"name": name, "op": "define", "arch": arch, "machine": machine,
                "xml": domain_xml(name, arch, machine, "".join(snippets))}
+
+
+MORE_MACHINES: list[tuple[str, str]] = MACHINES + [
+    ("x86_64", "pc-i440fx-2.0"), ("x86_64", "pc-q35-2.6"), ("x86_64", "pc-q35-7.2"),
+    ("ppc64", "pseries-5.2"), ("aarch64", "virt-4.2"), ("i686", "pc-i440fx-7.2"),
+]
+
+POOL2: list[str] = POOL + [
+    "<controller type='usb' model='ehci'/>" * 4,
+    "<controller type='usb' model='qemu-xhci'/>" * 3,
+    "<controller type='usb' model='piix3-uhci'/>" * 6,
+    "<controller type='pci' model='pci-bridge'/>",
+    "<controller type='pci' model='pcie-root-port'/>" * 2,
+    "<controller type='usb' index='3' model='qemu-xhci'/><input type='tablet' bus='usb'>"
+    "<address type='usb' bus='3' port='1'/></input>",
+    "<input type='tablet' bus='usb'/>" * 5,
+    "<input type='keyboard' bus='usb'><address type='usb' bus='0' port='1'/></input>",
+    "<input type='mouse' bus='usb'><address type='usb' bus='1'/></input>",
+    "<hub type='usb'/><hub type='usb'/>",
+    "<memballoon model='virtio-non-transitional'/>",
+    "<controller type='pci' index='3' model='pcie-root-port'><address type='pci' domain='0x0000'"
+    " bus='0x00' slot='0x05' function='0x0'/></controller>",
+    "<controller type='usb' index='0' model='ich9-ehci1'><address type='pci' domain='0x0000' bus='0x00'"
+    " slot='0x08' function='0x7'/></controller><controller type='usb' index='0' model='ich9-uhci1'>"
+    "<master startport='0'/></controller>",
+]
+
+ABI_RANDOM_EDITS: list[tuple[str, str]] = [
+    ("model='qemu-xhci'", "model='nec-xhci'"),
+    ("model='piix3-uhci'", "model='piix4-uhci'"),
+    ("slot='0x02'", "slot='0x0a'"),
+    ("slot='0x01' function='0x0'", "slot='0x01' function='0x3'"),
+    (r"<controller type='usb' index='0' model='([a-z0-9-]+)'",
+     r"<controller type='usb' index='0' model='\1' ports='8'"),
+    (r"<input type='tablet' bus='usb'>.*?</input>\s*", ""),
+    (r"<input type='mouse' bus='ps2'/>", "<input type='mouse' bus='ps2'/><input type='keyboard' bus='usb'/>"),
+    ("<memory unit='KiB'>65536</memory>", "<memory unit='KiB'>131072</memory>"),
+    ("<currentMemory unit='KiB'>65536</currentMemory>", "<currentMemory unit='KiB'>32768</currentMemory>"),
+    (r"<name>([^<]*)</name>", r"<name>\1x</name>"),
+    (r"machine='pc-i440fx-7.2'", "machine='pc-i440fx-7.1'"),
+    (r"machine='pc-q35-7.2'", "machine='pc-q35-7.1'"),
+    (r"<model fallback='forbid'>[^<]*</model>", "<model fallback='forbid'>max</model>"),
+    (r"<memballoon .*?</memballoon>\s*", ""),
+    (r"<controller type='usb' index='1'.*?</controller>\s*", ""),
+    (r"<hub type='usb'>.*?</hub>\s*", ""),
+    (r"port='2'/>", "port='3'/>"),
+    (r"<vcpu placement='static'>1</vcpu>", "<vcpu placement='static'>2</vcpu>"),
+    (r"<redirdev .*?</redirdev>\s*", ""),
+    (r"<gic version='2'/>", "<gic version='3'/>"),
+]
+
+ATTACH_DEVICES: list[str] = [
+    "<input type='tablet' bus='usb'/>", "<input type='mouse' bus='usb'/>",
+    "<input type='keyboard' bus='usb'/>", REDIR,
+    "<input type='tablet' bus='usb'><address type='usb' bus='0' port='4'/></input>",
+    "<controller type='usb' model='qemu-xhci'/>", "<controller type='usb' index='0' model='qemu-xhci'/>",
+    "<controller type='usb' index='2' model='nec-xhci' ports='8'/>", "<controller type='usb'/>",
+    "<controller type='usb' model='ich9-ehci1'/>", "<controller type='usb' index='1' model='none'/>",
+    "<controller type='pci' model='pcie-root-port'/>", "<controller type='pci' model='pci-bridge'/>",
+]
+
+
+def random_cases2(n: int, seed: int = 2) -> Iterator[dict]:
+    """Second seeded family: define (bigger combos, more machines), ABI edits, attach/detach."""
+    import random
+
+    rng = random.Random(seed)
+    for k in range(n):
+        arch, machine = rng.choice(MORE_MACHINES)
+        devs = "".join(rng.sample(POOL2, rng.randint(0, 5)))
+        name = f"rand2-{k:04d}"
+        yield {"name": name, "op": "define", "arch": arch, "machine": machine,
+               "xml": domain_xml(name, arch, machine, devs)}
+        name = f"rabi-{k:04d}"
+        edits = rng.sample(ABI_RANDOM_EDITS, rng.randint(1, 2))
+        yield {"name": name, "op": "abi", "arch": arch, "machine": machine,
+               "xml": domain_xml(name, arch, machine, devs), "edit": edits[0], "edit2": edits[1:]}
+        name = f"ratt-{k:04d}"
+        yield {"name": name, "op": "attach", "arch": arch, "machine": machine,
+               "xml": domain_xml(name, arch, machine, devs), "dev": rng.choice(ATTACH_DEVICES) + "\n"}
+        if k % 3 == 0:
+            dev = rng.choice(["<input type='tablet' bus='usb'/>", "<input type='mouse' bus='usb'/>", REDIR,
+                              "<input type='keyboard' bus='usb'/>"])
+            name = f"rdet-{k:04d}"
+            yield {"name": name, "op": "detach", "arch": arch, "machine": machine,
+                   "xml": domain_xml(name, arch, machine, devs + (dev if k % 2 else "")), "dev": dev + "\n"}
 
 
 # (name, source devices, edit applied to the migratable source XML to form the destination)
@@ -273,8 +360,8 @@ def run(cases_: list[dict], root: str, out: Path) -> dict[str, int]:
             elif c["op"] == "abi":
                 src = dom.XMLDesc(MIG | INACT)
                 dst = src
-                if c["edit"]:
-                    dst = re.sub(c["edit"][0], c["edit"][1], dst, count=1, flags=re.S)
+                for ed in ([c["edit"]] if c["edit"] else []) + list(c.get("edit2", [])):
+                    dst = re.sub(ed[0], ed[1], dst, count=1, flags=re.S)
                 (out / f"{name}.dst.xml").write_text(dst)
                 img = os.path.join(tmpdir, "img")
                 save_image(img, src)

@@ -53,7 +53,8 @@ def run_case(name: str) -> tuple[str, dict, dict]:
         r = fn(xml, dev, caps)
         got = {"xml": r.xml} if r.kind == "ok" else {"err": r.error}
     elif op == "abi":
-        dst = (GOLDEN / f"{name}.dst.xml").read_text()
+        dstp = GOLDEN / f"{name}.dst.xml"
+        dst = dstp.read_text() if dstp.exists() else xml  # no dst when the source fails to define
         r = oracle.abi(xml, dst, caps)
         got = {} if r.kind == "ok" else {"err": r.error}
     return ("same" if got == exp else "diff"), exp, got
@@ -61,13 +62,14 @@ def run_case(name: str) -> tuple[str, dict, dict]:
 
 @pytest.mark.parametrize("name", _cases())
 def test_golden(name: str) -> None:
-    ctx = json.loads((GOLDEN / f"{name}.json").read_text())
-    if ctx.get("setup_error"):
-        pytest.skip("the domain itself does not define")
     try:
         status, exp, got = run_case(name)
     except OracleUnsupported as e:
         pytest.skip(f"outside the modelled vocabulary: {e}")
+    except OracleInputError as e:
+        if "malformed XML" not in str(e):
+            raise
+        pytest.skip("malformed XML: libvirt's libxml2 error text is not modelled")
     for key in ("err", "xml", "mig", "migerr"):
         assert got.get(key) == exp.get(key), key
 
