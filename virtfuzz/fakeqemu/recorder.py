@@ -8,7 +8,7 @@ ways and appends each request/reply pair to the output in libvirt's layout. libv
 TCG-only probe process appends its own ``qmp_capabilities``-led section, as in libvirt's files.
 
 Usage (as the emulator): ``python -m virtfuzz.fakeqemu.recorder --real /usr/bin/qemu-system-X
---out FILE <qemu probe args...>``. The daemonizing dance is the fake server's (see server.py).
+--out FILE <qemu probe args...>``. The daemonizing dance is the fake server's (see daemon.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from virtfuzz.fakeqemu import daemon, server
 from virtfuzz.fakeqemu import replies as replies_mod
-from virtfuzz.fakeqemu import server
 
 JSON = Any
 
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"recorder: {exc}", file=sys.stderr)
         return 1
 
-    server.daemonize(qargs.pidfile)
+    daemon.daemonize(qargs.pidfile)
     try:
         listener.settimeout(server.ACCEPT_TIMEOUT_S)
         client, _ = listener.accept()

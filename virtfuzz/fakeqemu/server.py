@@ -6,16 +6,7 @@ to EOF, waits for the launcher to exit, reads the pid file, talks QMP on the soc
 the pid. This module does the same dance and answers every QMP request from a recorded
 conversation (see :mod:`virtfuzz.fakeqemu.replies`), so libvirt computes the recorded caps.
 
-Why each detail (all measured on libvirt 9.0.0):
-- the pid file names the launcher, which libvirt has already reaped when it reads the file: at
-  the end of the probe libvirt's virProcessKillPainfully() sends SIGTERM and then sleeps 200 ms
-  before checking again, unless the pid is already gone (ESRCH). The server itself exits as soon
-  as libvirt closes the QMP connection, which libvirt does just before that kill. This saves
-  200 ms per probe process (x86 with KVM runs two);
-- double fork, and the middle process reaps the server: an orphan would become a zombie that
-  PID 1 reaps late (~1.4 s here); both forked processes are named ``qemu-system-fak`` so a
-  harness that reaps ``qemu-system*`` zombies as a subreaper recognises them;
-- fds 0-2 of both forked processes go to /dev/null, or libvirt never sees EOF on stderr;
+Why each detail (all measured on libvirt 9.0.0; the daemonizing steps are in daemon.py):
 - KVM is reported on only if the recording has it *and* the arch is native *and* /dev/kvm is
   usable by us (the qemu.conf user): libvirt throws the cache entry away on every lookup if its
   ``kvm`` flag disagrees with /dev/kvm for a native arch. With KVM off, requests are answered
@@ -35,6 +26,8 @@ import _socket
 import marshal
 import os
 import sys
+
+from virtfuzz.fakeqemu.daemon import daemonize, listen, write_pidfile
 
 ACCEPT_TIMEOUT_S = 120.0  # a probe never leaves the socket idle this long; avoid leaking servers
 # QEMU target names (query-target) -> libvirt arch names.
@@ -306,66 +299,6 @@ def serve(listener: _socket.socket, responder: Responder) -> None:
         pass
     finally:
         conn.close()
-
-
-def _to_devnull() -> None:
-    fd = os.open(os.devnull, os.O_RDWR)
-    for target in (0, 1, 2):
-        os.dup2(fd, target)
-    if fd > 2:
-        os.close(fd)
-
-
-def _set_comm(name: str) -> None:
-    try:
-        with open("/proc/self/comm", "w") as f:
-            f.write(name[:15])
-    except OSError:
-        pass
-
-
-def write_pidfile(path: str | None, pid: int) -> None:
-    if path:
-        tmp = f"{path}.tmp{pid}"
-        with open(tmp, "w") as f:
-            f.write(f"{pid}\n")
-        os.replace(tmp, path)
-
-
-def listen(path: str) -> _socket.socket:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(1)
-    return listener
-
-
-def daemonize(pidfile: str | None) -> bool:
-    """QEMU's -daemonize, the way libvirt's probe needs it (see module docstring). Returns True
-    in the server process; the launcher exits here with the status libvirt will see."""
-    ready_r, ready_w = os.pipe()
-    if os.fork() > 0:  # launcher: exit once the server is up; the pid file names us
-        os.close(ready_w)
-        ok = os.read(ready_r, 1) == b"1"
-        if ok:
-            write_pidfile(pidfile, os.getpid())
-        sys.stdout.flush()
-        os._exit(0 if ok else 1)
-    os.close(ready_r)
-    os.setsid()
-    _to_devnull()
-    _set_comm("qemu-system-fake")
-    server_pid = os.fork()
-    if server_pid > 0:  # middle process: reap the server as soon as it exits
-        os.close(ready_w)
-        os.waitpid(server_pid, 0)
-        os._exit(0)
-    os.write(ready_w, b"1")
-    os.close(ready_w)
-    return True
 
 
 def run(opts: dict[str, str], qemu: QemuArgs) -> int:

@@ -45,7 +45,7 @@ QEMU_BINARY = {
     "riscv64": "qemu-system-riscv64",
     "sparc": "qemu-system-sparc",
 }
-_FAKE_SOURCES = ("server.py", "replies.py", "mutations.py", "schema.py", "compiled.py")
+_FAKE_SOURCES = ("server.py", "daemon.py", "replies.py", "mutations.py", "schema.py", "compiled.py")
 
 
 class VariantError(ValueError):
