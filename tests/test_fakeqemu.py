@@ -508,6 +508,7 @@ def test_caps_xml_of_a_variant(data_dir):
     assert "qemu-xhci" not in got and "piix3-usb-uhci" in got
     # libvirt then refuses domain type 'qemu', but the probe itself worked
     assert "tcg" not in probe.caps_flags(variants.caps_xml("x86_64", "7.2.0", ["tcg"]))
+    shutil.rmtree(variants.caps_root(), ignore_errors=True)
 
 
 @pytest.mark.libvirt

@@ -248,6 +248,18 @@ def emulator_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[
     return str(materialise(variant_for(arch, qemu_version, caps_del)))
 
 
+def caps_root() -> Path:
+    """The embed root ``caps_xml`` probes in: under the data dir, or in /tmp when that would
+    make libvirt's QMP socket path too long."""
+    from virtfuzz.fakeqemu import probe
+
+    root = data_dir() / "caps-root"
+    if len(str(root.absolute())) > probe.MAX_ROOT_LEN:
+        digest = hashlib.sha256(str(data_dir().absolute()).encode()).hexdigest()[:12]
+        root = Path("/tmp") / f"virtfuzz-caps-{os.getuid()}-{digest}"
+    return root
+
+
 def caps_xml(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = ()) -> str:
     """The capabilities the real libvirt derives for a variant (its caps cache entry), for
     consumers such as the oracle that must agree with libvirt on a variant's flags.
@@ -258,10 +270,7 @@ def caps_xml(arch: str, qemu_version: str | None = None, caps_del: Sequence[str]
     from virtfuzz.fakeqemu import probe
 
     emulator = emulator_for(arch, qemu_version, caps_del)
-    root = data_dir() / "caps-root"
-    if len(str(root.absolute())) > probe.MAX_ROOT_LEN:  # keep the QMP socket path short enough
-        digest = hashlib.sha256(str(data_dir().absolute()).encode()).hexdigest()[:12]
-        root = Path("/tmp") / f"virtfuzz-caps-{os.getuid()}-{digest}"
+    root = caps_root()
     root.mkdir(parents=True, exist_ok=True)
     with open(data_dir() / ".caps-root.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one libvirt process per embedded root
