@@ -445,12 +445,62 @@ def run_load(cases_: list[dict], root: str, out: Path, stats: dict[str, int]) ->
         (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
 
 
+def measure(out: Path) -> int:
+    """Agreement of the oracle with the recorded expectations, per arch/machine and per op."""
+    from collections import defaultdict
+
+    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO))
+    from test_oracle_unit import run_case  # noqa: E402  (shares the comparison code)
+
+    from oracle import OracleInputError
+
+    rows: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for j in sorted(out.glob("*.json")):
+        name = j.name[:-5]
+        ctx = json.loads(j.read_text())
+        for key in ((ctx["arch"], ctx["machine"]), ("ALL", ctx["op"])):
+            rows[key]["cases"] += 0
+        try:
+            status, exp, got = run_case(name)
+        except OracleInputError:
+            for key in ((ctx["arch"], ctx["machine"]), ("ALL", ctx["op"])):
+                rows[key]["cases"] += 1
+                rows[key]["unsupported"] += 1
+            continue
+        for key in ((ctx["arch"], ctx["machine"]), ("ALL", ctx["op"])):
+            r = rows[key]
+            r["cases"] += 1
+            for k, label in (("xml", "xml"), ("mig", "mig"), ("err", "err"), ("migerr", "migerr")):
+                if k in exp:
+                    r[f"{label}_n"] += 1
+                    r[f"{label}_same"] += int(got.get(k) == exp[k])
+            r["all_same"] += int(status == "same")
+    cols = ["cases", "unsupported", "all_same", "xml_same/xml_n", "mig_same/mig_n", "err_same/err_n"]
+    print("| arch / op | machine | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 2) + "|")
+    for (a, m), r in sorted(rows.items(), key=lambda kv: (kv[0][0] == "ALL", kv[0])):
+        vals = []
+        for c in cols:
+            if "/" in c:
+                x, n = c.split("/")
+                vals.append(f"{r[x]}/{r[n]}")
+            else:
+                vals.append(str(r[c]))
+        print(f"| {a} | {m} | " + " | ".join(vals) + " |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=DEFAULT_ROOT)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--filter", default="")
+    ap.add_argument("--measure", action="store_true",
+                    help="compare the oracle with the recorded corpus (no libvirt needed)")
     a = ap.parse_args(argv)
+    if a.measure:
+        return measure(a.out)
     selected = [c for c in cases() if a.filter in c["name"]]
     stats = run(selected, a.root, a.out)
     print(f"recorded {len(selected)} cases into {a.out}: {stats}", file=sys.stderr)
