@@ -92,10 +92,11 @@ class CapSet:
         return None
 
     def default_machine(self) -> str | None:
+        """virQEMUCapsGetPreferredMachine: the default one, else the first listed."""
         for m in self.machines:
             if m.default:
                 return m.name
-        return None
+        return self.machines[0].name if self.machines else None
 
     def default_cpu(self, machine: str) -> str | None:
         """virQEMUCapsGetMachineDefaultCPU: machine's defaultCPU typename -> CPU model name."""

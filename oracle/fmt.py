@@ -94,8 +94,11 @@ def format_domain(dom: Domain, migratable: bool = False) -> str:
     for b in dom.boot_devs:
         L.append(f"{i2}<boot dev='{b}'/>")
     L.append(f"{i1}</os>")
+    feats = [f"{i2}<{f}/>" for f in dom.features]
     if dom.gic_version is not None:
-        L += [f"{i1}<features>", f"{i2}<gic version='{dom.gic_version}'/>", f"{i1}</features>"]
+        feats.append(f"{i2}<gic version='{dom.gic_version}'/>")
+    if feats:
+        L += [f"{i1}<features>", *feats, f"{i1}</features>"]
     if dom.cpu is not None:
         c = dom.cpu
         head = f"cpu mode='{c.mode}'"

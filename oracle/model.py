@@ -126,6 +126,7 @@ class Domain:
     os_type: str = "hvm"
     boot_devs: list[str] = field(default_factory=list)
     gic_version: str | None = None
+    features: list[str] = field(default_factory=list)  # simple on/off features (acpi, apic, pae)
     cpu: Cpu | None = None
     clock_offset: str = "utc"
     on_poweroff: str = "destroy"
@@ -152,6 +153,9 @@ _UNITS = {
     "pb": 1000**5, "p": 1024**5, "pib": 1024**5,
     "eb": 1000**6, "e": 1024**6, "eib": 1024**6,
 }
+
+# virDomainFeature enum order (formatting order) of the modelled argument-less features
+SIMPLE_FEATURES = ["acpi", "apic", "pae"]
 
 DOMAIN_CHILDREN = {
     "name", "uuid", "memory", "currentMemory", "vcpu", "os", "features", "cpu", "clock",
@@ -342,7 +346,14 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     dom.boot_devs = [b.get("dev") for b in os_.findall("boot")]
     feats = root.find("features")
     if feats is not None:
-        _check_children(feats, {"gic"})
+        _check_children(feats, {"gic", "acpi", "apic", "pae"})
+        for f in feats:
+            if isinstance(f.tag, str) and f.tag in SIMPLE_FEATURES:
+                if len(f) or f.attrib:
+                    raise OracleUnsupported(f"<{f.tag}> with attributes")
+                if f.tag not in dom.features:
+                    dom.features.append(f.tag)
+        dom.features.sort(key=SIMPLE_FEATURES.index)
         g = feats.find("gic")
         if g is not None:
             dom.gic_version = g.get("version")
@@ -352,11 +363,17 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     if cpu is not None:
         _check_children(cpu, {"model"})
         m = cpu.find("model")
-        dom.cpu = Cpu(cpu.get("mode", "custom"), cpu.get("match"), cpu.get("check"),
+        if set(cpu.attrib) - {"mode", "match", "check"} or (m is not None and set(m.attrib) - {"fallback"}):
+            raise OracleUnsupported("cpu attributes beyond mode/match/check/fallback")
+        # virCPUDefParseXML: a custom guest CPU with a model defaults to match='exact' and
+        # fallback='allow'; qemuDomainDefCPUPostParse sets check='none' for these TCG domains
+        dom.cpu = Cpu(cpu.get("mode", "custom"), cpu.get("match", "exact"), cpu.get("check", "none"),
                       m.text.strip() if m is not None and m.text else None,
-                      m.get("fallback") if m is not None else None)
+                      m.get("fallback", "allow") if m is not None else None)
         if dom.cpu.mode != "custom" or dom.cpu.model is None:
             raise OracleUnsupported("only <cpu mode='custom'> with a <model> is modelled")
+        if dom.cpu.check != "none" or dom.cpu.match != "exact":
+            raise OracleUnsupported("cpu match/check other than exact/none")
     clock = root.find("clock")
     if clock is not None:
         if len(clock) or set(clock.attrib) - {"offset"}:

@@ -41,6 +41,22 @@ def validate(dom: Domain, caps: CapSet) -> None:
     if caps.canonical_machine(dom.machine or "") != dom.machine:
         raise LibvirtError("CONFIG_UNSUPPORTED",
                            f"Emulator '{dom.emulator}' does not support machine type '{dom.machine}'")
+    # qemuValidateDomainDef, in its order: ACPI needs UEFI on aarch64, lifecycle, features
+    if "acpi" in dom.features and dom.arch == "aarch64":
+        raise LibvirtError("CONFIG_UNSUPPORTED", "ACPI requires UEFI on this architecture")
+    acts = (dom.on_poweroff, dom.on_reboot, dom.on_crash)
+    if "rename-restart" in acts:
+        raise LibvirtError("CONFIG_UNSUPPORTED", "qemu driver doesn't support the 'rename-restart' "
+                           "action for 'on_reboot'/'on_poweroff'/'on_crash'")
+    if "preserve" in (dom.on_poweroff, dom.on_reboot):
+        raise LibvirtError("CONFIG_UNSUPPORTED", "qemu driver doesn't support the 'preserve' action "
+                           "for 'on_reboot'/'on_poweroff'")
+    if dom.on_poweroff == "restart" and dom.on_reboot == "destroy":
+        raise LibvirtError("CONFIG_UNSUPPORTED", "qemu driver doesn't support 'onReboot' set to "
+                           "'destroy and 'onPoweroff' set to 'reboot'")
+    if dom.gic_version is not None and not postparse.is_arm_virt(dom):
+        raise LibvirtError("CONFIG_UNSUPPORTED", "The 'gic' feature is not supported for architecture "
+                           f"'{dom.arch}' or machine type '{dom.machine}'")
     for i in dom.inputs:
         if i.bus == "usb" and i.type == "keyboard" and not caps.has("usb-kbd"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")

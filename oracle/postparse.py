@@ -258,6 +258,9 @@ def device_post_parse(dom: Domain, caps: CapSet, abi_update: bool, prof: Profile
 
 def common_post_parse(dom: Domain) -> None:
     """virDomainDefPostParseCommon: currentMemory, default boot device, duplicate controllers."""
+    if dom.memory == 0:
+        raise LibvirtError("XML_ERROR", "Memory size must be specified via <memory> or in the <numa> "
+                           "configuration")
     if dom.current_memory is None or dom.current_memory == 0 or dom.current_memory > dom.memory:
         dom.current_memory = dom.memory
     if not dom.boot_devs:

@@ -150,6 +150,7 @@ def cases() -> Iterator[dict]:
                    "xml": domain_xml(name, arch, machine, VARIANTS[vname])}
     yield from random_cases(400)
     yield from random_cases2(300)
+    yield from edge_cases()
 
 
 LOAD_VARIANTS = ["minimal", "usb-nomodel", "usb-qemu-xhci", "usb-ich9-set", "tablet", "tablet-x3-piix3",
@@ -293,6 +294,57 @@ def random_cases2(n: int, seed: int = 2) -> Iterator[dict]:
             name = f"rdet-{k:04d}"
             yield {"name": name, "op": "detach", "arch": arch, "machine": machine,
                    "xml": domain_xml(name, arch, machine, devs + (dev if k % 2 else "")), "dev": dev + "\n"}
+
+
+def edge_cases() -> Iterator[dict]:
+    """Hand-written edge cases around the minimal-domain elements."""
+    def dom(name: str, arch: str, machine: str | None, body: str = "", devices: str = "",
+            memory: str = "<memory>65536</memory>") -> dict:
+        u = uuid.uuid5(uuid.NAMESPACE_DNS, name)
+        mach = f" machine='{machine}'" if machine else ""
+        dev = f"<devices>{devices}</devices>" if devices else ""
+        xml = (f"<domain type='qemu'><name>{name}</name><uuid>{u}</uuid>{memory}"
+               f"<os><type arch='{arch}'{mach}>hvm</type>{body}</os>{dev}</domain>\n")
+        return {"name": name, "op": "define", "arch": arch, "machine": machine or "", "xml": xml}
+
+    yield dom("edge-nomachine-x86", "x86_64", None)
+    yield dom("edge-nomachine-aarch64", "aarch64", None)
+    yield dom("edge-nomachine-ppc64", "ppc64", None)
+    yield dom("edge-nomachine-s390x", "s390x", None)
+    yield dom("edge-nomachine-riscv64", "riscv64", None)
+    yield dom("edge-badmachine-x86", "x86_64", "foo")
+    yield dom("edge-badmachine-aarch64", "aarch64", "foo")
+    yield dom("edge-badmachine-q35", "x86_64", "pc-q35-1.0")
+    yield dom("edge-boot-network", "x86_64", "pc", "<boot dev='network'/>")
+    yield dom("edge-boot-multi", "x86_64", "q35", "<boot dev='cdrom'/><boot dev='hd'/><boot dev='fd'/>")
+    for unit, val in (("G", "1"), ("MB", "64"), ("b", "67108865"), ("bytes", "1000"), ("KB", "1000"),
+                      ("M", "0")):
+        yield dom(f"edge-mem-{unit}-{val}", "x86_64", "pc", memory=f"<memory unit='{unit}'>{val}</memory>")
+    yield dom("edge-curmem-bigger", "x86_64", "pc",
+              memory="<memory>65536</memory><currentMemory>131072</currentMemory>")
+    yield dom("edge-curmem-zero", "x86_64", "pc",
+              memory="<memory>65536</memory><currentMemory>0</currentMemory>")
+    u = uuid.uuid5(uuid.NAMESPACE_DNS, "edge")
+    extras = {
+        "vcpu2": "<vcpu>2</vcpu>",
+        "vcpu-auto": "<vcpu placement='static'>4</vcpu>",
+        "clock-local": "<clock offset='localtime'/>",
+        "on-all": "<on_poweroff>restart</on_poweroff><on_reboot>destroy</on_reboot>"
+                  "<on_crash>coredump-destroy</on_crash>",
+        "feat-acpi": "<features><acpi/><apic/></features>",
+        "feat-pae": "<features><pae/><acpi/></features>",
+        "gic3": "<features><gic version='3'/></features>",
+        "cpu-custom": "<cpu mode='custom' match='exact'><model>qemu64</model></cpu>",
+        "cpu-custom-nomatch": "<cpu><model fallback='allow'>max</model></cpu>",
+    }
+    for arch, machine in (("x86_64", "pc"), ("x86_64", "q35"), ("aarch64", "virt"), ("ppc64", "pseries"),
+                          ("s390x", "s390-ccw-virtio"), ("riscv64", "virt")):
+        for ename, extra in extras.items():
+            name = f"edge-{ename}-{arch}-{machine}"
+            u = uuid.uuid5(uuid.NAMESPACE_DNS, name)
+            yield {"name": name, "op": "define", "arch": arch, "machine": machine,
+                   "xml": (f"<domain type='qemu'><name>{name}</name><uuid>{u}</uuid><memory>65536</memory>"
+                           f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>{extra}</domain>\n")}
 
 
 # (name, source devices, edit applied to the migratable source XML to form the destination)
