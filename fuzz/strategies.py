@@ -360,7 +360,18 @@ def pci_controllers(draw: st.DrawFn, family: str) -> tuple[Controller, ...]:
     out: list[Controller] = []
     if draw(st.booleans()):
         out.append(Controller("pci", 0, voc.PCI_ROOT_MODEL[family]))
-    extras = draw(st.lists(st.sampled_from(voc.PCI_EXTRA_MODELS[family]), max_size=2))
+    if voc.PCI_ROOT_MODEL[family] == "pci-root":
+        extras = ["pci-bridge"] * draw(st.integers(0, 2))
+    else:
+        # libvirt 9.0 plugs a controller only into a bus of lower index and cannot invent a root
+        # port for a bridge of lower index ("index must be larger than bus", "Cannot automatically
+        # add a new PCI bus"): so root ports first, then a pcie-to-pci-bridge on one of them, then
+        # a pci-bridge behind that.
+        extras = ["pcie-root-port"] * draw(st.integers(0, 2))
+        if extras and draw(st.booleans()):
+            extras.append("pcie-to-pci-bridge")
+            if draw(st.booleans()):
+                extras.append("pci-bridge")
     out.extend(Controller("pci", i, m) for i, m in enumerate(extras, start=1))
     return tuple(out)
 
@@ -384,6 +395,9 @@ def lifecycles(draw: st.DrawFn) -> tuple[tuple[str, str], ...]:
         action = draw(st.none() | st.sampled_from(actions))
         if action is not None:
             out.append((event, action))
+    if ("on_poweroff", "restart") in out and ("on_reboot", "destroy") in out:
+        # qemu driver: "doesn't support 'onReboot' set to 'destroy and 'onPoweroff' set to 'reboot'"
+        out.remove(("on_poweroff", "restart"))
     return tuple(out)
 
 
@@ -724,6 +738,9 @@ def _valid_draft(draw: st.DrawFn, arch: str, machine: str) -> _Draft:
             d.devices = draw(st.lists(usb_devices(arch), max_size=3))
         if d.devices and not d.usable_buses():
             d.usb.append(draw(usb_controller_group(arch, fam, d.next_usb_index())))
+        # Each device takes a root port (hubs' own ports are not counted): more devices than
+        # ports is "No free USB ports", not a valid domain.
+        d.devices = d.devices[:sum(d.usable_buses().values())]
         if all(g[0].index is not None for g in d.usb) and draw(st.booleans()):
             d.usb.reverse()  # document order differs from index order; libvirt sorts
     d.memballoon = draw(memballoons(fam))
