@@ -10,6 +10,7 @@ virQEMUCapsGetCanonicalMachine, virQEMUCapsGetMachineDefaultCPU).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,10 @@ class CapSet:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> CapSet:
+        return _load(str(path))
+
+    @classmethod
+    def _parse_file(cls, path: str) -> CapSet:
         try:
             root = etree.parse(str(path)).getroot()
         except (OSError, etree.XMLSyntaxError) as e:
@@ -106,7 +111,10 @@ class CapSet:
         return None
 
 
-_ARCH_FILE = {"armv7l": "armv7l", "i686": "i686"}
+@functools.cache
+def _load(path: str) -> CapSet:
+    """Capset files are large (x86: ~6000 lines) and immutable: parse each once per process."""
+    return CapSet._parse_file(path)
 
 
 def _candidates(arch: str) -> dict[str, Path]:
@@ -150,9 +158,10 @@ def capset_for(arch: str, qemu_version: str = "7.2.0", caps_del=(), caps_add=())
     bad = [f for f in caps_del if f not in cs.flags]
     if bad:
         raise OracleInputError(f"caps_del: flag(s) {', '.join(bad)} not in {arch} {qemu_version} capset")
-    known_flags = set()
-    for p in cands.values():
-        known_flags |= {f.get("name") for f in etree.parse(str(p)).getroot().findall("flag")}
+    known_flags: set[str] = set()
+    if caps_add:
+        for p in cands.values():
+            known_flags |= _load(str(p)).flags
     bad = [f for f in caps_add if f not in known_flags]
     if bad:
         raise OracleInputError(f"caps_add: unknown flag(s) {', '.join(bad)} for {arch}")
