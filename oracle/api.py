@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oracle.capsets import CapSet
-from oracle.errors import LibvirtError, OracleUnsupported
+from oracle.errors import LibvirtError
 from oracle.fmt import format_domain
 from oracle.migratable import migratable_xml
 from oracle.model import parse_domain
@@ -28,16 +28,15 @@ def define(xml: str, caps: CapSet, abi_update: bool = True, profile: str = DEFAU
 
 def load(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
     """A definition re-read by a restarting driver (virDomainObjListLoadConfig): parsed without
-    ABI_UPDATE and with SKIP_VALIDATE.  A parse error means libvirt skips the config (the error
-    is only logged); it is returned as kind 'error' with libvirt's message."""
+    ABI_UPDATE and with SKIP_VALIDATE.  A parse or post-parse error means libvirt skips the
+    config (the error is only logged); it is returned as kind 'error' with libvirt's message."""
     prof = get_profile(profile)
     try:
         dom = parse_domain(xml, prof.data)
         check_caps(dom, caps)
-        try:
-            post_parse(dom, caps, prof, abi_update=False)
-        except LibvirtError as e:
-            raise OracleUnsupported(f"post-parse failure on load (ALLOW_POST_PARSE_FAIL): {e}") from None
+        # ALLOW_POST_PARSE_FAIL only tolerates a missing-caps post-parse (ret 1); real errors
+        # (virDomainDefPostParseCheckFailure ret < 0) make the driver skip the config as well
+        post_parse(dom, caps, prof, abi_update=False)
     except LibvirtError as e:
         return XmlResult(kind="error", error=str(e))
     return XmlResult(kind="ok", xml=format_domain(dom))

@@ -344,21 +344,25 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         raise OracleUnsupported("os type without arch (host arch would be used)")
     dom.machine = t.get("machine")
     dom.boot_devs = [b.get("dev") for b in os_.findall("boot")]
-    feats = root.find("features")
-    if feats is not None:
-        _check_children(feats, {"gic", "acpi", "apic", "pae"})
+    # virDomainFeaturesDefParse walks ./features/* across every <features> element; a later
+    # <gic> overrides an earlier one
+    for feats in root.findall("features"):
+        _check_children(feats, {"gic", *SIMPLE_FEATURES})
         for f in feats:
-            if isinstance(f.tag, str) and f.tag in SIMPLE_FEATURES:
-                if len(f) or f.attrib:
-                    raise OracleUnsupported(f"<{f.tag}> with attributes")
-                if f.tag not in dom.features:
-                    dom.features.append(f.tag)
-        dom.features.sort(key=SIMPLE_FEATURES.index)
-        g = feats.find("gic")
-        if g is not None:
-            dom.gic_version = g.get("version")
-            if dom.gic_version is None:
-                raise OracleUnsupported("<gic> without version")
+            if not isinstance(f.tag, str):
+                continue
+            if f.tag == "gic":
+                if set(f.attrib) - {"version"} or len(f):
+                    raise OracleUnsupported("<gic> beyond version")
+                dom.gic_version = f.get("version")
+                if dom.gic_version is None:
+                    raise OracleUnsupported("<gic> without version")
+                continue
+            if len(f) or f.attrib:
+                raise OracleUnsupported(f"<{f.tag}> with attributes")
+            if f.tag not in dom.features:
+                dom.features.append(f.tag)
+    dom.features.sort(key=SIMPLE_FEATURES.index)
     cpu = root.find("cpu")
     if cpu is not None:
         _check_children(cpu, {"model"})
