@@ -435,13 +435,15 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
             # virDomainInputDefParseXML: hvm default bus is ps2 for mouse/keyboard on x86, else usb
             bus = "ps2" if (itype != "tablet" and x86) else (
                 "virtio" if dom.arch.startswith("s390") else "usb")
-        if bus not in ("ps2", "usb"):
+        if bus not in ("ps2", "usb", "virtio"):
             raise OracleUnsupported(f"input bus {bus!r}")
+        if el.get("model") is not None:
+            raise OracleUnsupported("input model attribute")
         if bus == "ps2" and not x86:
             raise OracleUnsupported("ps2 input on a non-x86 arch")
         if bus == "ps2" and itype == "tablet":
             raise OracleUnsupported("ps2 tablet")
-        inp = Input(itype, bus, parse_info(el, ("usb",)))
+        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw")))
         if bus == "usb" and usb_none:
             raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB input device. USB bus is disabled")
         dom.inputs.append(inp)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
-from oracle.model import Controller, Domain, Info, PCIAddr
+from oracle.model import Controller, Domain, Info, Input, PCIAddr
 from oracle.postparse import is_i440fx, is_pseries, is_q35
 from oracle.profile import Profile
 
@@ -353,6 +353,8 @@ def _connect_flags(dom: Domain, caps: CapSet, dev: object) -> int:
                 return pcie_flags
             return 0
         return 0
+    if isinstance(dev, Input):
+        return virtio_flags if dev.bus == "virtio" else 0
     # memballoon
     model = dev.model
     if model == "virtio-transitional":
@@ -365,13 +367,16 @@ def _connect_flags(dom: Domain, caps: CapSet, dev: object) -> int:
 def _fill_flags(dom: Domain, caps: CapSet) -> None:
     for c in dom.controllers:
         c.info.pci_flags = _connect_flags(dom, caps, c)
+    for i in dom.inputs:
+        i.info.pci_flags = _connect_flags(dom, caps, i)
     if dom.memballoon is not None:
         dom.memballoon.info.pci_flags = _connect_flags(dom, caps, dom.memballoon)
 
 
 def _pci_devices(dom: Domain) -> list[tuple[str, object]]:
-    """Devices in virDomainDeviceInfoIterate order (controllers ... memballoon)."""
+    """Devices in virDomainDeviceInfoIterate order (controllers, inputs, memballoon)."""
     out: list[tuple[str, object]] = [("controller", c) for c in dom.controllers]
+    out += [("input", i) for i in dom.inputs if i.bus == "virtio"]
     if dom.memballoon is not None and dom.memballoon.model != "none":
         out.append(("memballoon", dom.memballoon))
     return out
@@ -535,6 +540,9 @@ def _assign_slots(dom: Domain, addrs: AddrSet) -> None:
     mb = dom.memballoon
     if mb is not None and mb.model != "none" and _wanted(mb.info):
         addrs.reserve_next(mb.info)
+    for i in dom.inputs:
+        if i.bus == "virtio" and _wanted(i.info):
+            addrs.reserve_next(i.info)
 
 
 def _set_all_multi(dom: Domain) -> None:
@@ -562,14 +570,26 @@ def _supports_pci(dom: Domain, caps: CapSet) -> bool:
 
 
 def assign_s390_ccw(dom: Domain) -> None:
-    """qemuDomainAssignS390Addresses / PrimeVirtioDeviceAddresses: on s390-ccw virtio devices
-    without an address get CCW addresses 0xfe.0.N in device order (memballoon only here)."""
+    """qemuDomainAssignS390Addresses: on s390-ccw, address-less virtio devices become CCW
+    (qemuDomainPrimeVirtioDeviceAddresses), then devnos 0xfe.0.N are handed out in device
+    iteration order (inputs before the memballoon), skipping devnos already in the config."""
     if not dom.arch.startswith("s390"):
         return
+    devs: list[Info] = [i.info for i in dom.inputs if i.bus == "virtio"]
     mb = dom.memballoon
-    if mb is not None and mb.model != "none" and mb.info.type is None:
-        mb.info.type = "ccw"
-        mb.info.ccw = (0xFE, 0, 0)
+    if mb is not None and mb.model != "none":
+        devs.append(mb.info)
+    for info in devs:
+        if info.type is None:
+            info.type = "ccw"
+    used = {info.ccw for info in devs if info.type == "ccw" and info.ccw is not None}
+    nxt = 0
+    for info in devs:
+        if info.type == "ccw" and info.ccw is None:
+            while (0xFE, 0, nxt) in used:
+                nxt += 1
+            info.ccw = (0xFE, 0, nxt)
+            used.add(info.ccw)
 
 
 def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:

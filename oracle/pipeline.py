@@ -60,6 +60,10 @@ def validate(dom: Domain, caps: CapSet) -> None:
     for i in dom.inputs:
         if i.bus == "usb" and i.type == "keyboard" and not caps.has("usb-kbd"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")
+        if i.bus == "virtio":  # qemuValidateDomainDeviceDefInput
+            base = {"mouse": "virtio-mouse", "tablet": "virtio-tablet", "keyboard": "virtio-keyboard"}[i.type]
+            if not caps.has(base) or (i.info.type == "ccw" and not caps.has(base + "-ccw")):
+                raise LibvirtError("CONFIG_UNSUPPORTED", f"{base} is not supported by this QEMU binary")
     for _h in dom.hubs:
         if not caps.has("usb-hub"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb-hub not supported by QEMU binary")
