@@ -87,6 +87,9 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
         if validate and not usb.has_usb(dom):  # virDomainRedirdevDefValidate
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                "cannot add redirected USB device: USB is disabled for this domain")
+        if validate and not caps.has("usb-redir"):  # qemuValidateDomainDeviceDefRedirdev
+            raise LibvirtError("CONFIG_UNSUPPORTED",
+                               "USB redirection is not supported by this version of QEMU")
         return "redirdev", r
     raise OracleUnsupported(f"hotplug of <{tag}>")
 

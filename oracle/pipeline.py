@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from oracle import pci, postparse, usb
 from oracle.capsets import CapSet
-from oracle.errors import LibvirtError, OracleInputError, OracleUnsupported
+from oracle.errors import LibvirtError, OracleInputError
 from oracle.model import Domain, parse_domain
 from oracle.profile import Profile
 
@@ -72,7 +72,8 @@ def validate(dom: Domain, caps: CapSet) -> None:
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                "cannot add redirected USB device: USB is disabled for this domain")
         if not caps.has("usb-redir"):
-            raise OracleUnsupported("redirdev without the usb-redir capability (message unverified)")
+            raise LibvirtError("CONFIG_UNSUPPORTED",
+                               "USB redirection is not supported by this version of QEMU")
 
 
 def reparse(xml: str, caps: CapSet, prof: Profile) -> Domain:
