@@ -6,7 +6,7 @@ Why this shape:
   spec is what a failing example shows and what the fuzzer can classify; the XML is derived, so it
   is deterministic for a given draw.
 * Every list is drawn with ``st.lists`` and every optional part with ``st.none()`` first or a
-  ``st.booleans()`` whose ``False`` means "leave it out", so shrinking walks towards the minimal
+  ``_BOOLEANS`` whose ``False`` means "leave it out", so shrinking walks towards the minimal
   domain (no devices, alias machine, no ``<vcpu>``...).
 * About a quarter of the domains carry one deliberate, plausible mistake (a *flaw*: clashing PCI
   addresses, ``none`` beside another USB controller, too many ports, ...). The spec records it in
@@ -21,6 +21,7 @@ from __future__ import annotations
 import uuid as uuid_mod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
@@ -30,6 +31,40 @@ from fuzz import vocabulary as voc
 
 # --- plain data ---------------------------------------------------------------------------------
 
+
+
+# --- cached primitive strategies ------------------------------------------------------------------
+# Building a strategy object costs more than drawing from it (hypothesis validates and wraps it),
+# and composites here run per draw: share one object per distinct argument instead.
+_BOOLEANS = st.booleans()
+
+
+@cache
+def _sampled_t(values: tuple) -> st.SearchStrategy:
+    return st.sampled_from(values)
+
+
+def _sampled(values: Sequence) -> st.SearchStrategy:
+    return _sampled_t(tuple(values))
+
+
+@cache
+def _opt_sampled_t(values: tuple) -> st.SearchStrategy:
+    return st.none() | st.sampled_from(values)
+
+
+def _opt_sampled(values: Sequence) -> st.SearchStrategy:
+    return _opt_sampled_t(tuple(values))
+
+
+@cache
+def _ints(lo: int, hi: int) -> st.SearchStrategy:
+    return st.integers(lo, hi)
+
+
+@cache
+def _opt_ints(lo: int, hi: int) -> st.SearchStrategy:
+    return st.none() | st.integers(lo, hi)
 
 @dataclass(frozen=True)
 class PciAddress:
@@ -279,11 +314,11 @@ def arch_machines(draw: st.DrawFn, arch: str | None = None) -> tuple[str, str]:
     Drawing the family before the version keeps pc and q35 equally likely although the caps list
     ~29 versions of each, and shrinks to the alias (``pc``, ``pseries``, ``virt``...).
     """
-    a = arch if arch is not None else draw(st.sampled_from(voc.ARCHES))
-    fam = draw(st.sampled_from(voc.ARCH_FAMILIES[a]))
+    a = arch if arch is not None else draw(_sampled(voc.ARCHES))
+    fam = draw(_sampled(voc.ARCH_FAMILIES[a]))
     names = voc.family_machines(a, fam)
-    if len(names) > 1 and draw(st.booleans()):
-        return a, draw(st.sampled_from(names[1:]))
+    if len(names) > 1 and draw(_BOOLEANS):
+        return a, draw(_sampled(names[1:]))
     return a, names[0]
 
 
@@ -293,7 +328,7 @@ def arch_machines(draw: st.DrawFn, arch: str | None = None) -> tuple[str, str]:
 @st.composite
 def pci_slot_hints(draw: st.DrawFn) -> int:
     """A preferred slot; collisions are resolved later by :func:`_assign_slots` (next free slot)."""
-    return draw(st.sampled_from(voc.PCI_SLOTS))
+    return draw(_sampled(voc.PCI_SLOTS))
 
 
 @st.composite
@@ -309,22 +344,22 @@ def usb_controller_group(draw: st.DrawFn, arch: str, family: str, index: int) ->
     kinds = ["single"] * 3  # the 4-controller ich9 set would otherwise crowd out the rest
     if "ich9-ehci1" in voc.supported_usb_models(arch):
         kinds.append("ich9")
-    kind = draw(st.sampled_from(kinds))
+    kind = draw(_sampled(kinds))
     if kind == "single":
-        model = draw(st.none() | st.sampled_from(singles)) if singles else None
-        idx = index if draw(st.booleans()) else None
+        model = draw(_opt_sampled(singles)) if singles else None
+        idx = index if draw(_BOOLEANS) else None
         ports = None
         if model in voc.XHCI_MODELS:
-            ports = draw(st.none() | st.integers(1, voc.XHCI_MAX_PORTS))
+            ports = draw(_opt_ints(1, voc.XHCI_MAX_PORTS))
         address = None
-        if pci and draw(st.booleans()):
+        if pci and draw(_BOOLEANS):
             if family == "i440fx" and index == 0 and model in (None, "piix3-uhci"):
                 address = PciAddress(slot=voc.PIIX3_USB_ADDRESS[2], function=voc.PIIX3_USB_ADDRESS[3])
             else:
                 address = PciAddress(slot=draw(pci_slot_hints()))
         return (Controller("usb", idx, model, ports=ports, address=address),)
-    with_master = draw(st.booleans())
-    slot = draw(pci_slot_hints()) if pci and draw(st.booleans()) else None
+    with_master = draw(_BOOLEANS)
+    slot = draw(pci_slot_hints()) if pci and draw(_BOOLEANS) else None
     master = Controller("usb", index, "ich9-ehci1",
                         address=None if slot is None else PciAddress(slot, voc.ICH9_MASTER_FUNCTION))
     companions = tuple(
@@ -332,7 +367,7 @@ def usb_controller_group(draw: st.DrawFn, arch: str, family: str, index: int) ->
                    address=None if slot is None else PciAddress(slot, fn, multifunction=fn == 0))
         for model, start, fn in voc.ICH9_COMPANIONS
     )
-    if draw(st.booleans()):  # companions before the master: libvirt re-sorts them
+    if draw(_BOOLEANS):  # companions before the master: libvirt re-sorts them
         return (*companions, master)
     return (master, *companions)
 
@@ -340,12 +375,12 @@ def usb_controller_group(draw: st.DrawFn, arch: str, family: str, index: int) ->
 @st.composite
 def usb_devices(draw: st.DrawFn, arch: str) -> Device:
     """A USB input, hub or tcp redirdev, without address (addresses are added per domain)."""
-    kind = draw(st.sampled_from(voc.DEVICE_KINDS))
+    kind = draw(_sampled(voc.DEVICE_KINDS))
     if kind == "input":
-        return Device("input", draw(st.sampled_from(voc.USB_INPUT_TYPES)))
+        return Device("input", draw(_sampled(voc.USB_INPUT_TYPES)))
     if kind == "hub":
         return Device("hub", "usb")
-    return Device("redirdev", "tcp", service=draw(st.sampled_from(voc.REDIR_PORTS)))
+    return Device("redirdev", "tcp", service=draw(_sampled(voc.REDIR_PORTS)))
 
 
 @st.composite
@@ -358,19 +393,19 @@ def pci_controllers(draw: st.DrawFn, family: str) -> tuple[Controller, ...]:
     if family not in voc.PCI_FAMILIES:
         return ()
     out: list[Controller] = []
-    if draw(st.booleans()):
+    if draw(_BOOLEANS):
         out.append(Controller("pci", 0, voc.PCI_ROOT_MODEL[family]))
     if voc.PCI_ROOT_MODEL[family] == "pci-root":
-        extras = ["pci-bridge"] * draw(st.integers(0, 2))
+        extras = ["pci-bridge"] * draw(_ints(0, 2))
     else:
         # libvirt 9.0 plugs a controller only into a bus of lower index and cannot invent a root
         # port for a bridge of lower index ("index must be larger than bus", "Cannot automatically
         # add a new PCI bus"): so root ports first, then a pcie-to-pci-bridge on one of them, then
         # a pci-bridge behind that.
-        extras = ["pcie-root-port"] * draw(st.integers(0, 2))
-        if extras and draw(st.booleans()):
+        extras = ["pcie-root-port"] * draw(_ints(0, 2))
+        if extras and draw(_BOOLEANS):
             extras.append("pcie-to-pci-bridge")
-            if draw(st.booleans()):
+            if draw(_BOOLEANS):
                 extras.append("pci-bridge")
     out.extend(Controller("pci", i, m) for i, m in enumerate(extras, start=1))
     return tuple(out)
@@ -379,10 +414,10 @@ def pci_controllers(draw: st.DrawFn, family: str) -> tuple[Controller, ...]:
 @st.composite
 def memballoons(draw: st.DrawFn, family: str) -> Memballoon | None:
     """Absent (libvirt adds virtio), virtio (maybe with an address hint), or none."""
-    model = draw(st.none() | st.sampled_from(voc.MEMBALLOON_MODELS))
+    model = draw(_opt_sampled(voc.MEMBALLOON_MODELS))
     if model is None:
         return None
-    if model == "virtio" and family in voc.PCI_FAMILIES and draw(st.booleans()):
+    if model == "virtio" and family in voc.PCI_FAMILIES and draw(_BOOLEANS):
         return Memballoon(model, PciAddress(slot=draw(pci_slot_hints())))
     return Memballoon(model)
 
@@ -392,7 +427,7 @@ def lifecycles(draw: st.DrawFn) -> tuple[tuple[str, str], ...]:
     """Optional ``<on_poweroff>``, ``<on_reboot>``, ``<on_crash>`` in schema order."""
     out = []
     for event, actions in voc.LIFECYCLE_EVENTS.items():
-        action = draw(st.none() | st.sampled_from(actions))
+        action = draw(_opt_sampled(actions))
         if action is not None:
             out.append((event, action))
     if ("on_poweroff", "restart") in out and ("on_reboot", "destroy") in out:
@@ -502,7 +537,7 @@ def _usb_address(draw: st.DrawFn, d: _Draft) -> UsbAddress | None:
     free = [(b, str(p)) for b, n in sorted(buses.items()) for p in range(1, n + 1) if (b, str(p)) not in used]
     if not free:
         return None
-    b, p = draw(st.sampled_from(free))
+    b, p = draw(_sampled(free))
     return UsbAddress(b, p)
 
 
@@ -533,7 +568,7 @@ def _ensure_usb_bus(draw: st.DrawFn, d: _Draft) -> None:
     if not d.usable_buses():
         _drop_usb_none(d)
         if not d.usable_buses():
-            _add_usb_single(d, draw(st.sampled_from(voc.single_usb_models(d.arch))))
+            _add_usb_single(d, draw(_sampled(voc.single_usb_models(d.arch))))
 
 
 def _ensure_device(draw: st.DrawFn, d: _Draft) -> None:
@@ -547,7 +582,7 @@ def _flaw_pci_address_clash(draw: st.DrawFn, d: _Draft) -> None:
     if d.memballoon is not None and d.memballoon.address is not None:
         targets.append(d.memballoon.address)
     if targets:
-        addr = draw(st.sampled_from(targets))
+        addr = draw(_sampled(targets))
     else:
         addr = PciAddress(slot=_free_slot(d.used_slots(), draw(pci_slot_hints())))
         d.memballoon = Memballoon("virtio", addr)
@@ -555,66 +590,66 @@ def _flaw_pci_address_clash(draw: st.DrawFn, d: _Draft) -> None:
     models = voc.single_usb_models(d.arch)
     if d.family == "i440fx" and d.next_usb_index() == 0:  # keep clear of the pinned PIIX3 rule
         models = tuple(m for m in models if m != "piix3-uhci")
-    _add_usb_single(d, draw(st.sampled_from(models)), address=PciAddress(addr.slot, addr.function))
+    _add_usb_single(d, draw(_sampled(models)), address=PciAddress(addr.slot, addr.function))
 
 
 def _flaw_usb_index_gap(draw: st.DrawFn, d: _Draft) -> None:
     models = voc.single_usb_models(d.arch)
     _drop_usb_none(d)
     if not d.usb:
-        _add_usb_single(d, draw(st.sampled_from(models)), index=0)
-    gap = draw(st.integers(1, 3))
-    _add_usb_single(d, draw(st.sampled_from(models)), index=d.next_usb_index() + gap)
+        _add_usb_single(d, draw(_sampled(models)), index=0)
+    gap = draw(_ints(1, 3))
+    _add_usb_single(d, draw(_sampled(models)), index=d.next_usb_index() + gap)
 
 
 def _flaw_pci_index_gap(draw: st.DrawFn, d: _Draft) -> None:
     top = max((c.index for c in d.pci), default=0)
-    model = draw(st.sampled_from(voc.PCI_EXTRA_MODELS[d.family]))
-    d.pci.append(Controller("pci", top + 1 + draw(st.integers(1, 3)), model))
+    model = draw(_sampled(voc.PCI_EXTRA_MODELS[d.family]))
+    d.pci.append(Controller("pci", top + 1 + draw(_ints(1, 3)), model))
 
 
 def _flaw_none_beside_others(draw: st.DrawFn, d: _Draft) -> None:
     d.devices = []
     _drop_usb_none(d)
-    if draw(st.booleans()):  # two `none` controllers
+    if draw(_BOOLEANS):  # two `none` controllers
         d.usb = [(Controller("usb", 0, "none"),), (Controller("usb", 1, "none"),)]
         return
     if not d.usb:
         singles = voc.single_usb_models(d.arch)
-        _add_usb_single(d, draw(st.sampled_from(singles)) if singles else None)
+        _add_usb_single(d, draw(_sampled(singles)) if singles else None)
     none = (Controller("usb", d.next_usb_index(), "none"),)
-    if draw(st.booleans()):
+    if draw(_BOOLEANS):
         d.usb.insert(0, none)
     else:
         d.usb.append(none)
 
 
 def _flaw_none_with_usb_devices(draw: st.DrawFn, d: _Draft) -> None:
-    d.usb = [(Controller("usb", draw(st.sampled_from((0, None))), "none"),)]
+    d.usb = [(Controller("usb", draw(_sampled((0, None))), "none"),)]
     _ensure_device(draw, d)
     d.devices = [replace(x, address=None) for x in d.devices]
 
 
 def _flaw_too_many_ports(draw: st.DrawFn, d: _Draft) -> None:
     models = sorted(set(voc.supported_usb_models(d.arch)) & voc.XHCI_MODELS)
-    ports = draw(st.integers(voc.XHCI_MAX_PORTS + 1, 32))
-    _add_usb_single(d, draw(st.sampled_from(models)), ports=ports)
+    ports = draw(_ints(voc.XHCI_MAX_PORTS + 1, 32))
+    _add_usb_single(d, draw(_sampled(models)), ports=ports)
 
 
 def _flaw_ports_on_non_xhci(draw: st.DrawFn, d: _Draft) -> None:
     models = [m for m in voc.single_usb_models(d.arch) if m not in voc.XHCI_MODELS]
-    model = draw(st.none() | st.sampled_from(models)) if models else None
-    _add_usb_single(d, model, ports=draw(st.integers(1, voc.XHCI_MAX_PORTS)))
+    model = draw(_opt_sampled(models)) if models else None
+    _add_usb_single(d, model, ports=draw(_ints(1, voc.XHCI_MAX_PORTS)))
     _fit_addresses(d)
 
 
 def _flaw_companion_without_master(draw: st.DrawFn, d: _Draft) -> None:
     _drop_usb_none(d)
     if d.devices and not d.usb:  # keep a real bus for the devices, or they'd lack a controller too
-        _add_usb_single(d, draw(st.sampled_from(voc.single_usb_models(d.arch))))
+        _add_usb_single(d, draw(_sampled(voc.single_usb_models(d.arch))))
     idx = d.next_usb_index()
-    chosen = draw(st.lists(st.sampled_from(voc.ICH9_COMPANIONS), min_size=1, max_size=3, unique=True))
-    with_master = draw(st.booleans())
+    chosen = draw(st.lists(_sampled(voc.ICH9_COMPANIONS), min_size=1, max_size=3, unique=True))
+    with_master = draw(_BOOLEANS)
     d.usb.append(tuple(Controller("usb", idx, m, master_startport=s if with_master else None)
                        for m, s, _ in sorted(chosen)))
     _fit_addresses(d)
@@ -624,18 +659,18 @@ def _flaw_address_on_implicit(draw: st.DrawFn, d: _Draft) -> None:
     variants = ["memballoon-none", "usb-none", "pci-root"]
     if d.family == "i440fx":
         variants.append("piix3-elsewhere")
-    variant = draw(st.sampled_from(variants))
+    variant = draw(_sampled(variants))
     addr = PciAddress(slot=_free_slot(d.used_slots(), draw(pci_slot_hints())))
     if variant == "memballoon-none":
         d.memballoon = Memballoon("none", addr)
     elif variant == "usb-none":
-        d.usb = [(Controller("usb", draw(st.sampled_from((0, None))), "none", address=addr),)]
+        d.usb = [(Controller("usb", draw(_sampled((0, None))), "none", address=addr),)]
         d.devices = []
     elif variant == "pci-root":
         d.pci = [Controller("pci", 0, voc.PCI_ROOT_MODEL[d.family], address=addr),
                  *(c for c in d.pci if c.index != 0)]
     else:
-        model = draw(st.sampled_from((None, "piix3-uhci")))
+        model = draw(_sampled((None, "piix3-uhci")))
         rest = [g for g, i in zip(d.usb, d.effective_usb_indices(), strict=True) if i != 0]
         d.usb = [(Controller("usb", 0, model, address=addr),), *rest]
         cap = voc.USB_MODEL_PORTS[model]
@@ -644,16 +679,16 @@ def _flaw_address_on_implicit(draw: st.DrawFn, d: _Draft) -> None:
 
 
 def _flaw_usb_bus_without_controller(draw: st.DrawFn, d: _Draft) -> None:
-    if d.family not in voc.AUTO_USB_FAMILIES and draw(st.booleans()):
+    if d.family not in voc.AUTO_USB_FAMILIES and draw(_BOOLEANS):
         d.usb = []  # devices with no USB controller at all on a machine that adds none
         _ensure_device(draw, d)
         d.devices = [replace(x, address=None) for x in d.devices]
         return
     _drop_usb_none(d)
     idx = d.effective_usb_indices()
-    bus = (max(idx) + 1 if idx else (1 if d.family in voc.AUTO_USB_FAMILIES else 0)) + draw(st.integers(0, 2))
+    bus = (max(idx) + 1 if idx else (1 if d.family in voc.AUTO_USB_FAMILIES else 0)) + draw(_ints(0, 2))
     dev = draw(usb_devices(d.arch))
-    d.devices.append(replace(dev, address=UsbAddress(bus, str(draw(st.integers(1, 2))))))
+    d.devices.append(replace(dev, address=UsbAddress(bus, str(draw(_ints(1, 2))))))
 
 
 def _port_upper_bound(d: _Draft, bus: int) -> int:
@@ -667,8 +702,8 @@ def _port_upper_bound(d: _Draft, bus: int) -> int:
 
 def _flaw_usb_port_out_of_range(draw: st.DrawFn, d: _Draft) -> None:
     _ensure_usb_bus(draw, d)
-    bus = draw(st.sampled_from(sorted(d.usable_buses())))
-    port = _port_upper_bound(d, bus) + draw(st.integers(1, 4))
+    bus = draw(_sampled(sorted(d.usable_buses())))
+    port = _port_upper_bound(d, bus) + draw(_ints(1, 4))
     dev = draw(usb_devices(d.arch))
     d.devices.append(replace(dev, address=UsbAddress(bus, str(port))))
 
@@ -677,11 +712,11 @@ def _flaw_usb_address_clash(draw: st.DrawFn, d: _Draft) -> None:
     _ensure_usb_bus(draw, d)
     taken = [x.address for x in d.devices if x.address is not None]
     if taken:
-        addr = draw(st.sampled_from(taken))
+        addr = draw(_sampled(taken))
     else:
         buses = d.usable_buses()
-        bus = draw(st.sampled_from(sorted(buses)))
-        addr = UsbAddress(bus, str(draw(st.integers(1, buses[bus]))))
+        bus = draw(_sampled(sorted(buses)))
+        addr = UsbAddress(bus, str(draw(_ints(1, buses[bus]))))
         d.devices.append(replace(draw(usb_devices(d.arch)), address=addr))
     d.devices.append(replace(draw(usb_devices(d.arch)), address=addr))
 
@@ -689,7 +724,7 @@ def _flaw_usb_address_clash(draw: st.DrawFn, d: _Draft) -> None:
 def _flaw_unsupported_usb_model(draw: st.DrawFn, d: _Draft) -> None:
     ok = set(voc.supported_usb_models(d.arch))
     pool = [m for m in voc.USB_MODELS if m not in ok and not m.startswith("ich9-uhci")]
-    model = draw(st.sampled_from(voc.XEN_ONLY_USB_MODELS + tuple(pool)))
+    model = draw(_sampled(voc.XEN_ONLY_USB_MODELS + tuple(pool)))
     _add_usb_single(d, model)
     _fit_addresses(d)
 
@@ -728,10 +763,10 @@ def _valid_draft(draw: st.DrawFn, arch: str, machine: str) -> _Draft:
     d = _Draft(arch, machine, fam)
     d.pci = list(draw(pci_controllers(fam)))
     usb_devs_ok = voc.has_usb_devices(arch)
-    if draw(st.integers(0, 5)) == 5:  # USB disabled: one `none`, no USB devices
-        d.usb = [(Controller("usb", draw(st.sampled_from((0, None))), "none"),)]
+    if draw(_ints(0, 5)) == 5:  # USB disabled: one `none`, no USB devices
+        d.usb = [(Controller("usb", draw(_sampled((0, None))), "none"),)]
     else:
-        n = draw(st.integers(0, 1 if arch == "s390x" else 3))
+        n = draw(_ints(0, 1 if arch == "s390x" else 3))
         for i in range(n):
             d.usb.append(draw(usb_controller_group(arch, fam, i)))
         if usb_devs_ok:
@@ -741,13 +776,13 @@ def _valid_draft(draw: st.DrawFn, arch: str, machine: str) -> _Draft:
         # Each device takes a root port (hubs' own ports are not counted): more devices than
         # ports is "No free USB ports", not a valid domain.
         d.devices = d.devices[:sum(d.usable_buses().values())]
-        if all(g[0].index is not None for g in d.usb) and draw(st.booleans()):
+        if all(g[0].index is not None for g in d.usb) and draw(_BOOLEANS):
             d.usb.reverse()  # document order differs from index order; libvirt sorts
     d.memballoon = draw(memballoons(fam))
     _assign_slots(d)
     pending, d.devices = d.devices, []
     for dev in pending:  # addresses drawn one by one so each sees the ports already taken
-        if draw(st.booleans()):
+        if draw(_BOOLEANS):
             dev = replace(dev, address=draw(_usb_address(d)))
         d.devices.append(dev)
     return d
@@ -779,18 +814,18 @@ def domain_specs(
     # hypothesis than late ones, which matters for rarely applicable classes.
     choices = [f for f in applicable_flaws(a, m) if flaws is None or f in flaws]
     if flawed is None:
-        inject = bool(choices) and draw(st.integers(0, 99)) >= 100 - _FLAW_CUTOFF
+        inject = bool(choices) and draw(_ints(0, 99)) >= 100 - _FLAW_CUTOFF
     else:
         inject = flawed
     if inject and not choices:
         raise ValueError(f"no applicable flaw among {flaws} for {a}/{m}")
-    flaw = draw(st.sampled_from(choices)) if inject else None
+    flaw = draw(_sampled(choices)) if inject else None
     d = draw(_valid_draft(a, m))
     injected: tuple[str, ...] = ()
     if flaw is not None:
         _INJECTORS[flaw](draw, d)
         injected = (flaw,)
-    unit, amount = draw(st.sampled_from(voc.MEMORY_UNITS))
+    unit, amount = draw(_sampled(voc.MEMORY_UNITS))
     spec = DomainSpec(
         arch=a, machine=m,
         controllers=(*d.pci, *d.usb_controllers()),
@@ -798,7 +833,7 @@ def domain_specs(
         memballoon=d.memballoon,
         name="", uuid="",
         memory=amount, memory_unit=unit,
-        vcpu=draw(st.none() | st.integers(1, 4)),
+        vcpu=draw(_opt_ints(1, 4)),
         lifecycle=draw(lifecycles()),
         flaws=injected,
     )
@@ -821,19 +856,19 @@ def hotplug_devices(draw: st.DrawFn, arch: str | None = None) -> Device | Contro
     the attach rule is for); controllers sometimes an index, ports or a PCI address. Arches without
     USB devices (s390x) only get controllers.
     """
-    a = arch if arch is not None else draw(st.sampled_from(voc.ARCHES))
+    a = arch if arch is not None else draw(_sampled(voc.ARCHES))
     kinds = ["device", "controller"] if voc.has_usb_devices(a) else ["controller"]
-    if draw(st.sampled_from(kinds)) == "device":
+    if draw(_sampled(kinds)) == "device":
         dev = draw(usb_devices(a))
-        if draw(st.booleans()):
-            dev = replace(dev, address=UsbAddress(0, str(draw(st.integers(1, 4)))))
+        if draw(_BOOLEANS):
+            dev = replace(dev, address=UsbAddress(0, str(draw(_ints(1, 4)))))
         return dev
     singles = voc.single_usb_models(a)
-    model = draw(st.none() | st.sampled_from(singles)) if singles else None
-    ports = draw(st.none() | st.integers(1, voc.XHCI_MAX_PORTS)) if model in voc.XHCI_MODELS else None
-    index = draw(st.none() | st.integers(0, 3))
+    model = draw(_opt_sampled(singles)) if singles else None
+    ports = draw(_opt_ints(1, voc.XHCI_MAX_PORTS)) if model in voc.XHCI_MODELS else None
+    index = draw(_opt_ints(0, 3))
     address = None
-    if a != "s390x" and draw(st.booleans()):
+    if a != "s390x" and draw(_BOOLEANS):
         address = PciAddress(slot=draw(pci_slot_hints()))
     return Controller("usb", index, model, ports=ports, address=address)
 
@@ -841,3 +876,16 @@ def hotplug_devices(draw: st.DrawFn, arch: str | None = None) -> Device | Contro
 def device_xml(arch: str | None = None) -> st.SearchStrategy[str]:
     """XML of one hotplug device for ``arch`` (see :func:`hotplug_devices`)."""
     return hotplug_devices(arch).map(device_to_xml)
+
+
+# One strategy object per distinct argument tuple (see the cached primitives above): these factories
+# are called inside composites on every draw, and all their arguments are hashable.
+arch_machines = cache(arch_machines)
+pci_slot_hints = cache(pci_slot_hints)
+usb_controller_group = cache(usb_controller_group)
+usb_devices = cache(usb_devices)
+pci_controllers = cache(pci_controllers)
+memballoons = cache(memballoons)
+lifecycles = cache(lifecycles)
+hotplug_devices = cache(hotplug_devices)
+device_xml = cache(device_xml)
