@@ -36,10 +36,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=96)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--variant-rate", type=float, default=0.3)
     a = ap.parse_args()
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}")
     draw_batch(8, 0)  # import and strategy construction out of the way
-    cases, t_gen = timed(lambda: draw_batch(a.n, 4242, 0.3))
+    cases, t_gen = timed(lambda: draw_batch(a.n, 4242, a.variant_rate))
     oracle, libvirt = open_backend("oracle"), open_backend("libvirt")
     try:
         observe(libvirt, cases[:8])  # warm the worker and the loader
@@ -56,7 +57,7 @@ def main() -> None:
     print(f"  {'one job, serial':16s} {steps / total:9.1f} cases/s")
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "virtfuzz.cli", "fuzz", "--budget", str(a.seconds), "--jobs", str(a.jobs),
-               "--out", out, "--seed", "99"]
+               "--out", out, "--seed", "99", "--variant-rate", str(a.variant_rate)]
         subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         s = json.load(open(f"{out}/summary.json"))
     print(f"part 2: campaign {a.seconds:.0f} s, {a.jobs} jobs: {s['cases']} cases in {s['seconds']:.0f} s = "

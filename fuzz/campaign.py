@@ -60,6 +60,9 @@ class BatchReport:
     features: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # oracle vocabulary gaps met in this batch
     error: str | None = None
+    tier: str = "batch"  # batch | sequence | live
+    seconds: float = 0.0
+    reduce_seconds: float = 0.0
 
 
 def _features(case: Case, obs) -> set[str]:
@@ -110,12 +113,21 @@ class Job:
         return out
 
     def run_batch(self, batch_no: int) -> BatchReport:
+        t = time.monotonic()
         seed = self.cfg.seed * 1_000_003 + self.index * 10_007 + batch_no
         if self.cfg.sequence_every and batch_no % self.cfg.sequence_every == self.cfg.sequence_every - 1:
-            return self.run_sequences(seed)
-        if "libvirt" in self.backends and self.cfg.live_every and \
+            rep = self.run_sequences(seed)
+            rep.tier = "sequence"
+        elif "libvirt" in self.backends and self.cfg.live_every and \
                 batch_no % self.cfg.live_every == self.cfg.live_every - 2:
-            return self.run_live(seed)
+            rep = self.run_live(seed)
+            rep.tier = "live"
+        else:
+            rep = self.run_generated(seed)
+        rep.seconds = time.monotonic() - t
+        return rep
+
+    def run_generated(self, seed: int) -> BatchReport:
         cases = draw_batch(self.cfg.batch, seed, self.cfg.variant_rate)
         failures = self.check(cases)
         primary = self._last_obs.get("libvirt") or self._last_obs.get("oracle")
@@ -133,7 +145,9 @@ class Job:
                 if sig in self.seen:
                     continue
                 self.seen.add(sig)
+                t = time.monotonic()
                 rec = self._record(sig, f, case, seed)
+                rep.reduce_seconds += time.monotonic() - t
                 if rec is not None:
                     rep.new.append(rec)
         return rep
@@ -204,7 +218,8 @@ class Job:
             results = self.check([Case(xml=x, device=case.device) for x in xmls], parties, steps)
             return [any(signature(g) == sig for g in fails) for fails in results]
 
-        reduced, _ = reduce_xml(case.xml, still_fails, self.cfg.reduce_rounds)
+        # a known finding already has its reproducer in the repository: record it, do not reduce it
+        reduced = case.xml if sig in self.known else reduce_xml(case.xml, still_fails, self.cfg.reduce_rounds)[0]
         context = {**self.cfg.context(), "seed": seed, "job": self.index,
                    "versions": {n: getattr(b, "version", None) for n, b in self.backends.items()}}
         path = write_finding(self.cfg.out, sig, f, case.xml, reduced, case.device, context)
@@ -245,6 +260,8 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
     seen: set[str] = set()
     features: Counter[str] = Counter()
     unsupported: Counter[str] = Counter()
+    tier_seconds: Counter[str] = Counter()
+    tier_cases: Counter[str] = Counter()
     errors: list[str] = []
     done = 0
     known = known_signatures()
@@ -260,7 +277,9 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
                              for r in records],
                 "new_findings": sum(1 for r in records if not r["known"]),
                 "rules_covered": sorted(features), "batch_errors": errors[:20],
-                "oracle_unsupported": dict(unsupported.most_common())}
+                "oracle_unsupported": dict(unsupported.most_common()),
+                "job_seconds_by_tier": {k: round(v, 1) for k, v in tier_seconds.items()},
+                "cases_by_tier": dict(tier_cases)}
 
     try:
         while done < cfg.jobs:
@@ -277,6 +296,9 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
             steps += msg["steps"]
             features.update(msg["features"])
             unsupported.update(msg.get("unsupported", []))
+            tier_seconds[msg.get("tier", "batch")] += msg.get("seconds", 0.0)
+            tier_seconds["reduction"] += msg.get("reduce_seconds", 0.0)
+            tier_cases[msg.get("tier", "batch")] += msg["steps"]
             if msg.get("error"):
                 errors.append(msg["error"])
             for rec in msg["new"]:
