@@ -9,6 +9,7 @@ parse-time errors are raised (as ``LibvirtError``), and anything outside the voc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -154,6 +155,9 @@ _UNITS = {
     "eb": 1000**6, "e": 1024**6, "eib": 1024**6,
 }
 
+PCI_MODELS = ["pci-root", "pcie-root", "pci-bridge", "dmi-to-pci-bridge", "pcie-root-port",
+              "pcie-switch-upstream-port", "pcie-switch-downstream-port", "pcie-to-pci-bridge"]
+
 # virDomainFeature enum order (formatting order) of the modelled argument-less features
 SIMPLE_FEATURES = ["acpi", "apic", "pae"]
 
@@ -163,14 +167,19 @@ DOMAIN_CHILDREN = {
 }
 
 
-def _int(text: str | None, what: str) -> int:
+def _int(text: str | None, what: str, lo: int = 0, hi: int = 255) -> int:
+    """Integer attribute within the range the oracle models; libvirt's many value-range errors
+    (virXMLProp*, virPCIDeviceAddressParseXML ...) are not modelled, so anything else is refused."""
     if text is None:
         raise OracleUnsupported(f"missing value for {what}")
     t = text.strip()
     try:
-        return int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+        v = int(t, 16) if t.lower().startswith("0x") else int(t, 10)
     except ValueError:
         raise OracleUnsupported(f"non-numeric {what}: {t!r}") from None
+    if not lo <= v <= hi:
+        raise OracleUnsupported(f"{what} {t!r} outside the modelled range {lo}..{hi}")
+    return v
 
 
 def parse_memory(el: etree._Element | None) -> int | None:
@@ -180,7 +189,7 @@ def parse_memory(el: etree._Element | None) -> int | None:
     unit = (el.get("unit") or "KiB").lower()
     if unit not in _UNITS:
         raise OracleUnsupported(f"memory unit {el.get('unit')!r}")
-    val = _int(el.text, "memory")
+    val = _int(el.text, "memory", 0, 1 << 50)
     return -(-val * _UNITS[unit] // 1024)
 
 
@@ -194,23 +203,25 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
         info.type = t
         if t == "pci":
             info.pci = PCIAddr(
-                _int(a.get("domain", "0"), "pci domain"), _int(a.get("bus", "0"), "pci bus"),
-                _int(a.get("slot", "0"), "pci slot"), _int(a.get("function", "0"), "pci function"),
+                _int(a.get("domain", "0"), "pci domain", 0, 0xFFFF), _int(a.get("bus", "0"), "pci bus"),
+                _int(a.get("slot", "0"), "pci slot", 0, 31), _int(a.get("function", "0"), "pci function", 0, 7),
                 a.get("multifunction"),
             )
             z = a.find("zpci")
             if z is not None:
                 if z.get("uid") is not None:
-                    info.pci.zpci_uid = _int(z.get("uid"), "zpci uid")
+                    info.pci.zpci_uid = _int(z.get("uid"), "zpci uid", 1, 0xFFFF)
                 if z.get("fid") is not None:
-                    info.pci.zpci_fid = _int(z.get("fid"), "zpci fid")
+                    info.pci.zpci_fid = _int(z.get("fid"), "zpci fid", 0, 0xFFFFFFFF)
         elif t == "usb":
-            info.usb_bus = _int(a.get("bus", "0"), "usb bus")
+            info.usb_bus = _int(a.get("bus", "0"), "usb bus", 0, 31)
             port = a.get("port")
-            info.usb_port = tuple(_int(p, "usb port") for p in port.split(".")) if port else ()
+            info.usb_port = tuple(_int(p, "usb port", 1, 31) for p in port.split(".")) if port else ()
+            if len(info.usb_port) > 5:
+                raise OracleUnsupported("USB port path deeper than 5")
         elif t == "ccw":
-            info.ccw = (_int(a.get("cssid"), "cssid"), _int(a.get("ssid"), "ssid"),
-                        _int(a.get("devno"), "devno"))
+            info.ccw = (_int(a.get("cssid"), "cssid", 0xFE, 0xFE), _int(a.get("ssid"), "ssid", 0, 3),
+                        _int(a.get("devno"), "devno", 0, 0xFFFF))
     m = el.find("master")
     if m is not None:
         info.master_startport = _int(m.get("startport", "0"), "startport")
@@ -245,20 +256,24 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
     if ctype not in ("usb", "pci", "sata"):
         raise OracleUnsupported(f"controller type {ctype!r}")
     idx_s = el.get("index")
-    idx = _int(idx_s, "controller index") if idx_s is not None else -1
+    idx = _int(idx_s, "controller index", 0, 31 if ctype == "usb" else 255) if idx_s is not None else -1
     model = el.get("model")
     if ctype == "usb" and model is not None and model not in usb_models:
         raise OracleUnsupported(f"usb controller model {model!r}")
+    if ctype == "pci" and model not in PCI_MODELS:
+        raise OracleUnsupported(f"pci controller model {model!r}")
+    if ctype == "sata" and model is not None:
+        raise OracleUnsupported("sata controller model")
     c = Controller(ctype, idx, model, info=parse_info(el))
     if el.get("ports") is not None:
-        c.ports = _int(el.get("ports"), "ports")
+        c.ports = _int(el.get("ports"), "ports", 1, 64)
     mn = el.find("model")
     if mn is not None:
         c.model_name = mn.get("name")
     t = el.find("target")
     if t is not None:
         if t.get("chassis") is not None:
-            c.chassis = _int(t.get("chassis"), "chassis")
+            c.chassis = _int(t.get("chassis"), "chassis", 0, 255)
         if t.get("port") is not None:
             c.port = _int(t.get("port"), "port")
         if t.get("index") is not None:
@@ -310,6 +325,8 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     name = root.findtext("name")
     if not name:
         raise OracleUnsupported("domain without <name>")
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name.strip()):
+        raise OracleUnsupported("domain name outside [A-Za-z0-9_.+-] (escaping/validation not modelled)")
     uuid = root.findtext("uuid")
     if not uuid:
         raise OracleInputError("domain without <uuid>: libvirt would invent a random one")
@@ -327,7 +344,7 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     if v is not None:
         if set(v.attrib) - {"placement"}:
             raise OracleUnsupported("vcpu attributes other than placement")
-        dom.vcpus = _int(v.text, "vcpu")
+        dom.vcpus = _int(v.text, "vcpu", 1, 16)
         dom.vcpu_placement = v.get("placement", "static")
         if dom.vcpu_placement != "static":
             raise OracleUnsupported("vcpu placement other than static")
@@ -344,6 +361,9 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         raise OracleUnsupported("os type without arch (host arch would be used)")
     dom.machine = t.get("machine")
     dom.boot_devs = [b.get("dev") for b in os_.findall("boot")]
+    if any(b not in ("hd", "cdrom", "network", "fd") for b in dom.boot_devs) or \
+            len(set(dom.boot_devs)) != len(dom.boot_devs):
+        raise OracleUnsupported("boot devices other than distinct hd/cdrom/network/fd")
     # virDomainFeaturesDefParse walks ./features/* across every <features> element; a later
     # <gic> overrides an earlier one
     for feats in root.findall("features"):
@@ -404,6 +424,8 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
     em = devs.find("emulator")
     if em is not None:
         dom.emulator = (em.text or "").strip()
+        if dom.emulator != pdata["emulators"].get(dom.arch):
+            raise OracleUnsupported("an <emulator> other than the arch's installed QEMU")
     # controllers first (virDomainDefControllersParse), with the usb 'none' sanitising
     usb_none = usb_other = usb_master = False
     for el in devs.findall("controller"):
@@ -450,7 +472,9 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
     for el in devs.findall("audio"):
         if len(el) or set(el.attrib) - {"id", "type"}:
             raise OracleUnsupported("audio beyond id/type")
-        dom.audios.append(Audio(_int(el.get("id", "0"), "audio id"), el.get("type")))
+        if el.get("type") != "none":
+            raise OracleUnsupported("audio backends other than none")
+        dom.audios.append(Audio(_int(el.get("id", "0"), "audio id", 1, 1), el.get("type")))
     mbs = devs.findall("memballoon")
     if len(mbs) > 1:
         raise LibvirtError("INTERNAL_ERROR", "only a single memory balloon device is supported")
@@ -474,7 +498,11 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         dom.redirdevs.append(parse_redirdev(el))
     for el in devs.findall("panic"):
         _check_children(el, {"address", "alias"})
-        dom.panics.append(Panic(el.get("model"), parse_info(el)))
+        model = el.get("model")
+        ok = {"ppc64": "pseries", "s390x": "s390"}.get(dom.arch)
+        if ok is None or model not in (None, ok) or el.find("address") is not None:
+            raise OracleUnsupported("panic devices other than the implicit pseries/s390 one")
+        dom.panics.append(Panic(model, parse_info(el)))
 
 
 def parse_redirdev(el: etree._Element) -> Redirdev:
