@@ -327,7 +327,8 @@ def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
     write_report(cfg.out, s, records)
     print(f"\n{steps} cases in {s['seconds']:.0f} s, {len(records)} findings ({s['new_findings']} new); "
           f"{cfg.out / 'summary.json'}, {cfg.out / 'report.md'}", file=progress)
-    status = 1 if s["new_findings"] or (errors and steps == 0) else 0
+    # 2: the campaign itself malfunctioned (a batch raised: a virtfuzz bug); 1: new findings
+    status = 2 if errors else (1 if s["new_findings"] else 0)
     return s, status
 
 

@@ -2,7 +2,8 @@
 
 Writes ``OUT/summary.json``, ``OUT/report.md`` and one ``OUT/findings/<signature>/`` per new
 de-duplicated finding (reduced reproducer; ``virtfuzz replay`` re-runs it). Exit status 1 only
-for findings not already known (``corpus/known-findings/``).
+for findings not already known (``corpus/known-findings/``); 2 when the campaign itself failed
+(a batch raised an exception: a virtfuzz bug, listed under ``batch_errors`` in summary.json).
 """
 
 from __future__ import annotations
