@@ -158,6 +158,14 @@ _UNITS = {
 PCI_MODELS = ["pci-root", "pcie-root", "pci-bridge", "dmi-to-pci-bridge", "pcie-root-port",
               "pcie-switch-upstream-port", "pcie-switch-downstream-port", "pcie-to-pci-bridge"]
 
+# virArch names (src/util/virarch.c)
+VIR_ARCHES = {
+    "i686", "x86_64", "aarch64", "armv6l", "armv7l", "armv7b", "alpha", "cris", "lm32", "m68k",
+    "microblaze", "microblazeel", "mips", "mipsel", "mips64", "mips64el", "or32", "parisc",
+    "parisc64", "ppc", "ppcle", "ppc64", "ppc64le", "ppcemb", "riscv32", "riscv64", "s390", "s390x",
+    "sh4", "sh4eb", "sparc", "sparc64", "unicore32", "xtensa", "xtensaeb",
+}
+
 # virDomainFeature enum order (formatting order) of the modelled argument-less features
 SIMPLE_FEATURES = ["acpi", "apic", "pae"]
 
@@ -183,13 +191,20 @@ def _int(text: str | None, what: str, lo: int = 0, hi: int = 255) -> int:
 
 
 def parse_memory(el: etree._Element | None) -> int | None:
-    """virDomainParseMemory: scale by unit (default KiB), round up to KiB."""
+    """virDomainParseMemory: scale by unit (default KiB), round up to KiB.  The number is read
+    with virXPathULongLong (decimal only)."""
     if el is None:
         return None
     unit = (el.get("unit") or "KiB").lower()
     if unit not in _UNITS:
         raise OracleUnsupported(f"memory unit {el.get('unit')!r}")
-    val = _int(el.text, "memory", 0, 1 << 50)
+    text = el.text or ""
+    if not re.fullmatch(r"[0-9]+", text):
+        if text.strip() != text or not text:
+            raise OracleUnsupported(f"memory value {text!r}")
+        raise LibvirtError("XML_ERROR", f"Invalid value '{text}' for element or attribute "
+                           f"'./{el.tag}[1]'")
+    val = _int(text, "memory", 0, 1 << 50)
     return -(-val * _UNITS[unit] // 1024)
 
 
@@ -335,11 +350,25 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         raise OracleUnsupported(f"uuid {uuid!r} not in canonical form")
     u = uuid.replace("-", "")
     uuid = f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:]}"
-    mem = parse_memory(root.find("memory"))
-    if mem is None:
+    # virDomainDefParseXML reads <os> (virDomainDefParseCaps) before the memory sizes
+    os_ = root.find("os")
+    t = os_.find("type") if os_ is not None else None
+    if t is None or not (t.text or "").strip():
+        raise LibvirtError("XML_ERROR", "an os <type> must be specified")
+    os_type = t.text.strip()
+    if os_type not in ("hvm", "xen", "linux", "exe", "uml", "xenpvh"):
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown OS type '{os_type}'")
+    arch = t.get("arch")
+    if arch and arch not in VIR_ARCHES:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"Unknown architecture {arch}")
+    if root.find("memory") is None:
         raise OracleUnsupported("domain without <memory>")
-    cur = parse_memory(root.find("currentMemory"))
-    dom = Domain(vt, name.strip(), uuid, mem, cur)
+    dom = Domain(vt, name.strip(), uuid, 0, None)
+    dom.os_type = os_type
+    if dom.os_type != "hvm":
+        raise OracleUnsupported(f"os type {dom.os_type!r}")
+    dom.memory = parse_memory(root.find("memory"))
+    dom.current_memory = parse_memory(root.find("currentMemory"))
     v = root.find("vcpu")
     if v is not None:
         if set(v.attrib) - {"placement"}:
@@ -348,18 +377,11 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         dom.vcpu_placement = v.get("placement", "static")
         if dom.vcpu_placement != "static":
             raise OracleUnsupported("vcpu placement other than static")
-    os_ = root.find("os")
-    if os_ is None or os_.find("type") is None:
-        raise OracleUnsupported("domain without <os><type>")
     _check_children(os_, {"type", "boot"})
-    t = os_.find("type")
-    dom.os_type = (t.text or "").strip()
-    if dom.os_type != "hvm":
-        raise OracleUnsupported(f"os type {dom.os_type!r}")
     dom.arch = t.get("arch") or ""
     if not dom.arch:
         raise OracleUnsupported("os type without arch (host arch would be used)")
-    dom.machine = t.get("machine")
+    dom.machine = t.get("machine") or None  # an empty machine attribute counts as absent
     dom.boot_devs = [b.get("dev") for b in os_.findall("boot")]
     if any(b not in ("hd", "cdrom", "network", "fd") for b in dom.boot_devs) or \
             len(set(dom.boot_devs)) != len(dom.boot_devs):
@@ -394,6 +416,8 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         dom.cpu = Cpu(cpu.get("mode", "custom"), cpu.get("match", "exact"), cpu.get("check", "none"),
                       m.text.strip() if m is not None and m.text else None,
                       m.get("fallback", "allow") if m is not None else None)
+        if dom.cpu.fallback not in (None, "allow", "forbid"):
+            raise LibvirtError("CONFIG_UNSUPPORTED", "Invalid fallback attribute")
         if dom.cpu.mode != "custom" or dom.cpu.model is None:
             raise OracleUnsupported("only <cpu mode='custom'> with a <model> is modelled")
         if dom.cpu.check != "none" or dom.cpu.match != "exact":
@@ -513,6 +537,8 @@ def parse_redirdev(el: etree._Element) -> Redirdev:
     if src is None or set(src.attrib) - {"mode", "host", "service"} or len(src):
         raise OracleUnsupported("redirdev source beyond mode/host/service")
     mode = src.get("mode", "connect")
+    if mode not in ("bind", "connect") or src.get("host") is None or src.get("service") is None:
+        raise OracleUnsupported("redirdev source without a valid mode, host and service")
     parts = [f"mode='{mode}'"]
     for a in ("host", "service"):
         if src.get(a) is not None:

@@ -151,6 +151,12 @@ def cases() -> Iterator[dict]:
     yield from random_cases(400)
     yield from random_cases2(300)
     yield from edge_cases()
+    yield from random_cases3(400)
+
+
+def all_cases() -> list[dict]:
+    base = list(cases())
+    return base + list(mutant_cases(base, 600))
 
 
 LOAD_VARIANTS = ["minimal", "usb-nomodel", "usb-qemu-xhci", "usb-ich9-set", "tablet", "tablet-x3-piix3",
@@ -345,6 +351,86 @@ def edge_cases() -> Iterator[dict]:
             yield {"name": name, "op": "define", "arch": arch, "machine": machine,
                    "xml": (f"<domain type='qemu'><name>{name}</name><uuid>{u}</uuid><memory>65536</memory>"
                            f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>{extra}</domain>\n")}
+
+
+HEAD_POOL: list[str] = [
+    "<vcpu>2</vcpu>", "<vcpu placement='static'>3</vcpu>",
+    "<features><acpi/><apic/></features>", "<features><pae/></features>",
+    "<features><gic version='2'/></features>", "<features><acpi/><gic version='3'/></features>",
+    "<cpu mode='custom' match='exact'><model fallback='allow'>max</model></cpu>",
+    "<clock offset='localtime'/>", "<clock offset='utc'/>",
+    "<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>restart</on_crash>",
+    "<on_crash>preserve</on_crash>", "<on_reboot>destroy</on_reboot>",
+]
+MEM_POOL = ["<memory>65536</memory>", "<memory unit='MiB'>128</memory>",
+            "<memory unit='GiB'>1</memory><currentMemory unit='MiB'>512</currentMemory>",
+            "<memory unit='KiB'>100000</memory><currentMemory>99999</currentMemory>"]
+BOOT_POOL = ["", "<boot dev='hd'/>", "<boot dev='network'/><boot dev='cdrom'/>"]
+
+
+def random_cases3(n: int, seed: int = 3) -> Iterator[dict]:
+    """Third family: head elements (vcpu, features, cpu, clock, lifecycle, memory, boot) x devices,
+    on all machines, each also loaded by a restarting driver and ABI-checked against a random edit."""
+    import random
+
+    rng = random.Random(seed)
+    for k in range(n):
+        arch, machine = rng.choice(MORE_MACHINES)
+        name = f"rand3-{k:04d}"
+        u = uuid.uuid5(uuid.NAMESPACE_DNS, name)
+        order = ["<vcpu", "<feat", "<cpu ", "<cloc", "<on_p", "<on_r", "<on_c"]
+        head = "".join(sorted(rng.sample(HEAD_POOL, rng.randint(0, 2)), key=lambda x: order.index(x[:5])))
+        devs = "".join(rng.sample(POOL2, rng.randint(0, 3)))
+        body = (f"<uuid>{u}</uuid>{rng.choice(MEM_POOL)}{head[:0]}")
+        vc = [h for h in head.split("</vcpu>") if h.startswith("<vcpu")]
+        rest = head.split("</vcpu>")[-1] if vc else head
+        xml = (f"<domain type='qemu'><name>{name}</name>{body}{vc[0] + '</vcpu>' if vc else ''}"
+               f"<os><type arch='{arch}' machine='{machine}'>hvm</type>{rng.choice(BOOT_POOL)}</os>{rest}"
+               f"{'<devices>' + devs + '</devices>' if devs else ''}</domain>\n")
+        yield {"name": name, "op": "define", "arch": arch, "machine": machine, "xml": xml}
+        if k % 2 == 0:
+            yield {"name": f"rload3-{k:04d}", "op": "load", "arch": arch, "machine": machine,
+                   "xml": xml.replace(name, f"rload3-{k:04d}")}
+        if k % 2 == 1:
+            ed = rng.sample(ABI_RANDOM_EDITS + [(r"<acpi/>", ""), (r"<apic/>", "<apic/><pae/>"),
+                                                (r"<clock offset='[a-z]*'/>", "<clock offset='localtime'/>")], 1)
+            yield {"name": f"rabi3-{k:04d}", "op": "abi", "arch": arch, "machine": machine,
+                   "xml": xml.replace(name, f"rabi3-{k:04d}"), "edit": ed[0]}
+
+
+MUTATION_VALUES = ["0", "1", "2", "-1", "0x20", "abc", "", "none", "99999999999", "0x1f", "7", "3",
+                   "pci", "usb", "virtio", "qemu-xhci", "ehci", "pcie-root-port", "q35", "pc"]
+
+
+def mutant_cases(base: list[dict], n: int, seed: int = 4) -> Iterator[dict]:
+    """Seeded structural mutations (drop/alter attributes, elements, text) of define inputs."""
+    import random
+
+    from lxml import etree
+
+    rng = random.Random(seed)
+    defines = [c for c in base if c["op"] == "define"]
+    for k in range(n):
+        c = rng.choice(defines)
+        root = etree.fromstring(c["xml"])
+        name = f"mut-{k:04d}"
+        root.find("name").text = name
+        els = [e for e in root.iter() if e.tag not in ("name", "uuid")]
+        for _ in range(rng.randint(1, 2)):
+            e = rng.choice(els)
+            r = rng.random()
+            if e.attrib and r < 0.55:
+                a = rng.choice(sorted(e.attrib))
+                if rng.random() < 0.3:
+                    del e.attrib[a]
+                else:
+                    e.set(a, rng.choice(MUTATION_VALUES))
+            elif r < 0.75 and e is not root and e.getparent() is not None and e.tag != "type":
+                e.getparent().remove(e)
+            elif e.text and e.text.strip():
+                e.text = rng.choice(MUTATION_VALUES)
+        yield {"name": name, "op": "define", "arch": c["arch"], "machine": c["machine"],
+               "xml": etree.tostring(root).decode() + "\n"}
 
 
 # (name, source devices, edit applied to the migratable source XML to form the destination)
@@ -553,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.measure:
         return measure(a.out)
-    selected = [c for c in cases() if a.filter in c["name"]]
+    selected = [c for c in all_cases() if a.filter in c["name"]]
     stats = run(selected, a.root, a.out)
     print(f"recorded {len(selected)} cases into {a.out}: {stats}", file=sys.stderr)
     return 0
