@@ -328,12 +328,30 @@ def insert_controller(dom: Domain, cont: Controller) -> None:
         dom.controllers.insert(insert_at, cont)
 
 
+VIRT_TYPES = {"none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware",
+              "hyperv", "vbox", "phyp", "parallels", "bhyve", "vz", "hvf"}
+LIFECYCLE = {"destroy", "restart", "rename-restart", "preserve"}
+CRASH = LIFECYCLE | {"coredump-destroy", "coredump-restart"}
+
+
+def _bad_value(attr: str, elem: str, val: str, tail: str = "") -> LibvirtError:
+    """virXMLProp* wording for an attribute value it cannot convert."""
+    return LibvirtError("XML_ERROR", f"Invalid value for attribute '{attr}' in element '{elem}': "
+                        f"'{val}'.{tail}")
+
+
 def parse_domain(xml: str, profile_data: dict) -> Domain:
-    """virDomainDefParseXML for the modelled vocabulary (raises LibvirtError / OracleUnsupported)."""
+    """virDomainDefParseXML for the modelled vocabulary (raises LibvirtError / OracleUnsupported),
+    in libvirt's order: virt type, IDs, caps (os type/arch/machine), memory, tunables (vcpu),
+    cpu, features, lifecycle, clock, boot options, devices."""
     root = parse_xml(xml)
     if root.tag != "domain":
         raise OracleInputError(f"root element is <{root.tag}>, expected <domain>")
     vt = root.get("type")
+    if not vt:
+        raise LibvirtError("INTERNAL_ERROR", "missing domain type attribute")
+    if vt not in VIRT_TYPES:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"invalid domain type {vt}")
     if vt != "qemu":
         raise OracleUnsupported(f"domain type {vt!r} (only 'qemu' is modelled)")
     _check_children(root, DOMAIN_CHILDREN)
@@ -346,11 +364,11 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     if not uuid:
         raise OracleInputError("domain without <uuid>: libvirt would invent a random one")
     uuid = uuid.strip().lower()
-    if len(uuid.replace("-", "")) != 32:
+    if not re.fullmatch(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", uuid):
         raise OracleUnsupported(f"uuid {uuid!r} not in canonical form")
     u = uuid.replace("-", "")
     uuid = f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:]}"
-    # virDomainDefParseXML reads <os> (virDomainDefParseCaps) before the memory sizes
+    # virDomainDefParseCaps
     os_ = root.find("os")
     t = os_.find("type") if os_ is not None else None
     if t is None or not (t.text or "").strip():
@@ -361,50 +379,33 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     arch = t.get("arch")
     if arch and arch not in VIR_ARCHES:
         raise LibvirtError("CONFIG_UNSUPPORTED", f"Unknown architecture {arch}")
-    if root.find("memory") is None:
-        raise OracleUnsupported("domain without <memory>")
     dom = Domain(vt, name.strip(), uuid, 0, None)
     dom.os_type = os_type
     if dom.os_type != "hvm":
         raise OracleUnsupported(f"os type {dom.os_type!r}")
-    dom.memory = parse_memory(root.find("memory"))
+    _check_children(os_, {"type", "boot"})
+    dom.arch = arch or ""
+    if not dom.arch:
+        raise OracleUnsupported("os type without arch (host arch would be used)")
+    dom.machine = t.get("machine") or None  # an empty machine attribute counts as absent
+    # virDomainDefParseMemory; a missing <memory> is reported by post-parse
+    mem = parse_memory(root.find("memory"))
+    dom.memory = 0 if mem is None else mem
     dom.current_memory = parse_memory(root.find("currentMemory"))
+    # virDomainDefTunablesParse -> vcpus
     v = root.find("vcpu")
     if v is not None:
         if set(v.attrib) - {"placement"}:
             raise OracleUnsupported("vcpu attributes other than placement")
+        pl = v.get("placement", "static")
+        if pl not in ("static", "auto"):
+            raise _bad_value("placement", "vcpu", pl)
+        if not re.fullmatch(r"[0-9]+", (v.text or "").strip()):
+            raise LibvirtError("XML_ERROR", "maximum vcpus count must be an integer")
         dom.vcpus = _int(v.text, "vcpu", 1, 16)
-        dom.vcpu_placement = v.get("placement", "static")
-        if dom.vcpu_placement != "static":
+        dom.vcpu_placement = pl
+        if pl != "static":
             raise OracleUnsupported("vcpu placement other than static")
-    _check_children(os_, {"type", "boot"})
-    dom.arch = t.get("arch") or ""
-    if not dom.arch:
-        raise OracleUnsupported("os type without arch (host arch would be used)")
-    dom.machine = t.get("machine") or None  # an empty machine attribute counts as absent
-    dom.boot_devs = [b.get("dev") for b in os_.findall("boot")]
-    if any(b not in ("hd", "cdrom", "network", "fd") for b in dom.boot_devs) or \
-            len(set(dom.boot_devs)) != len(dom.boot_devs):
-        raise OracleUnsupported("boot devices other than distinct hd/cdrom/network/fd")
-    # virDomainFeaturesDefParse walks ./features/* across every <features> element; a later
-    # <gic> overrides an earlier one
-    for feats in root.findall("features"):
-        _check_children(feats, {"gic", *SIMPLE_FEATURES})
-        for f in feats:
-            if not isinstance(f.tag, str):
-                continue
-            if f.tag == "gic":
-                if set(f.attrib) - {"version"} or len(f):
-                    raise OracleUnsupported("<gic> beyond version")
-                dom.gic_version = f.get("version")
-                if dom.gic_version is None:
-                    raise OracleUnsupported("<gic> without version")
-                continue
-            if len(f) or f.attrib:
-                raise OracleUnsupported(f"<{f.tag}> with attributes")
-            if f.tag not in dom.features:
-                dom.features.append(f.tag)
-    dom.features.sort(key=SIMPLE_FEATURES.index)
     cpu = root.find("cpu")
     if cpu is not None:
         _check_children(cpu, {"model"})
@@ -422,6 +423,33 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
             raise OracleUnsupported("only <cpu mode='custom'> with a <model> is modelled")
         if dom.cpu.check != "none" or dom.cpu.match != "exact":
             raise OracleUnsupported("cpu match/check other than exact/none")
+    # virDomainFeaturesDefParse walks ./features/* across every <features> element; a later
+    # <gic> overrides an earlier one
+    for feats in root.findall("features"):
+        _check_children(feats, {"gic", *SIMPLE_FEATURES})
+        for f in feats:
+            if not isinstance(f.tag, str):
+                continue
+            if f.tag == "gic":
+                if set(f.attrib) - {"version"} or len(f):
+                    raise OracleUnsupported("<gic> beyond version")
+                dom.gic_version = f.get("version")
+                if dom.gic_version not in ("2", "3"):
+                    raise OracleUnsupported("<gic> version other than 2/3")
+                continue
+            if len(f) or f.attrib:
+                raise OracleUnsupported(f"<{f.tag}> with attributes")
+            if f.tag not in dom.features:
+                dom.features.append(f.tag)
+    dom.features.sort(key=SIMPLE_FEATURES.index)
+    # virDomainDefLifecycleParse
+    for ev, default, valid in (("on_reboot", "restart", LIFECYCLE), ("on_poweroff", "destroy", LIFECYCLE),
+                               ("on_crash", "destroy", CRASH)):
+        e = root.find(ev)
+        val = (e.text or "").strip() if e is not None else default
+        if val not in valid:
+            raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown {ev} action: {val}")
+        setattr(dom, ev, val)
     clock = root.find("clock")
     if clock is not None:
         if len(clock) or set(clock.attrib) - {"offset"}:
@@ -429,13 +457,16 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         dom.clock_offset = clock.get("offset", "utc")
         if dom.clock_offset not in ("utc", "localtime"):
             raise OracleUnsupported(f"clock offset {dom.clock_offset!r}")
-    for ev, default in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")):
-        e = root.find(ev)
-        val = (e.text or "").strip() if e is not None else default
-        if val not in ("destroy", "restart", "preserve", "rename-restart", "coredump-destroy",
-                       "coredump-restart"):
-            raise OracleUnsupported(f"{ev} {val!r}")
-        setattr(dom, ev, val)
+    # virDomainDefParseBootOptions
+    for b in os_.findall("boot"):
+        dev = b.get("dev")
+        if dev is None:
+            raise LibvirtError("XML_ERROR", "Missing required attribute 'dev' in element 'boot'")
+        if dev not in ("hd", "cdrom", "network", "fd"):
+            raise _bad_value("dev", "boot", dev)
+        dom.boot_devs.append(dev)
+    if len(set(dom.boot_devs)) != len(dom.boot_devs) or len(dom.boot_devs) > 4:
+        raise OracleUnsupported("repeated boot devices")
     devs = root.find("devices")
     if devs is not None:
         _parse_devices(dom, devs, profile_data)
