@@ -22,6 +22,7 @@ PREFIX = {
     "OPERATION_INVALID": "Requested operation is not valid: ",
     "XML_DETAIL": "",
     "DEVICE_MISSING": "device not found: ",
+    "INVALID_ARG": "invalid argument: ",
 }
 
 

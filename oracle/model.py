@@ -155,6 +155,13 @@ _UNITS = {
     "eb": 1000**6, "e": 1024**6, "eib": 1024**6,
 }
 
+CONTROLLER_TYPES = {"ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "xenbus", "usb", "pci", "isa"}
+ADDRESS_TYPES = {"none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio", "virtio-s390", "ccw",
+                 "virtio-mmio", "isa", "dimm", "unassigned"}
+INPUT_TYPES = {"mouse", "tablet", "keyboard", "passthrough", "evdev"}
+INPUT_BUSES = {"ps2", "usb", "xen", "parallels", "virtio", "none"}
+CHR_TYPES = {"null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix", "spicevmc",
+             "spiceport", "nmdm", "qemu-vdagent", "dbus"}
 PCI_MODELS = ["pci-root", "pcie-root", "pci-bridge", "dmi-to-pci-bridge", "pcie-root-port",
               "pcie-switch-upstream-port", "pcie-switch-downstream-port", "pcie-to-pci-bridge"]
 
@@ -197,7 +204,7 @@ def parse_memory(el: etree._Element | None) -> int | None:
         return None
     unit = (el.get("unit") or "KiB").lower()
     if unit not in _UNITS:
-        raise OracleUnsupported(f"memory unit {el.get('unit')!r}")
+        raise LibvirtError("INVALID_ARG", f"unknown suffix '{el.get('unit')}'")
     text = el.text or ""
     if not re.fullmatch(r"[0-9]+", text):
         if text.strip() != text or not text:
@@ -213,15 +220,25 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
     a = el.find("address")
     if a is not None:
         t = a.get("type")
+        if t is not None and t not in ADDRESS_TYPES:
+            raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown address type '{t}'")
         if t not in allow:
             raise OracleUnsupported(f"address type {t!r} on <{el.tag}>")
         info.type = t
         if t == "pci":
-            info.pci = PCIAddr(
-                _int(a.get("domain", "0"), "pci domain", 0, 0xFFFF), _int(a.get("bus", "0"), "pci bus"),
-                _int(a.get("slot", "0"), "pci slot", 0, 31), _int(a.get("function", "0"), "pci function", 0, 7),
-                a.get("multifunction"),
-            )
+            vals = []
+            for attr in ("domain", "bus", "slot", "function"):
+                v = a.get(attr, "0")
+                if not re.fullmatch(r"(0x[0-9a-fA-F]+|[0-9]+)", v):
+                    raise _bad_value(attr, "address", v, " Expected non-negative integer value")
+                vals.append(int(v, 0))
+            if vals[3] > 7:
+                raise LibvirtError("XML_ERROR", f"Invalid PCI address function=0x{vals[3]:x}, must be <= 7")
+            if vals[0] > 0xFFFF or vals[1] > 0xFF or vals[2] > 0x1F:
+                raise OracleUnsupported("PCI address component out of range")
+            if a.get("multifunction") not in (None, "on", "off"):
+                raise OracleUnsupported("multifunction value")
+            info.pci = PCIAddr(*vals, a.get("multifunction"))
             z = a.find("zpci")
             if z is not None:
                 if z.get("uid") is not None:
@@ -229,8 +246,13 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
                 if z.get("fid") is not None:
                     info.pci.zpci_fid = _int(z.get("fid"), "zpci fid", 0, 0xFFFFFFFF)
         elif t == "usb":
-            info.usb_bus = _int(a.get("bus", "0"), "usb bus", 0, 31)
+            bus = a.get("bus", "0")
+            if not re.fullmatch(r"(0x[0-9a-fA-F]+|[0-9]+)", bus):
+                raise _bad_value("bus", "address", bus, " Expected non-negative integer value")
+            info.usb_bus = _int(bus, "usb bus", 0, 31)
             port = a.get("port")
+            if port is not None and port != "" and not re.fullmatch(r"[0-9]+(\.[0-9]+)*", port):
+                raise LibvirtError("INTERNAL_ERROR", "Cannot parse <address> 'port' attribute")
             info.usb_port = tuple(_int(p, "usb port", 1, 31) for p in port.split(".")) if port else ()
             if len(info.usb_port) > 5:
                 raise OracleUnsupported("USB port path deeper than 5")
@@ -266,22 +288,35 @@ def parse_xml(xml: str) -> etree._Element:
 
 
 def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
+    """virDomainControllerDefParseXML: type (default ide), model, index, ports, device info."""
     _check_children(el, {"address", "master", "model", "target", "alias"})
     ctype = el.get("type")
+    if ctype is not None and ctype not in CONTROLLER_TYPES:
+        raise _bad_value("type", "controller", ctype)
+    ctype = ctype or "ide"
+    model = el.get("model")
+    valid_models = {"usb": usb_models, "pci": PCI_MODELS + ["pci-expander-bus", "pcie-expander-bus"],
+                    "sata": [], "ide": ["piix3", "piix4", "ich6"]}.get(ctype)
+    if model is not None and valid_models is not None and model not in valid_models:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"Unknown model type '{model}'")
     if ctype not in ("usb", "pci", "sata"):
         raise OracleUnsupported(f"controller type {ctype!r}")
-    idx_s = el.get("index")
-    idx = _int(idx_s, "controller index", 0, 31 if ctype == "usb" else 255) if idx_s is not None else -1
-    model = el.get("model")
-    if ctype == "usb" and model is not None and model not in usb_models:
-        raise OracleUnsupported(f"usb controller model {model!r}")
     if ctype == "pci" and model not in PCI_MODELS:
         raise OracleUnsupported(f"pci controller model {model!r}")
-    if ctype == "sata" and model is not None:
-        raise OracleUnsupported("sata controller model")
+    idx_s = el.get("index")
+    if idx_s is not None and (not re.fullmatch(r"-?[0-9]+", idx_s) or not -(2**31) <= int(idx_s) < 2**31):
+        raise _bad_value("index", "controller", idx_s, " Expected integer value")
+    if idx_s is None or idx_s == "-1":
+        idx = -1
+    else:
+        idx = _int(idx_s, "controller index", 0, 31 if ctype == "usb" else 255)
+    ports_s = el.get("ports")
+    if ports_s is not None and (not re.fullmatch(r"-?[0-9]+", ports_s) or
+                                not -(2**31) <= int(ports_s) < 2**31):
+        raise _bad_value("ports", "controller", ports_s, " Expected integer value")
     c = Controller(ctype, idx, model, info=parse_info(el))
-    if el.get("ports") is not None:
-        c.ports = _int(el.get("ports"), "ports", 1, 64)
+    if ports_s is not None:
+        c.ports = _int(ports_s, "ports", 1, 64)
     mn = el.find("model")
     if mn is not None:
         c.model_name = mn.get("name")
@@ -505,9 +540,15 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
     for el in devs.findall("input"):
         _check_children(el, {"address", "alias"})
         itype = el.get("type")
+        if itype is None:
+            raise LibvirtError("INTERNAL_ERROR", "missing input device type")
+        if itype not in INPUT_TYPES:
+            raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown input device type '{itype}'")
         if itype not in ("mouse", "tablet", "keyboard"):
             raise OracleUnsupported(f"input type {itype!r}")
         bus = el.get("bus")
+        if bus is not None and bus not in INPUT_BUSES:
+            raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown input bus type '{bus}'")
         if bus is None:
             # virDomainInputDefParseXML: hvm default bus is ps2 for mouse/keyboard on x86, else usb
             bus = "ps2" if (itype != "tablet" and x86) else (
@@ -537,15 +578,21 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         el = mbs[0]
         _check_children(el, {"address", "alias"})
         model = el.get("model")
-        if model not in pdata["memballoon_models"] or model == "xen":
-            raise OracleUnsupported(f"memballoon model {model!r}")
+        if model is None:
+            raise LibvirtError("XML_ERROR", "Missing required attribute 'model' in element 'memballoon'")
+        if model not in pdata["memballoon_models"]:
+            raise _bad_value("model", "memballoon", model)
+        if model == "xen":
+            raise OracleUnsupported("memballoon model 'xen'")
         if set(el.attrib) - {"model", "autodeflate"}:
             raise OracleUnsupported("memballoon attributes")
         dom.memballoon = Memballoon(model, parse_info(el), el.get("autodeflate"))
     for el in devs.findall("hub"):
         _check_children(el, {"address", "alias"})
+        if el.get("type") is None:
+            raise LibvirtError("INTERNAL_ERROR", "missing hub device type")
         if el.get("type") != "usb":
-            raise OracleUnsupported(f"hub type {el.get('type')!r}")
+            raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown hub device type '{el.get('type')}'")
         if usb_none:
             raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB hub: USB is disabled for this domain")
         dom.hubs.append(Hub("usb", parse_info(el, ("usb",))))
@@ -562,6 +609,11 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
 
 def parse_redirdev(el: etree._Element) -> Redirdev:
     _check_children(el, {"source", "protocol", "address", "alias"})
+    if el.get("type") is None:
+        raise LibvirtError("INTERNAL_ERROR", "missing type in redirdev")
+    if el.get("type") not in CHR_TYPES:
+        raise LibvirtError("CONFIG_UNSUPPORTED",
+                           f"unknown redirdev character device type '{el.get('type')}'")
     if el.get("bus") != "usb" or el.get("type") != "tcp":
         raise OracleUnsupported("only <redirdev bus='usb' type='tcp'> is modelled")
     src = el.find("source")
