@@ -306,7 +306,9 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
     idx_s = el.get("index")
     if idx_s is not None and (not re.fullmatch(r"-?[0-9]+", idx_s) or not -(2**31) <= int(idx_s) < 2**31):
         raise _bad_value("index", "controller", idx_s, " Expected integer value")
-    if idx_s is None or idx_s == "-1":
+    if idx_s is not None and int(idx_s) < 0:
+        raise _bad_value("index", "controller", idx_s, " Expected non-negative value")
+    if idx_s is None:
         idx = -1
     else:
         idx = _int(idx_s, "controller index", 0, 31 if ctype == "usb" else 255)
