@@ -604,16 +604,18 @@ def measure(out: Path) -> int:
     for j in sorted(out.glob("*.json")):
         name = j.name[:-5]
         ctx = json.loads(j.read_text())
-        for key in ((ctx["arch"], ctx["machine"]), ("ALL", ctx["op"])):
-            rows[key]["cases"] += 0
+        fam = name.split("-")[0]
+        fam = "hold" if fam.startswith("hold") else ("hand" if fam in ("define", "attach", "detach", "abi", "load",
+                                                                       "edge") else fam)
+        keys = ((ctx["arch"], ctx["machine"] or "(default)"), ("ALL", ctx["op"]), ("FAMILY", fam))
         try:
             status, exp, got = run_case(name)
         except OracleInputError:
-            for key in ((ctx["arch"], ctx["machine"]), ("ALL", ctx["op"])):
+            for key in keys:
                 rows[key]["cases"] += 1
                 rows[key]["unsupported"] += 1
             continue
-        for key in ((ctx["arch"], ctx["machine"]), ("ALL", ctx["op"])):
+        for key in keys:
             r = rows[key]
             r["cases"] += 1
             for k, label in (("xml", "xml"), ("mig", "mig"), ("err", "err"), ("migerr", "migerr")):
@@ -624,7 +626,7 @@ def measure(out: Path) -> int:
     cols = ["cases", "unsupported", "all_same", "xml_same/xml_n", "mig_same/mig_n", "err_same/err_n"]
     print("| arch / op | machine | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 2) + "|")
-    for (a, m), r in sorted(rows.items(), key=lambda kv: (kv[0][0] == "ALL", kv[0])):
+    for (a, m), r in sorted(rows.items(), key=lambda kv: (kv[0][0] in ("ALL", "FAMILY"), kv[0])):
         vals = []
         for c in cols:
             if "/" in c:
