@@ -94,6 +94,11 @@ VARIANTS: dict[str, str] = {
     "balloon-transitional": "<memballoon model='virtio-transitional'/>",
     "balloon-nontransitional": "<memballoon model='virtio-non-transitional'/>",
     "usb-xhci-balloon-none": "<controller type='usb' index='0' model='qemu-xhci'/><memballoon model='none'/>",
+    "balloon-autodeflate": "<memballoon model='virtio' autodeflate='on'/>",
+    "balloon-autodeflate-off": "<memballoon model='virtio' autodeflate='off'/>",
+    "tablet-hubport": "<hub type='usb'/><input type='tablet' bus='usb'><address type='usb' bus='0' port='1.3'/>"
+                      "</input>",
+    "virtio-inputs": "<input type='tablet' bus='virtio'/><input type='keyboard' bus='virtio'/>",
 }
 
 MEMORY_VARIANTS: dict[str, str] = {
