@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import oracle
 from oracle import OracleInputError, OracleUnsupported
@@ -94,3 +96,50 @@ def test_capset_flags_and_machines() -> None:
 def test_malformed_xml_is_input_error() -> None:
     with pytest.raises(OracleInputError):
         oracle.define("<domain", oracle.capset_for("x86_64"))
+
+
+def test_profile_unknown() -> None:
+    with pytest.raises(OracleInputError, match="unknown profile"):
+        oracle.define("<domain type='qemu'/>", oracle.capset_for("x86_64"), profile="0.1")
+
+
+def test_libvirt_test_capsets_found() -> None:
+    from oracle.capsets import libvirt_src
+
+    if not (libvirt_src() / "tests" / "qemucapabilitiesdata").is_dir():
+        pytest.skip("libvirt source tree not present")
+    cs = oracle.capset_for("aarch64", "7.0.0")
+    assert cs.arch == "aarch64" and cs.canonical_machine("virt") == "virt-7.0"
+
+
+SNIPPETS = [
+    "<controller type='usb' index='0' model='qemu-xhci'/>", "<controller type='usb' model='ehci'/>",
+    "<controller type='usb' index='0' model='none'/>", "<controller type='pci' model='pcie-root-port'/>",
+    "<controller type='pci' index='1' model='pci-bridge'/>", "<input type='tablet' bus='usb'/>",
+    "<input type='keyboard'/>", "<hub type='usb'/>", "<memballoon model='none'/>",
+    "<redirdev bus='usb' type='tcp'><source mode='bind' host='127.0.0.1' service='4000'/></redirdev>",
+    "<input type='mouse' bus='usb'><address type='usb' bus='0' port='1'/></input>",
+]
+MACHINES = [("x86_64", "pc"), ("x86_64", "q35"), ("ppc64", "pseries"), ("aarch64", "virt"),
+            ("s390x", "s390-ccw-virtio"), ("riscv64", "virt"), ("armv7l", "virt"), ("i686", "q35")]
+
+
+@given(st.sampled_from(MACHINES), st.lists(st.sampled_from(SNIPPETS), max_size=6))
+@settings(max_examples=150, deadline=None)
+def test_oracle_total_on_grammar(machine: tuple[str, str], snippets: list[str]) -> None:
+    """On the modelled grammar the oracle always answers (never raises), and whatever it stores
+    it can load again and ABI-check against itself."""
+    arch, mach = machine
+    xml = (f"<domain type='qemu'><name>h</name><uuid>00000000-0000-0000-0000-000000000001</uuid>"
+           f"<memory>65536</memory><os><type arch='{arch}' machine='{mach}'>hvm</type></os>"
+           f"<devices>{''.join(snippets)}</devices></domain>")
+    caps = oracle.capset_for(arch)
+    r = oracle.define(xml, caps)
+    assert r.kind in ("ok", "error")
+    if r.kind == "ok":
+        assert r.xml.startswith("<domain type='qemu'>") and r.xml.endswith("</domain>\n")
+        assert oracle.load(r.xml, caps).kind == "ok"
+        if r.migratable is not None:
+            assert oracle.abi(xml, r.migratable, caps).kind == "ok"
+    else:
+        assert r.error and "\n" not in r.error
