@@ -67,11 +67,13 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
             raise OracleUnsupported(f"input type {itype!r}")
         bus = el.get("bus") or ("ps2" if (itype != "tablet" and x86) else (
             "virtio" if dom.arch.startswith("s390") else "usb"))
-        if bus != "usb":
+        if bus not in ("usb", "virtio"):
             raise OracleUnsupported(f"hotplug of a {bus} input")
-        inp = Input(itype, bus, parse_info(el, ("usb",)))
-        if validate and itype == "keyboard" and not caps.has("usb-kbd"):
+        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw")))
+        if validate and bus == "usb" and itype == "keyboard" and not caps.has("usb-kbd"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")
+        if validate and bus == "virtio" and not caps.has(f"virtio-{itype}"):
+            raise LibvirtError("CONFIG_UNSUPPORTED", f"virtio-{itype} is not supported by this QEMU binary")
         return "input", inp
     if tag == "hub":
         if el.get("type") != "usb":
@@ -91,6 +93,9 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                "USB redirection is not supported by this version of QEMU")
         return "redirdev", r
+    if tag == "memballoon" and set(el.attrib) <= {"model"} and not len(el) and \
+            el.get("model") in ("virtio", "none", "virtio-transitional", "virtio-non-transitional"):
+        return "memballoon", None  # persistent (de)attach is refused by qemu_driver.c
     raise OracleUnsupported(f"hotplug of <{tag}>")
 
 
@@ -157,7 +162,13 @@ def detach_config(domain_xml: str, device_xml: str, caps: CapSet, prof: Profile)
             else:
                 raise LibvirtError("DEVICE_MISSING", "no matching redirdev was not found")
         elif kind == "controller":
-            raise OracleUnsupported("detach of controllers (in-use checks not modelled)")
+            # config-only detach removes the controller without any in-use check
+            for i, c in enumerate(vmdef.controllers):
+                if c.type == dev.type and c.idx == dev.idx:
+                    del vmdef.controllers[i]
+                    break
+            else:
+                raise LibvirtError("DEVICE_MISSING", "device not present in domain configuration")
         else:
             raise LibvirtError("OPERATION_UNSUPPORTED", f"persistent detach of device '{kind}' is not "
                                "supported")

@@ -137,9 +137,25 @@ def cases() -> Iterator[dict]:
             name = f"attach-{tag}-{dname}"
             yield {"name": name, "op": "attach", "arch": arch, "machine": machine,
                    "xml": domain_xml(name, arch, machine, ""), "dev": dev + "\n"}
+        for dname, dev in [("memballoon", "<memballoon model='virtio'/>"),
+                           ("virtio-tablet", "<input type='tablet' bus='virtio'/>"),
+                           ("usbctl-idx0", "<controller type='usb' index='0' model='ehci'/>"),
+                           ("tablet-addr", "<input type='tablet' bus='usb'><address type='usb' bus='0' port='2'/>"
+                                           "</input>")]:
+            name = f"attach-{tag}-{dname}"
+            yield {"name": name, "op": "attach", "arch": arch, "machine": machine,
+                   "xml": domain_xml(name, arch, machine, ""), "dev": dev + "\n"}
         for dname, dom, dev in [
             ("tablet", "<input type='tablet' bus='usb'/>", "<input type='tablet' bus='usb'/>"),
             ("redirdev", REDIR, REDIR),
+            ("tablet-missing", "", "<input type='tablet' bus='usb'/>"),
+            ("redirdev-missing", "", REDIR),
+            ("usbctl1", "<controller type='usb' index='1' model='qemu-xhci'/>",
+             "<controller type='usb' index='1' model='qemu-xhci'/>"),
+            ("usbctl0-used", "<input type='tablet' bus='usb'/>", "<controller type='usb' index='0'/>"),
+            ("hub", "<hub type='usb'/>", "<hub type='usb'/>"),
+            ("tablet-wrongaddr", "<input type='tablet' bus='usb'/>",
+             "<input type='tablet' bus='usb'><address type='usb' bus='0' port='3'/></input>"),
         ]:
             name = f"detach-{tag}-{dname}"
             yield {"name": name, "op": "detach", "arch": arch, "machine": machine,
