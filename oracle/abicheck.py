@@ -22,7 +22,7 @@ from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
 from oracle.migratable import migratable_xml
 from oracle.model import Controller, Domain, Info
-from oracle.pipeline import parse_and_define, reparse
+from oracle.pipeline import parse_and_define, reparse, validate
 from oracle.profile import Profile
 from virtfuzz.results import AbiResult
 
@@ -93,9 +93,18 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
         raise _fail(f"Target domain architecture {dst.arch} does not match source {src.arch}")
     if src.machine != dst.machine:
         raise _fail(f"Target domain machine type {dst.machine} does not match source {src.machine}")
+    # virDomainDefFeaturesCheckABIStability, in virDomainFeature enum order
+    for f in ("acpi", "apic", "pae"):
+        a = "on" if f in src.features else "default"  # virTristateSwitch ABSENT prints 'default'
+        b = "on" if f in dst.features else "default"
+        if a != b:
+            if f == "apic":
+                raise _fail(f"State of feature 'apic' differs: source: '{a},eoi=default', destination: "
+                            f"'{b},eoi=default'")
+            raise _fail(f"State of feature '{f}' differs: source: '{a}', destination: '{b}'")
     if src.gic_version != dst.gic_version:
         def st(v: str | None) -> str:
-            return "absent" if v is None else "on"
+            return "default" if v is None else "on"
         raise _fail(f"State of feature 'gic' differs: source: '{st(src.gic_version)},version="
                     f"{src.gic_version or 'none'}', destination: '{st(dst.gic_version)},version="
                     f"{dst.gic_version or 'none'}'")
@@ -142,6 +151,7 @@ def check_abi(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiRes
         src0 = parse_and_define(src_xml, caps, prof, abi_update=True)
         src = reparse(migratable_xml(src0, caps, prof), caps, prof)
         dst = reparse(dst_xml, caps, prof)
+        validate(dst, caps)  # the new XML is parsed with INACTIVE only, i.e. validated
         dst_migr = reparse(migratable_xml(dst, caps, prof), caps, prof)
         try:
             compare(src, dst_migr, prof)

@@ -469,6 +469,12 @@ ABI_EDITS: list[tuple[str, str, tuple[str, str] | None]] = [
     ("usb-add", "", ("</devices>", "<controller type='usb' index='3' model='qemu-xhci'/></devices>")),
     ("tablet-drop", "<input type='tablet' bus='usb'/>", (r"<input type='tablet' bus='usb'>.*?</input>\s*", "")),
     ("balloon-drop", "", (r"<memballoon .*?</memballoon>\s*", "<memballoon model='none'/>")),
+    ("acpi-add", "", (r"</os>", "</os><features><acpi/></features>")),
+    ("apic-pae-add", "", (r"</os>", "</os><features><apic/><pae/></features>")),
+    ("clock-local", "", (r"<clock offset='utc'/>", "<clock offset='localtime'/>")),
+    ("hub-drop", "<hub type='usb'/>", (r"<hub type='usb'>.*?</hub>\s*", "")),
+    ("redir-drop", REDIR, (r"<redirdev .*?</redirdev>\s*", "")),
+    ("usb-port-move", "<input type='tablet' bus='usb'/>", (r"port='1'/>", "port='2'/>")),
 ]
 
 
