@@ -184,7 +184,12 @@ def all_cases() -> list[dict]:
             for c in random_cases3(300, seed=11)]
     for c in held:
         c["xml"] = re.sub(r"<name>[^<]*</name>", f"<name>{c['name']}</name>", c["xml"])
-    return base + list(mutant_cases(base, 600)) + held + list(mutant_cases(base, 600, seed=44, prefix="holdmut"))
+    held2 = []
+    for c in random_cases2(200, seed=21):
+        new = "hold2" + c["name"]
+        held2.append(dict(c, name=new, xml=c["xml"].replace(f"<name>{c['name']}</name>", f"<name>{new}</name>")))
+    return (base + list(mutant_cases(base, 600)) + held + list(mutant_cases(base, 600, seed=44, prefix="holdmut"))
+            + held2)
 
 
 LOAD_VARIANTS = ["minimal", "usb-nomodel", "usb-qemu-xhci", "usb-ich9-set", "tablet", "tablet-x3-piix3",
