@@ -251,11 +251,10 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
                 raise _bad_value("bus", "address", bus, " Expected non-negative integer value")
             info.usb_bus = _int(bus, "usb bus", 0, 31)
             port = a.get("port")
-            if port is not None and port != "" and not re.fullmatch(r"[0-9]+(\.[0-9]+)*", port):
+            # virDomainDeviceUSBAddressParsePort: at most VIR_DOMAIN_DEVICE_USB_MAX_PORT_DEPTH (4)
+            if port is not None and port != "" and not re.fullmatch(r"[0-9]+(\.[0-9]+){0,3}", port):
                 raise LibvirtError("INTERNAL_ERROR", "Cannot parse <address> 'port' attribute")
             info.usb_port = tuple(_int(p, "usb port", 1, 31) for p in port.split(".")) if port else ()
-            if len(info.usb_port) > 5:
-                raise OracleUnsupported("USB port path deeper than 5")
         elif t == "ccw":
             info.ccw = (_int(a.get("cssid"), "cssid", 0xFE, 0xFE), _int(a.get("ssid"), "ssid", 0, 3),
                         _int(a.get("devno"), "devno", 0, 0xFFFF))
@@ -421,6 +420,8 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     if dom.os_type != "hvm":
         raise OracleUnsupported(f"os type {dom.os_type!r}")
     _check_children(os_, {"type", "boot"})
+    if os_.attrib or set(t.attrib) - {"arch", "machine"}:
+        raise OracleUnsupported("<os>/<type> attributes beyond arch and machine (firmware ...)")
     dom.arch = arch or ""
     if not dom.arch:
         raise OracleUnsupported("os type without arch (host arch would be used)")
@@ -516,8 +517,10 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
     em = devs.find("emulator")
     if em is not None:
         dom.emulator = (em.text or "").strip()
-        if dom.emulator != pdata["emulators"].get(dom.arch):
-            raise OracleUnsupported("an <emulator> other than the arch's installed QEMU")
+        # any emulator path is taken verbatim (fake-QEMU variants live elsewhere); choosing the
+        # matching capset is the caller's job
+        if not re.fullmatch(r"/[A-Za-z0-9/._+-]+", dom.emulator):
+            raise OracleUnsupported("an <emulator> path with characters needing XML escaping")
     # controllers first (virDomainDefControllersParse), with the usb 'none' sanitising
     usb_none = usb_other = usb_master = False
     for el in devs.findall("controller"):

@@ -57,6 +57,22 @@ def validate(dom: Domain, caps: CapSet) -> None:
     if dom.gic_version is not None and not postparse.is_arm_virt(dom):
         raise LibvirtError("CONFIG_UNSUPPORTED", "The 'gic' feature is not supported for architecture "
                            f"'{dom.arch}' or machine type '{dom.machine}'")
+    for c in dom.controllers:  # virDomainControllerDefValidate (domain_validate.c), PCI part
+        if c.type != "pci":
+            continue
+        if c.model in ("pci-root", "pcie-root") and c.info.type is not None:
+            raise LibvirtError("CONFIG_UNSUPPORTED", "pci-root and pcie-root controllers should not "
+                               "have an address")
+        if c.target_index is not None:
+            if not 0 <= c.target_index <= 30:
+                raise LibvirtError("CONFIG_UNSUPPORTED", f"PCI controller target index '{c.target_index}' "
+                                   "out of range - must be 0-30")
+            if (c.idx == 0) != (c.target_index == 0):
+                raise LibvirtError("CONFIG_UNSUPPORTED", "Only the PCI controller with index 0 can have "
+                                   "target index 0, and vice versa")
+        if c.chassis_nr is not None and not 1 <= c.chassis_nr <= 255:
+            raise LibvirtError("CONFIG_UNSUPPORTED", f"PCI controller chassisNr '{c.chassis_nr}' out of "
+                               "range - must be 1-255")
     for i in dom.inputs:
         if i.bus == "usb" and i.type == "keyboard" and not caps.has("usb-kbd"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")

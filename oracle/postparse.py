@@ -53,14 +53,29 @@ def basic(dom: Domain, prof: Profile) -> None:
         dom.emulator = em
 
 
+USB2_MODELS = ("ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3")
+
+
 def assign_controller_indexes(dom: Domain) -> None:
-    """virDomainAssignControllerIndexes: index-less controllers get the lowest free index of
-    their type (pci-root/pcie-root get 0)."""
-    for c in dom.controllers:
+    """virDomainAssignControllerIndexes (domain_postparse.c): an index-less controller gets the
+    lowest unused index of its type -- except an ICH9 USB2 controller right after another USB2
+    one, which joins that controller's index unless its model is already there."""
+    for outer, c in enumerate(dom.controllers):
         if c.idx != -1:
             continue
-        if c.type == "pci" and c.model in ("pci-root", "pcie-root"):
-            c.idx = 0
+        prev = None
+        if outer > 0 and c.type == "usb" and c.model in USB2_MODELS:
+            for o in reversed(dom.controllers[:outer]):
+                if o.type == "usb":
+                    prev = o
+                    break
+            if prev is not None and prev.model not in USB2_MODELS:
+                prev = None
+            if prev is not None and any(o.type == "usb" and o.idx == prev.idx and o.model == c.model
+                                        for o in dom.controllers):
+                prev = None
+        if prev is not None:
+            c.idx = prev.idx
             continue
         i = 0
         while any(o.type == c.type and o.idx == i for o in dom.controllers):
