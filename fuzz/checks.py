@@ -28,7 +28,9 @@ class Observation:
     redefine: DefineResult | None = None      # define(stored XML)
     reload: XmlResult | None = None           # driver restart re-reading the stored XML
     destination: XmlResult | None = None      # migratable XML parsed as a migration destination
-    abi: AbiResult | None = None              # ABI check: source vs destination's stored XML
+    abi: AbiResult | None = None              # ABI check: source vs its own migratable XML
+    abi_pair: AbiResult | None = None         # ABI check: source vs a destination changed in one detail
+    abi_pair_what: str | None = None
     hotplug: XmlResult | None = None          # config attach of ``device``
     hotplug_redefine: DefineResult | None = None
 
@@ -97,6 +99,13 @@ def oracle_agrees_with_libvirt(o: Observation, r: Observation) -> list[Failure]:
     if _seen(o.abi) and _seen(r.abi) and (o.abi.kind, o.abi.error) != (r.abi.kind, r.abi.error):
         fails.append(Failure(inv, "oracle-vs-libvirt", f"ABI verdict: oracle {o.abi.kind} ({o.abi.error}), "
                              f"libvirt {r.abi.kind} ({r.abi.error})", None, o.abi.error, r.abi.error))
+    if _seen(o.abi_pair) and _seen(r.abi_pair) and (o.abi_pair.kind, o.abi_pair.error) != \
+            (r.abi_pair.kind, r.abi_pair.error):
+        fails.append(Failure(inv, "oracle-vs-libvirt",
+                             f"ABI verdict on a changed destination ({r.abi_pair_what}): oracle {o.abi_pair.kind} "
+                             f"({o.abi_pair.error}), libvirt {r.abi_pair.kind} ({r.abi_pair.error})",
+                             "abi/" + "-".join((r.abi_pair_what or "").split(" ")[:2]),
+                             o.abi_pair.error, r.abi_pair.error))
     fails += _compare_outcome(inv, "config attach", o.hotplug, r.hotplug)
     return fails
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fuzz.abi_mutations import mutate_destination
 from fuzz.checks import Observation
 from virtfuzz.backend import Backend
 
@@ -24,7 +25,7 @@ class Case:
         return 1 + (self.device is not None)
 
 
-ALL_STEPS = frozenset({"redefine", "reload", "destination", "abi", "hotplug"})
+ALL_STEPS = frozenset({"redefine", "reload", "destination", "abi", "abi_pair", "hotplug"})
 
 # What each invariant needs observed, so reducing a failure re-runs only that (see fuzz.reduce).
 STEPS_FOR_INVARIANT = {
@@ -56,6 +57,13 @@ def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL
         for i, r in zip(mig, backend.abi_many([(defined[i].migratable, defined[i].migratable) for i in mig]),
                         strict=True):
             obs[i].abi = r
+    if "abi_pair" in steps:
+        pairs = [(i, mutate_destination(defined[i].migratable)) for i in mig]
+        pairs = [(i, m) for i, m in pairs if m is not None]
+        for (i, m), r in zip(pairs, backend.abi_many([(defined[i].migratable, m[1]) for i, m in pairs]),
+                             strict=True):
+            obs[i].abi_pair = r
+            obs[i].abi_pair_what = m[0]
     if "hotplug" in steps:
         plugged = [i for i in ok if cases[i].device is not None]
         for i, r in zip(plugged, backend.attach_many([(defined[i].xml, cases[i].device) for i in plugged]),
