@@ -315,7 +315,9 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
     if ports_s is not None and (not re.fullmatch(r"-?[0-9]+", ports_s) or
                                 not -(2**31) <= int(ports_s) < 2**31):
         raise _bad_value("ports", "controller", ports_s, " Expected integer value")
-    c = Controller(ctype, idx, model, info=parse_info(el))
+    # virDomainControllerDefParseXML ignores the device info of a model='none' USB controller
+    info = Info() if (ctype == "usb" and model == "none") else parse_info(el)
+    c = Controller(ctype, idx, model, info=info)
     if ports_s is not None:
         c.ports = _int(ports_s, "ports", 1, 64)
     mn = el.find("model")
@@ -591,7 +593,9 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
             raise OracleUnsupported("memballoon model 'xen'")
         if set(el.attrib) - {"model", "autodeflate"}:
             raise OracleUnsupported("memballoon attributes")
-        dom.memballoon = Memballoon(model, parse_info(el), el.get("autodeflate"))
+        # virDomainMemballoonDefParseXML ignores the device info of model='none'
+        info = Info() if model == "none" else parse_info(el)
+        dom.memballoon = Memballoon(model, info, el.get("autodeflate"))
     for el in devs.findall("hub"):
         _check_children(el, {"address", "alias"})
         if el.get("type") is None:

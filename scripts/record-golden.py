@@ -94,6 +94,12 @@ VARIANTS: dict[str, str] = {
     "balloon-transitional": "<memballoon model='virtio-transitional'/>",
     "balloon-nontransitional": "<memballoon model='virtio-non-transitional'/>",
     "usb-xhci-balloon-none": "<controller type='usb' index='0' model='qemu-xhci'/><memballoon model='none'/>",
+    "balloon-none-addr": "<memballoon model='none'><address type='pci' domain='0x0000' bus='0x00' slot='0x03'"
+                         " function='0x0'/></memballoon>",
+    "usb-none-addr": "<controller type='usb' index='0' model='none'><address type='pci' domain='0x0000' bus='0x00'"
+                     " slot='0x0d' function='0x0'/></controller>",
+    "usb2-autoindex": "<controller type='usb' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci1'/>"
+                      "<controller type='usb' model='ich9-uhci2'/><controller type='usb' model='ich9-uhci1'/>",
     "balloon-autodeflate": "<memballoon model='virtio' autodeflate='on'/>",
     "balloon-autodeflate-off": "<memballoon model='virtio' autodeflate='off'/>",
     "tablet-hubport": "<hub type='usb'/><input type='tablet' bus='usb'><address type='usb' bus='0' port='1.3'/>"
