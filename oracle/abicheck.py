@@ -87,6 +87,10 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
                     f"{src.current_memory}")
     if src.vcpus != dst.vcpus:
         raise _fail(f"Target domain vCPU max {dst.vcpus} does not match source {src.vcpus}")
+    s_on = src.vcpus if src.vcpu_current is None else src.vcpu_current
+    d_on = dst.vcpus if dst.vcpu_current is None else dst.vcpu_current
+    if s_on != d_on:
+        raise _fail(f"State of vCPU '{min(s_on, d_on)}' differs between source and destination definitions")
     if src.os_type != dst.os_type:
         raise _fail(f"Target domain OS type {dst.os_type} does not match source {src.os_type}")
     if src.arch != dst.arch:

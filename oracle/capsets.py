@@ -34,6 +34,7 @@ class Machine:
     alias: str | None = None
     default: bool = False
     default_cpu: str | None = None  # QOM typename, e.g. 'qemu64-x86_64-cpu'
+    max_cpus: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class CapSet:
         if not mach_nodes:
             mach_nodes = [m for m in root.findall("machine") if m.get("type") in (None, "kvm")]
         machines = tuple(
-            Machine(m.get("name"), m.get("alias"), m.get("default") == "yes", m.get("defaultCPU"))
+            Machine(m.get("name"), m.get("alias"), m.get("default") == "yes", m.get("defaultCPU"),
+                    int(m.get("maxCpus") or 0))
             for m in mach_nodes
         )
         cpus = {c.get("typename"): c.get("name") for c in root.findall("cpu")
@@ -102,6 +104,13 @@ class CapSet:
             if m.default:
                 return m.name
         return self.machines[0].name if self.machines else None
+
+    def max_cpus(self, machine: str) -> int:
+        """virQEMUCapsGetMachineMaxCpus (0 = unknown)."""
+        for m in self.machines:
+            if m.name == machine:
+                return m.max_cpus
+        return 0
 
     def default_cpu(self, machine: str) -> str | None:
         """virQEMUCapsGetMachineDefaultCPU: machine's defaultCPU typename -> CPU model name."""

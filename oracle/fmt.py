@@ -87,7 +87,8 @@ def format_domain(dom: Domain, migratable: bool = False) -> str:
     L.append(f"{i1}<uuid>{dom.uuid}</uuid>")
     L.append(f"{i1}<memory unit='KiB'>{dom.memory}</memory>")
     L.append(f"{i1}<currentMemory unit='KiB'>{dom.current_memory}</currentMemory>")
-    L.append(f"{i1}<vcpu placement='{dom.vcpu_placement}'>{dom.vcpus}</vcpu>")
+    cur = f" current='{dom.vcpu_current}'" if dom.vcpu_current is not None else ""
+    L.append(f"{i1}<vcpu placement='{dom.vcpu_placement}'{cur}>{dom.vcpus}</vcpu>")
     L.append(f"{i1}<os>")
     mach = f" machine='{dom.machine}'" if dom.machine else ""
     L.append(f"{i2}<type arch='{dom.arch}'{mach}>{dom.os_type}</type>")

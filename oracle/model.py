@@ -121,6 +121,7 @@ class Domain:
     memory: int  # KiB
     current_memory: int | None
     vcpus: int = 1
+    vcpu_current: int | None = None  # online vCPUs when fewer than the maximum
     vcpu_placement: str = "static"
     arch: str = ""
     machine: str | None = None
@@ -435,8 +436,8 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     # virDomainDefTunablesParse -> vcpus
     v = root.find("vcpu")
     if v is not None:
-        if set(v.attrib) - {"placement"}:
-            raise OracleUnsupported("vcpu attributes other than placement")
+        if set(v.attrib) - {"placement", "current"}:
+            raise OracleUnsupported("vcpu attributes other than placement/current")
         pl = v.get("placement", "static")
         if pl not in ("static", "auto"):
             raise _bad_value("placement", "vcpu", pl)
@@ -444,6 +445,16 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
             raise LibvirtError("XML_ERROR", "maximum vcpus count must be an integer")
         dom.vcpus = _int(v.text, "vcpu", 1, 16)
         dom.vcpu_placement = pl
+        cur = v.get("current")
+        if cur is not None:
+            if not re.fullmatch(r"[0-9]+", cur):
+                raise OracleUnsupported(f"vcpu current {cur!r}")
+            cur_i = int(cur)
+            if cur_i > dom.vcpus:
+                raise LibvirtError("CONFIG_UNSUPPORTED", "maximum vCPU count must not be less than "
+                                   "current vCPU count")
+            if cur_i < dom.vcpus:
+                dom.vcpu_current = cur_i
         if pl != "static":
             raise OracleUnsupported("vcpu placement other than static")
     cpu = root.find("cpu")

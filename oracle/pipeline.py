@@ -28,6 +28,8 @@ def post_parse(dom: Domain, caps: CapSet, prof: Profile, abi_update: bool) -> No
     postparse.canonicalize_machine(dom, caps)
     postparse.set_default_cpu(dom, caps, prof)
     postparse.enable_default_features(dom, caps)
+    if dom.vcpu_current == 0:  # qemuDomainDefVcpusPostParse
+        raise LibvirtError("CONFIG_UNSUPPORTED", "vcpu 0 can't be offline")
     # device iterator, common, addresses (qemuDomainDefAssignAddresses)
     postparse.device_post_parse(dom, caps, abi_update, prof)
     postparse.common_post_parse(dom)
@@ -54,6 +56,9 @@ def validate(dom: Domain, caps: CapSet) -> None:
     if dom.on_poweroff == "restart" and dom.on_reboot == "destroy":
         raise LibvirtError("CONFIG_UNSUPPORTED", "qemu driver doesn't support 'onReboot' set to "
                            "'destroy and 'onPoweroff' set to 'reboot'")
+    maxc = caps.max_cpus(dom.machine or "")  # qemuValidateDomainVCpuTopology
+    if maxc and dom.vcpus > maxc:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"Maximum CPUs greater than specified machine type limit {maxc}")
     if dom.gic_version is not None and not postparse.is_arm_virt(dom):
         raise LibvirtError("CONFIG_UNSUPPORTED", "The 'gic' feature is not supported for architecture "
                            f"'{dom.arch}' or machine type '{dom.machine}'")

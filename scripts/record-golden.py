@@ -353,6 +353,10 @@ def edge_cases() -> Iterator[dict]:
         return {"name": name, "op": "define", "arch": arch, "machine": machine or "", "xml": xml}
 
     yield dom("edge-nomachine-x86", "x86_64", None)
+    for k, (arch, machine, vc) in enumerate([("aarch64", None, 2), ("aarch64", "virt", 3), ("x86_64", "isapc", 2)]):
+        d = dom(f"edge-maxcpus-{k}", arch, machine)
+        d["xml"] = d["xml"].replace("</memory>", f"</memory><vcpu>{vc}</vcpu>")
+        yield d
     yield dom("edge-nomachine-aarch64", "aarch64", None)
     yield dom("edge-nomachine-ppc64", "ppc64", None)
     yield dom("edge-nomachine-s390x", "s390x", None)
@@ -373,6 +377,10 @@ def edge_cases() -> Iterator[dict]:
     extras = {
         "vcpu2": "<vcpu>2</vcpu>",
         "vcpu-auto": "<vcpu placement='static'>4</vcpu>",
+        "vcpu-current": "<vcpu placement='static' current='1'>3</vcpu>",
+        "vcpu-current-bad": "<vcpu current='3'>2</vcpu>",
+        "vcpu-current-zero": "<vcpu current='0'>2</vcpu>",
+        "vcpu-many": "<vcpu>9</vcpu>",
         "clock-local": "<clock offset='localtime'/>",
         "on-all": "<on_poweroff>restart</on_poweroff><on_reboot>destroy</on_reboot>"
                   "<on_crash>coredump-destroy</on_crash>",
@@ -486,6 +494,7 @@ ABI_EDITS: list[tuple[str, str, tuple[str, str] | None]] = [
     ("hub-drop", "<hub type='usb'/>", (r"<hub type='usb'>.*?</hub>\s*", "")),
     ("redir-drop", REDIR, (r"<redirdev .*?</redirdev>\s*", "")),
     ("usb-port-move", "<input type='tablet' bus='usb'/>", (r"port='1'/>", "port='2'/>")),
+    ("vcpu-current", "", (r"<vcpu placement='static'>1</vcpu>", "<vcpu placement='static' current='1'>2</vcpu>")),
 ]
 
 
