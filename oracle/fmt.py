@@ -36,8 +36,10 @@ def _addr(info: Info, ind: str) -> list[str]:
 
 
 def _info(info: Info, ind: str) -> list[str]:
-    """virDomainDeviceInfoFormat: (alias), master, address."""
+    """virDomainDeviceInfoFormat: alias, master, address."""
     out = []
+    if info.alias is not None:
+        out.append(f"{ind}<alias name='{info.alias}'/>")
     if info.master_startport is not None:
         out.append(f"{ind}<master startport='{info.master_startport}'/>")
     return out + _addr(info, ind)

@@ -49,6 +49,8 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
     """virDomainDeviceDefParse for the modelled device kinds (+ device post-parse/validation)."""
     el = parse_xml(xml)
     tag = el.tag
+    if el.find("alias") is not None:
+        raise OracleUnsupported("hotplug of a device with an <alias> (alias validation not modelled)")
     x86 = dom.arch in postparse.X86
     if tag == "controller":
         c = parse_controller(el, prof.data["usb_models"])

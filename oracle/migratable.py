@@ -34,11 +34,12 @@ def make_migratable(dom: Domain) -> Domain:
     d = copy.deepcopy(dom)
     usbs = [c for c in d.controllers if c.type == "usb"]
     usb = usbs[0] if len(usbs) == 1 else None
-    if not (usb is not None and is_i440fx(d) and usb.idx == 0 and usb.model in (None, "piix3-uhci")):
+    if not (usb is not None and is_i440fx(d) and usb.idx == 0 and usb.model in (None, "piix3-uhci")
+            and usb.info.alias is None):
         usb = None
     pcis = [c for c in d.controllers if c.type == "pci"]
     pci = pcis[0] if len(pcis) == 1 else None
-    if not (pci is not None and pci.idx == 0 and pci.model == "pci-root"):
+    if not (pci is not None and pci.idx == 0 and pci.model == "pci-root" and pci.info.alias is None):
         pci = None
     d.controllers = [c for c in d.controllers if c is not usb and c is not pci]
     for i, p in enumerate(d.panics):

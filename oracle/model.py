@@ -262,8 +262,12 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
     m = el.find("master")
     if m is not None:
         info.master_startport = _int(m.get("startport", "0"), "startport")
-    if el.find("alias") is not None:
-        raise OracleUnsupported("device <alias> (user aliases) is not modelled")
+    al = el.find("alias")
+    if al is not None:
+        # inactive definitions keep only user aliases ("ua-" + [A-Za-z0-9_-]); others are dropped
+        name = al.get("name") or ""
+        if re.fullmatch(r"ua-[A-Za-z0-9_-]+", name):
+            info.alias = name
     return info
 
 

@@ -40,6 +40,15 @@ def post_parse(dom: Domain, caps: CapSet, prof: Profile, abi_update: bool) -> No
 
 def validate(dom: Domain, caps: CapSet) -> None:
     """qemuValidateDomainDef (machine) then per-device validation in iteration order."""
+    seen: set[str] = set()  # virDomainDefValidateAliases
+    infos = [c.info for c in dom.controllers] + [i.info for i in dom.inputs] + \
+        [h.info for h in dom.hubs] + [r.info for r in dom.redirdevs] + \
+        ([dom.memballoon.info] if dom.memballoon else []) + [p.info for p in dom.panics]
+    for info in infos:
+        if info.alias is not None:
+            if info.alias in seen:
+                raise LibvirtError("CONFIG_UNSUPPORTED", f"non unique alias detected: {info.alias}")
+            seen.add(info.alias)
     if caps.canonical_machine(dom.machine or "") != dom.machine:
         raise LibvirtError("CONFIG_UNSUPPORTED",
                            f"Emulator '{dom.emulator}' does not support machine type '{dom.machine}'")

@@ -100,6 +100,14 @@ VARIANTS: dict[str, str] = {
                      " slot='0x0d' function='0x0'/></controller>",
     "usb2-autoindex": "<controller type='usb' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci1'/>"
                       "<controller type='usb' model='ich9-uhci2'/><controller type='usb' model='ich9-uhci1'/>",
+    "alias-usb": "<controller type='usb' index='0' model='piix3-uhci'><alias name='ua-usb0'/></controller>",
+    "alias-root": "<controller type='pci' index='0' model='pci-root'><alias name='ua-root'/></controller>",
+    "alias-nonua": "<input type='tablet' bus='usb'><alias name='foo'/></input>",
+    "alias-dup": "<input type='tablet' bus='usb'><alias name='ua-t'/></input><input type='mouse' bus='usb'>"
+                 "<alias name='ua-t'/></input>",
+    "alias-badchar": "<input type='tablet' bus='usb'><alias name='ua-t!'/></input>",
+    "alias-xhci-balloon": "<controller type='usb' index='0' model='qemu-xhci'><alias name='ua-x'/></controller>"
+                          "<memballoon model='virtio'><alias name='ua-b'/></memballoon>",
     "balloon-autodeflate": "<memballoon model='virtio' autodeflate='on'/>",
     "balloon-autodeflate-off": "<memballoon model='virtio' autodeflate='off'/>",
     "tablet-hubport": "<hub type='usb'/><input type='tablet' bus='usb'><address type='usb' bus='0' port='1.3'/>"
