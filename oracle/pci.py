@@ -656,7 +656,13 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
                 if c.idx == 0:
                     c.target_index = 0
                 else:
-                    raise OracleUnsupported("additional pSeries PHBs")
+                    # qemuDomainAddressFindNewTargetIndex: lowest of 1..31 no PHB uses
+                    used = {o.target_index for o in dom.controllers
+                            if o.type == "pci" and o.model == "pci-root"}
+                    free = [t for t in range(1, 32) if t not in used]
+                    if not free:
+                        raise LibvirtError("CONFIG_UNSUPPORTED", "No usable target index found for 0")
+                    c.target_index = free[0]
         if c.model == "pci-bridge" and a is not None and c.idx <= a.bus:
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                f"PCI controller at index {c.idx} (0x{c.idx:02x}) has "

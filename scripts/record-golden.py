@@ -108,6 +108,10 @@ VARIANTS: dict[str, str] = {
     "alias-badchar": "<input type='tablet' bus='usb'><alias name='ua-t!'/></input>",
     "alias-xhci-balloon": "<controller type='usb' index='0' model='qemu-xhci'><alias name='ua-x'/></controller>"
                           "<memballoon model='virtio'><alias name='ua-b'/></memballoon>",
+    "phb-multi": "<controller type='pci' model='pci-root'/><controller type='pci' model='pci-root'/>"
+                 "<controller type='pci' index='3' model='pci-root'><target index='5'/></controller>",
+    "phb-two-usb": "<controller type='pci' index='1' model='pci-root'/><controller type='usb' model='pci-ohci'/>"
+                   "<controller type='usb' model='qemu-xhci'/><controller type='usb' model='ehci'/>",
     "balloon-autodeflate": "<memballoon model='virtio' autodeflate='on'/>",
     "balloon-autodeflate-off": "<memballoon model='virtio' autodeflate='off'/>",
     "tablet-hubport": "<hub type='usb'/><input type='tablet' bus='usb'><address type='usb' bus='0' port='1.3'/>"
