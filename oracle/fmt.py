@@ -94,6 +94,8 @@ def format_domain(dom: Domain, migratable: bool = False) -> str:
     L.append(f"{i1}<os>")
     mach = f" machine='{dom.machine}'" if dom.machine else ""
     L.append(f"{i2}<type arch='{dom.arch}'{mach}>{dom.os_type}</type>")
+    for tag, text in dom.os_direct:
+        L.append(f"{i2}<{tag}>{text}</{tag}>")
     for b in dom.boot_devs:
         L.append(f"{i2}<boot dev='{b}'/>")
     L.append(f"{i1}</os>")

@@ -127,6 +127,7 @@ class Domain:
     machine: str | None = None
     os_type: str = "hvm"
     boot_devs: list[str] = field(default_factory=list)
+    os_direct: list[tuple[str, str]] = field(default_factory=list)  # (kernel|initrd|cmdline, text)
     gic_version: str | None = None
     features: list[str] = field(default_factory=list)  # simple on/off features (acpi, apic, pae)
     cpu: Cpu | None = None
@@ -423,10 +424,20 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     if arch and arch not in VIR_ARCHES:
         raise LibvirtError("CONFIG_UNSUPPORTED", f"Unknown architecture {arch}")
     dom = Domain(vt, name.strip(), uuid, 0, None)
+    dom_os_direct = dom.os_direct
     dom.os_type = os_type
     if dom.os_type != "hvm":
         raise OracleUnsupported(f"os type {dom.os_type!r}")
-    _check_children(os_, {"type", "boot"})
+    _check_children(os_, {"type", "boot", "kernel", "initrd", "cmdline"})
+    for tag in ("kernel", "initrd", "cmdline"):  # direct kernel boot, kept verbatim
+        e = os_.find(tag)
+        if e is not None:
+            text = e.text or ""
+            if e.attrib or len(e) or not re.fullmatch(r"[A-Za-z0-9/._=+,: -]*", text) or \
+                    text != text.strip() or (tag != "cmdline" and not text):
+                raise OracleUnsupported(f"<{tag}> content needing escaping or normalisation")
+            if text:
+                dom_os_direct.append((tag, text))
     if os_.attrib or set(t.attrib) - {"arch", "machine"}:
         raise OracleUnsupported("<os>/<type> attributes beyond arch and machine (firmware ...)")
     dom.arch = arch or ""

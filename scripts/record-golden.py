@@ -377,6 +377,12 @@ def edge_cases() -> Iterator[dict]:
     yield dom("edge-badmachine-aarch64", "aarch64", "foo")
     yield dom("edge-badmachine-q35", "x86_64", "pc-q35-1.0")
     yield dom("edge-boot-network", "x86_64", "pc", "<boot dev='network'/>")
+    yield dom("edge-kernel-x86", "x86_64", "pc",
+              "<kernel>/boot/vmlinuz</kernel><initrd>/boot/initrd</initrd><cmdline>console=ttyS0 ro</cmdline>")
+    yield dom("edge-kernel-net", "x86_64", "q35", "<kernel>/boot/vmlinuz</kernel><boot dev='network'/>")
+    yield dom("edge-kernel-arm", "aarch64", "virt", "<kernel>/boot/Image</kernel><cmdline>a b</cmdline>")
+    yield dom("edge-cmdline-only", "ppc64", "pseries", "<cmdline>x</cmdline>")
+    yield dom("edge-cmdline-empty", "s390x", "s390-ccw-virtio", "<kernel>/k</kernel><cmdline></cmdline>")
     yield dom("edge-boot-multi", "x86_64", "q35", "<boot dev='cdrom'/><boot dev='hd'/><boot dev='fd'/>")
     for unit, val in (("G", "1"), ("MB", "64"), ("b", "67108865"), ("bytes", "1000"), ("KB", "1000"),
                       ("M", "0")):
