@@ -126,6 +126,15 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
         if s.bus != d.bus:
             raise _fail(f"Target input device bus {d.bus} does not match source {s.bus}")
         _info(s.info, d.info)
+    _count("serial port count", len(dst.serials), len(src.serials))
+    for s, d in zip(src.serials, dst.serials, strict=True):
+        if s.target_type != d.target_type:
+            raise _fail(f"Target serial type {d.target_type} does not match source {s.target_type}")
+        if s.model != d.model:
+            raise _fail(f"Target serial model {d.model} does not match source {s.model}")
+        if s.port != d.port:
+            raise _fail(f"Target serial port {d.port} does not match source {s.port}")
+    _count("console count", int(dst.console), int(src.console))
     _count("hub device count", len(dst.hubs), len(src.hubs))
     for s, d in zip(src.hubs, dst.hubs, strict=True):
         _info(s.info, d.info)

@@ -125,6 +125,20 @@ def format_domain(dom: Domain, migratable: bool = False) -> str:
         L.append(f"{i2}<emulator>{dom.emulator}</emulator>")
     for c in dom.controllers:
         L += _controller(c, i2, migratable)
+    for ser in dom.serials:
+        # migratable XML resets spapr-vio/system serial targets to the default (qemuDomainDefFormatBufInternal)
+        plain = migratable and ser.target_type in ("spapr-vio-serial", "system-serial")
+        ch = [f"{i3}<target port='{ser.port}'/>"] if plain else [
+            f"{i3}<target type='{ser.target_type}' port='{ser.port}'>",
+            f"{i3}  <model name='{ser.model}'/>", f"{i3}</target>"]
+        if ser.spapr_reg is not None:
+            ch.append(f"{i3}<address type='spapr-vio' reg='0x{ser.spapr_reg:08x}'/>")
+        L += [f"{i2}<serial type='pty'>", *ch, f"{i2}</serial>"]
+    if dom.console:
+        ch = [f"{i3}<target type='serial' port='0'/>"]
+        if dom.serials[0].spapr_reg is not None:
+            ch.append(f"{i3}<address type='spapr-vio' reg='0x{dom.serials[0].spapr_reg:08x}'/>")
+        L += [f"{i2}<console type='pty'>", *ch, f"{i2}</console>"]
     for inp in dom.inputs:
         if migratable and inp.type == "keyboard" and inp.bus == "ps2":
             continue

@@ -86,6 +86,17 @@ class Redirdev:
 
 
 @dataclass
+class Serial:
+    """A pty <serial> (the only chardev kind modelled); target type/model filled by post-parse."""
+
+    port: int
+    target_type: str | None = None
+    model: str | None = None
+    info: Info = field(default_factory=Info)
+    spapr_reg: int | None = None
+
+
+@dataclass
 class Memballoon:
     model: str
     info: Info = field(default_factory=Info)
@@ -137,6 +148,8 @@ class Domain:
     on_crash: str = "destroy"
     emulator: str | None = None
     controllers: list[Controller] = field(default_factory=list)
+    serials: list[Serial] = field(default_factory=list)
+    console: bool = False  # the serial-compat console mirroring serials[0]
     inputs: list[Input] = field(default_factory=list)
     audios: list[Audio] = field(default_factory=list)
     redirdevs: list[Redirdev] = field(default_factory=list)
@@ -541,7 +554,7 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
 
 def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
     _check_children(devs, {"emulator", "controller", "input", "hub", "redirdev", "memballoon",
-                           "panic", "audio"})
+                           "panic", "audio", "serial", "console"})
     em = devs.find("emulator")
     if em is not None:
         dom.emulator = (em.text or "").strip()
@@ -569,6 +582,7 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         insert_controller(dom, c)
     if usb_other and not usb_master:
         raise LibvirtError("XML_DETAIL", "No master USB controller specified")
+    _parse_chardevs(dom, devs)
     x86 = dom.arch in ("x86_64", "i686")
     for el in devs.findall("input"):
         _check_children(el, {"address", "alias"})
@@ -640,6 +654,46 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         if ok is None or model not in (None, ok) or el.find("address") is not None:
             raise OracleUnsupported("panic devices other than the implicit pseries/s390 one")
         dom.panics.append(Panic(model, parse_info(el)))
+
+
+def _parse_chardevs(dom: Domain, devs: etree._Element) -> None:
+    """<serial>/<console> of type pty (virDomainChrDefParseXML) and virDomainDefAddConsoleCompat:
+    a console alone becomes serial 0; serials get a console mirroring serial 0."""
+    sers = devs.findall("serial")
+    cons = devs.findall("console")
+    if len(sers) > 2 or len(cons) > 1:
+        raise OracleUnsupported("more than 2 serials or 1 console")
+    for i, el in enumerate(sers):
+        if el.get("type") != "pty" or set(el.attrib) != {"type"}:
+            raise OracleUnsupported("serial other than type='pty'")
+        _check_children(el, {"target", "address"})
+        ser = Serial(i)
+        t = el.find("target")
+        if t is not None:
+            if set(t.attrib) - {"type", "port"} or [c for c in t if c.tag != "model"]:
+                raise OracleUnsupported("serial target beyond type/port/model")
+            if t.get("port") is not None and t.get("port") != str(i):
+                raise OracleUnsupported("serial ports other than 0, 1 in order")
+            ser.target_type = t.get("type")
+            m = t.find("model")
+            ser.model = m.get("name") if m is not None else None
+        a = el.find("address")
+        if a is not None:
+            if a.get("type") != "spapr-vio" or set(a.attrib) != {"type", "reg"}:
+                raise OracleUnsupported("serial address other than spapr-vio reg")
+            ser.spapr_reg = _int(a.get("reg"), "spapr-vio reg", 0, 0xFFFFFFFF)
+        dom.serials.append(ser)
+    for el in cons:
+        if el.get("type") != "pty" or set(el.attrib) != {"type"}:
+            raise OracleUnsupported("console other than type='pty'")
+        _check_children(el, {"target", "address"})
+        t = el.find("target")
+        if t is not None and (t.get("type") not in (None, "serial") or t.get("port", "0") != "0"
+                              or len(t) or set(t.attrib) - {"type", "port"}):
+            raise OracleUnsupported("console target other than serial port 0")
+    if cons and not dom.serials:
+        dom.serials.append(Serial(0))
+    dom.console = bool(dom.serials)
 
 
 def parse_redirdev(el: etree._Element) -> Redirdev:

@@ -254,6 +254,39 @@ def device_post_parse(dom: Domain, caps: CapSet, abi_update: bool, prof: Profile
     only controllers and panics have modelled effects here."""
     for c in dom.controllers:
         controller_post_parse(dom, c, caps, abi_update, prof)
+    # qemuDomainChrDefPostParse: serial target type and model per machine
+    for ser in dom.serials:
+        if ser.target_type is None:
+            if dom.arch in X86:
+                ser.target_type = "isa-serial"
+            elif is_pseries(dom):
+                ser.target_type = "spapr-vio-serial"
+            elif is_arm_virt(dom) or is_riscv_virt(dom):
+                ser.target_type = "system-serial"
+            elif dom.arch.startswith("s390"):
+                ser.target_type = "sclp-serial"
+            else:
+                raise OracleUnsupported(f"serial on {dom.arch} {dom.machine}")
+        default_model = {"isa-serial": "isa-serial", "spapr-vio-serial": "spapr-vty",
+                         "sclp-serial": "sclpconsole",
+                         "system-serial": "16550a" if dom.arch.startswith("riscv") else "pl011"}
+        if ser.target_type not in default_model:
+            raise OracleUnsupported(f"serial target type {ser.target_type!r}")
+        if ser.model is None:
+            ser.model = default_model[ser.target_type]
+        if ser.model != default_model[ser.target_type]:
+            raise OracleUnsupported("non-default serial target model")
+    if is_pseries(dom):  # qemuDomainAssignSpaprVIOAddresses: reg 0x30000000 + n * 0x1000
+        used = {s_.spapr_reg for s_ in dom.serials if s_.spapr_reg is not None}
+        nxt = 0x30000000
+        for ser in dom.serials:
+            if ser.spapr_reg is None:
+                while nxt in used:
+                    nxt += 0x1000
+                ser.spapr_reg = nxt
+                used.add(nxt)
+    elif any(s_.spapr_reg is not None for s_ in dom.serials):
+        raise OracleUnsupported("spapr-vio address off pSeries")
     for r in dom.redirdevs:
         # tcp character devices default to the raw protocol (virDomainChrSourceDef parse)
         if r.type == "tcp" and r.protocol is None:

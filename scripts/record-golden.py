@@ -112,6 +112,11 @@ VARIANTS: dict[str, str] = {
                  "<controller type='pci' index='3' model='pci-root'><target index='5'/></controller>",
     "phb-two-usb": "<controller type='pci' index='1' model='pci-root'/><controller type='usb' model='pci-ohci'/>"
                    "<controller type='usb' model='qemu-xhci'/><controller type='usb' model='ehci'/>",
+    "serial1": "<serial type='pty'/>",
+    "serial2": "<serial type='pty'/><serial type='pty'/>",
+    "console1": "<console type='pty'/>",
+    "serial1-console1": "<serial type='pty'/><console type='pty'/>",
+    "serial2-console1": "<serial type='pty'/><serial type='pty'/><console type='pty'/>",
     "balloon-autodeflate": "<memballoon model='virtio' autodeflate='on'/>",
     "balloon-autodeflate-off": "<memballoon model='virtio' autodeflate='off'/>",
     "tablet-hubport": "<hub type='usb'/><input type='tablet' bus='usb'><address type='usb' bus='0' port='1.3'/>"
@@ -206,8 +211,25 @@ def all_cases() -> list[dict]:
     for c in random_cases2(200, seed=21):
         new = "hold2" + c["name"]
         held2.append(dict(c, name=new, xml=c["xml"].replace(f"<name>{c['name']}</name>", f"<name>{new}</name>")))
+    held4 = []
+    import random as _r
+    rng = _r.Random(31)
+    ser = ["<serial type='pty'/>", "<serial type='pty'/><serial type='pty'/>", "<console type='pty'/>",
+           "<serial type='pty'/><console type='pty'/>"]
+    for k in range(150):
+        arch, machine = rng.choice(MORE_MACHINES)
+        name = f"hold4-{k:04d}"
+        devs = rng.choice(ser) + "".join(rng.sample(POOL2, rng.randint(0, 3)))
+        held4.append({"name": name, "op": "define", "arch": arch, "machine": machine,
+                      "xml": domain_xml(name, arch, machine, devs)})
+        if k % 3 == 0:
+            held4.append({"name": f"hold4abi-{k:04d}", "op": "abi", "arch": arch, "machine": machine,
+                          "xml": domain_xml(f"hold4abi-{k:04d}", arch, machine, devs),
+                          "edit": rng.choice([(r"<serial type='pty'>.*?</serial>\s*", ""),
+                                              (r"<console type='pty'>.*?</console>\s*", ""),
+                                              (r"port='0'/>", "port='1'/>")])})
     return (base + list(mutant_cases(base, 600)) + held + list(mutant_cases(base, 600, seed=44, prefix="holdmut"))
-            + held2)
+            + held2 + held4)
 
 
 LOAD_VARIANTS = ["minimal", "usb-nomodel", "usb-qemu-xhci", "usb-ich9-set", "tablet", "tablet-x3-piix3",
@@ -512,6 +534,8 @@ ABI_EDITS: list[tuple[str, str, tuple[str, str] | None]] = [
     ("hub-drop", "<hub type='usb'/>", (r"<hub type='usb'>.*?</hub>\s*", "")),
     ("redir-drop", REDIR, (r"<redirdev .*?</redirdev>\s*", "")),
     ("usb-port-move", "<input type='tablet' bus='usb'/>", (r"port='1'/>", "port='2'/>")),
+    ("serial-drop", "<serial type='pty'/>", (r"<serial type='pty'>.*?</serial>\s*", "")),
+    ("serial-add", "<serial type='pty'/>", (r"</serial>", "</serial><serial type='pty'/>")),
     ("vcpu-current", "", (r"<vcpu placement='static'>1</vcpu>", "<vcpu placement='static' current='1'>2</vcpu>")),
 ]
 
