@@ -29,6 +29,8 @@ def _addr(info: Info, ind: str) -> list[str]:
     if info.type == "usb":
         port = f" port='{'.'.join(str(p) for p in info.usb_port)}'" if info.usb_port else ""
         return [f"{ind}<address type='usb' bus='{info.usb_bus}'{port}/>"]
+    if info.type == "virtio-mmio":
+        return [f"{ind}<address type='virtio-mmio'/>"]
     if info.type == "ccw" and info.ccw is not None:
         c = info.ccw
         return [f"{ind}<address type='ccw' cssid='0x{c[0]:02x}' ssid='0x{c[1]:x}' devno='0x{c[2]:04x}'/>"]

@@ -71,7 +71,7 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
             "virtio" if dom.arch.startswith("s390") else "usb"))
         if bus not in ("usb", "virtio"):
             raise OracleUnsupported(f"hotplug of a {bus} input")
-        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw")))
+        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio")))
         if validate and bus == "usb" and itype == "keyboard" and not caps.has("usb-kbd"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")
         if validate and bus == "virtio" and not caps.has(f"virtio-{itype}"):

@@ -608,7 +608,7 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
             raise OracleUnsupported("ps2 input on a non-x86 arch")
         if bus == "ps2" and itype == "tablet":
             raise OracleUnsupported("ps2 tablet")
-        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw")))
+        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio")))
         if bus == "usb" and usb_none:
             raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB input device. USB bus is disabled")
         dom.inputs.append(inp)
@@ -634,7 +634,7 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         if set(el.attrib) - {"model", "autodeflate"}:
             raise OracleUnsupported("memballoon attributes")
         # virDomainMemballoonDefParseXML ignores the device info of model='none'
-        info = Info() if model == "none" else parse_info(el)
+        info = Info() if model == "none" else parse_info(el, ("pci", "ccw", "virtio-mmio"))
         dom.memballoon = Memballoon(model, info, el.get("autodeflate"))
     for el in devs.findall("hub"):
         _check_children(el, {"address", "alias"})

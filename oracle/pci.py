@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
 from oracle.model import Controller, Domain, Info, Input, PCIAddr
-from oracle.postparse import is_i440fx, is_pseries, is_q35
+from oracle.postparse import is_arm_virt, is_i440fx, is_pseries, is_q35, is_riscv_virt
 from oracle.profile import Profile
 
 AUTOASSIGN = 1 << 0
@@ -590,6 +590,30 @@ def assign_s390_ccw(dom: Domain) -> None:
                 nxt += 1
             info.ccw = (0xFE, 0, nxt)
             used.add(info.ccw)
+
+
+def assign_virtio_mmio(dom: Domain, caps: CapSet) -> None:
+    """qemuDomainAssignVirtioMMIOAddresses: on ARM/RISC-V virt, address-less virtio devices go
+    to PCI when a pcie-root and root ports are available (and no device asked for virtio-mmio),
+    else to virtio-mmio."""
+    if dom.arch not in ("armv6l", "armv7l", "aarch64") and not dom.arch.startswith("riscv"):
+        return
+    m = dom.machine or ""
+    if not (m.startswith("vexpress-") or is_arm_virt(dom) or is_riscv_virt(dom)):
+        return
+    infos = [i.info for i in dom.inputs if i.bus == "virtio"]
+    if dom.memballoon is not None and dom.memballoon.model != "none":
+        infos.append(dom.memballoon.info)
+    has_mmio = any(i.type == "virtio-mmio" for i in infos)
+    if has_pcie_root(dom) and (caps.has("pcie-root-port") or caps.has("ioh3420")) and not has_mmio:
+        kind = "pci"
+    elif caps.has("virtio-mmio"):
+        kind = "virtio-mmio"
+    else:
+        return
+    for info in infos:
+        if info.type is None:
+            info.type = kind
 
 
 def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:

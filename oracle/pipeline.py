@@ -34,6 +34,7 @@ def post_parse(dom: Domain, caps: CapSet, prof: Profile, abi_update: bool) -> No
     postparse.device_post_parse(dom, caps, abi_update, prof)
     postparse.common_post_parse(dom)
     pci.assign_s390_ccw(dom)
+    pci.assign_virtio_mmio(dom, caps)
     pci.assign_pci(dom, caps, prof)
     usb.assign_usb(dom, prof, new_domain=abi_update)
 

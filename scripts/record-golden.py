@@ -679,6 +679,83 @@ def run_load(cases_: list[dict], root: str, out: Path, stats: dict[str, int]) ->
         (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
 
 
+CAPS_DEL_CASES: list[tuple[str, str, str, str]] = [
+    # (arch, machine, deleted flag, devices)
+    ("x86_64", "q35", "qemu-xhci", ""),
+    ("x86_64", "q35", "qemu-xhci", "<input type='tablet' bus='usb'/>"),
+    ("x86_64", "q35", "nec-usb-xhci", ""),
+    ("x86_64", "pc", "piix3-usb-uhci", ""),
+    ("x86_64", "pc", "piix3-usb-uhci", "<input type='tablet' bus='usb'/>"),
+    ("x86_64", "q35", "piix3-usb-uhci", "<controller type='usb' index='0'/>"),
+    ("x86_64", "q35", "pcie-root-port", ""),
+    ("x86_64", "q35", "pcie-pci-bridge", "<controller type='usb' index='0' model='piix3-uhci'/>"),
+    ("x86_64", "q35", "usb-kbd", "<input type='keyboard' bus='usb'/>"),
+    ("x86_64", "pc", "usb-hub", "<hub type='usb'/>"),
+    ("x86_64", "pc", "usb-redir", REDIR),
+    ("x86_64", "q35", "virtio-pci-non-transitional", ""),
+    ("i686", "q35", "qemu-xhci", ""),
+    ("ppc64", "pseries", "qemu-xhci", ""),
+    ("ppc64", "pseries", "qemu-xhci", "<controller type='usb' index='0'/>"),
+    ("ppc64", "pseries", "pci-ohci", "<controller type='usb' index='0'/>"),
+    ("aarch64", "virt", "qemu-xhci", "<controller type='usb' index='0'/>"),
+    ("aarch64", "virt", "gpex-pcihost", ""),
+    ("aarch64", "virt", "pcie-pci-bridge", "<controller type='usb' index='0' model='ehci'/>"),
+    ("aarch64", "virt", "virtio-tablet", "<input type='tablet' bus='virtio'/>"),
+    ("riscv64", "virt", "gpex-pcihost", ""),
+    ("s390x", "s390-ccw-virtio", "zpci", ""),
+    ("s390x", "s390-ccw-virtio", "zpci", "<controller type='usb' index='0' model='qemu-xhci'/>"),
+]
+
+
+def record_caps_del(out: Path) -> None:
+    """Capability variants through the team's CLI (`virtfuzz define --backend libvirt --caps-del`,
+    a fake QEMU answering the recorded 7.2 probe minus one flag). The golden input carries the
+    variant's <emulator> path, which is what selects the capability set in libvirt."""
+    import shutil
+    import subprocess
+
+    venv_cli = REPO / ".venv" / "bin" / "virtfuzz"
+    for k, (arch, machine, flag, devs) in enumerate(CAPS_DEL_CASES):
+        name = f"capsdel-{k:02d}-{arch}-{flag}"
+        tmp = Path(tempfile.mkdtemp())
+        xml = domain_xml(name, arch, machine, devs)
+        (tmp / f"{name}.xml").write_text(xml)
+        subprocess.run([str(venv_cli), "define", "--backend", "libvirt", "--caps-del", flag, "--out",
+                        str(tmp / "out"), str(tmp / f"{name}.xml")], check=True, capture_output=True)
+        res = tmp / "out"
+        stored = res / f"{name}.xml"
+        for old in out.glob(f"{name}.*"):
+            old.unlink()
+        emulator = None
+        if stored.exists():
+            m = re.search(r"<emulator>([^<]*)</emulator>", stored.read_text())
+            emulator = m.group(1) if m else None
+        if emulator is None:  # rejected: learn the variant path from a minimal define
+            probe = domain_xml(name + "-p", arch, machine, "")
+            (tmp / "p.xml").write_text(probe)
+            subprocess.run([str(venv_cli), "define", "--backend", "libvirt", "--caps-del", flag, "--out",
+                            str(tmp / "pout"), str(tmp / "p.xml")], check=True, capture_output=True)
+            m = re.search(r"<emulator>([^<]*)</emulator>", (tmp / "pout" / "p.xml").read_text())
+            emulator = m.group(1)
+        if "<devices>" in xml:
+            xml = xml.replace("<devices>", f"<devices><emulator>{emulator}</emulator>")
+        else:
+            xml = xml.replace("</domain>", f"<devices><emulator>{emulator}</emulator></devices></domain>")
+        (out / f"{name}.xml").write_text(xml)
+        if stored.exists():
+            shutil.copy(stored, out / f"{name}.expected.xml")
+            if (res / f"{name}.mig.xml").exists():
+                shutil.copy(res / f"{name}.mig.xml", out / f"{name}.expected.mig.xml")
+            if (res / f"{name}.mig.err").exists():
+                shutil.copy(res / f"{name}.mig.err", out / f"{name}.expected.mig.err")
+        else:
+            shutil.copy(res / f"{name}.err", out / f"{name}.expected.err")
+        ctx = {"op": "define", "arch": arch, "machine": machine, "qemu": "7.2.0", "caps_del": [flag],
+               "profile": "9.0.0", "recorded_with": RECORDED_WITH + " (fake-QEMU variant via virtfuzz CLI)"}
+        (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def measure(out: Path) -> int:
     """Agreement of the oracle with the recorded expectations, per arch/machine and per op."""
     from collections import defaultdict
@@ -732,11 +809,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", default=DEFAULT_ROOT)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--filter", default="")
+    ap.add_argument("--caps-del", action="store_true",
+                    help="record the capability-variant cases through the virtfuzz CLI")
     ap.add_argument("--measure", action="store_true",
                     help="compare the oracle with the recorded corpus (no libvirt needed)")
     a = ap.parse_args(argv)
     if a.measure:
         return measure(a.out)
+    if a.caps_del:
+        record_caps_del(a.out)
+        return 0
     selected = [c for c in all_cases() if a.filter in c["name"]]
     stats = run(selected, a.root, a.out)
     print(f"recorded {len(selected)} cases into {a.out}: {stats}", file=sys.stderr)
