@@ -247,6 +247,19 @@ def controller_post_parse(dom: Domain, c: Controller, caps: CapSet, abi_update: 
             raise OracleUnsupported("pci controller without model")
 
 
+def default_serial_target(dom: Domain) -> str | None:
+    """qemuDomainChrDefPostParse: the serial target type a machine gets by default."""
+    if dom.arch in X86:
+        return "isa-serial"
+    if is_pseries(dom):
+        return "spapr-vio-serial"
+    if is_arm_virt(dom) or is_riscv_virt(dom):
+        return "system-serial"
+    if dom.arch.startswith("s390"):
+        return "sclp-serial"
+    return None
+
+
 def device_post_parse(dom: Domain, caps: CapSet, abi_update: bool, prof: Profile) -> None:
     """virDomainDefPostParseDeviceIterator -> qemuDomainDeviceDefPostParse for each device.
 
@@ -256,22 +269,21 @@ def device_post_parse(dom: Domain, caps: CapSet, abi_update: bool, prof: Profile
         controller_post_parse(dom, c, caps, abi_update, prof)
     # qemuDomainChrDefPostParse: serial target type and model per machine
     for ser in dom.serials:
+        explicit = ser.target_type
+        if explicit == "isa-serial":  # historically the default: mapped back to "none" first
+            explicit = ser.target_type = None
         if ser.target_type is None:
-            if dom.arch in X86:
-                ser.target_type = "isa-serial"
-            elif is_pseries(dom):
-                ser.target_type = "spapr-vio-serial"
-            elif is_arm_virt(dom) or is_riscv_virt(dom):
-                ser.target_type = "system-serial"
-            elif dom.arch.startswith("s390"):
-                ser.target_type = "sclp-serial"
-            else:
+            ser.target_type = default_serial_target(dom)
+            if ser.target_type is None:
                 raise OracleUnsupported(f"serial on {dom.arch} {dom.machine}")
         default_model = {"isa-serial": "isa-serial", "spapr-vio-serial": "spapr-vty",
                          "sclp-serial": "sclpconsole",
                          "system-serial": "16550a" if dom.arch.startswith("riscv") else "pl011"}
         if ser.target_type not in default_model:
             raise OracleUnsupported(f"serial target type {ser.target_type!r}")
+        if explicit is not None and explicit != default_serial_target(dom):
+            # libvirt's validation of other combinations (qemuValidateDomainChrDef) is not modelled
+            raise OracleUnsupported("serial target type other than the machine's default")
         if ser.model is None:
             ser.model = default_model[ser.target_type]
         if ser.model != default_model[ser.target_type]:
