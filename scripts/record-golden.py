@@ -115,6 +115,7 @@ VARIANTS: dict[str, str] = {
     "serial1": "<serial type='pty'/>",
     "serial2": "<serial type='pty'/><serial type='pty'/>",
     "console1": "<console type='pty'/>",
+    "serial-isa-explicit": "<serial type='pty'><target type='isa-serial' port='0'/></serial>",
     "serial1-console1": "<serial type='pty'/><console type='pty'/>",
     "serial2-console1": "<serial type='pty'/><serial type='pty'/><console type='pty'/>",
     "balloon-autodeflate": "<memballoon model='virtio' autodeflate='on'/>",
