@@ -175,9 +175,15 @@ def check_case(oracle: Observation | None, libvirt: Observation | None) -> list[
     # invariant failure is reported only when libvirt does not fail the same way on the same case.
     libvirt_same = {(f.invariant, f.xpath or f.message) for f in own.get("libvirt", [])}
     fails += [f for f in own.get("oracle", []) if (f.invariant, f.xpath or f.message) not in libvirt_same]
+    if oracle is not None:
+        for res in (oracle.define, oracle.redefine, oracle.reload, oracle.destination, oracle.abi,
+                    oracle.abi_pair, oracle.hotplug, oracle.hotplug_redefine):
+            if res is not None and res.kind == "crash":
+                fails.append(Failure("0-oracle-crash", "oracle", res.error or "crash",
+                                     None, None, None))
     if libvirt is not None:
         for res in (libvirt.define, libvirt.redefine, libvirt.reload, libvirt.destination, libvirt.abi,
-                    libvirt.hotplug, libvirt.hotplug_redefine):
+                    libvirt.abi_pair, libvirt.hotplug, libvirt.hotplug_redefine):
             if res is not None and res.kind in ("crash", "timeout"):
                 fails.append(Failure(f"0-libvirt-{res.kind}", "libvirt", res.error or res.kind))
     return fails

@@ -24,6 +24,8 @@ def error_class(message: str | None) -> str:
 
 
 def signature(f: Failure) -> str:
+    # an oracle crash is keyed by the exception type and the line that raised it is not known here;
+    # its message class (names and numbers blanked) is the closest stable key
     where = f.xpath or error_class(f.message)
     key = f"{f.invariant}|{f.party}|{where}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]

@@ -770,19 +770,22 @@ def _valid_draft(draw: st.DrawFn, arch: str, machine: str) -> _Draft:
         for i in range(n):
             d.usb.append(draw(usb_controller_group(arch, fam, i)))
         if usb_devs_ok:
-            d.devices = draw(st.lists(usb_devices(arch), max_size=3))
+            d.devices = draw(st.lists(usb_devices(arch), max_size=6))
         if d.devices and not d.usable_buses():
             d.usb.append(draw(usb_controller_group(arch, fam, d.next_usb_index())))
-        # Each device takes a root port (hubs' own ports are not counted): more devices than
-        # ports is "No free USB ports", not a valid domain.
-        d.devices = d.devices[:sum(d.usable_buses().values())]
+        # More devices than root ports is valid: a new definition gets USB hubs added
+        # (qemuDomainUSBAddressAddHubs, qemu_domain_address.c). Hubs in the input do not count.
+        ports = sum(d.usable_buses().values())
+        if any(dev.kind == "hub" for dev in d.devices):
+            d.devices = d.devices[:ports]
         if all(g[0].index is not None for g in d.usb) and draw(_BOOLEANS):
             d.usb.reverse()  # document order differs from index order; libvirt sorts
     d.memballoon = draw(memballoons(fam))
     _assign_slots(d)
+    overflow = len(d.devices) > sum(d.usable_buses().values())  # hubs get added: no explicit ports then
     pending, d.devices = d.devices, []
     for dev in pending:  # addresses drawn one by one so each sees the ports already taken
-        if draw(_BOOLEANS):
+        if not overflow and draw(_BOOLEANS):
             dev = replace(dev, address=draw(_usb_address(d)))
         d.devices.append(dev)
     return d

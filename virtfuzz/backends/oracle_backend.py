@@ -86,6 +86,9 @@ class OracleBackend:
             return fn(*args)
         except self._oracle.OracleInputError as e:  # includes OracleUnsupported
             return result_type(kind="unsupported", error=str(e))
+        except Exception as e:  # an oracle bug: a finding about this input, not the end of the campaign
+            return result_type(kind="crash", error=f"oracle raised {type(e).__name__}: {e}",
+                               input=args[0] if isinstance(args[0], str) else None)
 
     def define(self, xml: str) -> DefineResult:
         return self._guard(DefineResult, self._oracle.define, xml, self.caps(xml))
