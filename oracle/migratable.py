@@ -12,8 +12,6 @@ Format-time parts (PS/2 keyboard, spapr model name) are in oracle.fmt.
 
 from __future__ import annotations
 
-import copy
-
 from oracle.capsets import CapSet
 from oracle.fmt import format_domain
 from oracle.model import Domain
@@ -30,8 +28,9 @@ def migratable_xml(dom: Domain, caps: CapSet, prof: Profile) -> str:
     return format_domain(make_migratable(d), migratable=True)
 
 
-def make_migratable(dom: Domain) -> Domain:
-    d = copy.deepcopy(dom)
+def make_migratable(d: Domain) -> Domain:
+    """Apply the removals in place: ``d`` is the private re-parsed copy made by migratable_xml
+    (virDomainDefCopy), so no further copy is needed."""
     usbs = [c for c in d.controllers if c.type == "usb"]
     usb = usbs[0] if len(usbs) == 1 else None
     if not (usb is not None and is_i440fx(d) and usb.idx == 0 and usb.model in (None, "piix3-uhci")
