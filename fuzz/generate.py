@@ -14,6 +14,7 @@ from hypothesis import seed as hseed
 from hypothesis import strategies as st
 
 from fuzz import strategies as S
+from fuzz import vocabulary as voc
 from fuzz.observe import Case
 from virtfuzz.backends.caps_context import CapsContext
 
@@ -35,6 +36,13 @@ def _versions(arch: str) -> tuple[str, ...]:
 
 
 @cache
+def _deletable(arch: str) -> tuple[str, ...]:
+    """The variant flags the installed QEMU offers for ``arch`` (deleting an absent flag is a no-op)."""
+    present = voc.caps_flags(arch)
+    return tuple(f for f in VARIANT_FLAGS if f in present)
+
+
+@cache
 def _context(version: str, caps_del: tuple[str, ...]) -> CapsContext:
     return CapsContext(version, caps_del)
 
@@ -50,10 +58,11 @@ def capability_variants(draw: st.DrawFn, arch: str) -> tuple[str, tuple[str, ...
     versions = _versions(arch)
     if not versions:
         return None
-    if draw(st.booleans()):
+    deletable = _deletable(arch)
+    if not deletable or draw(st.booleans()):
         return draw(st.sampled_from(versions)), ()
     host = next((v for v in versions if v.endswith("-host")), versions[-1])
-    return host, (draw(st.sampled_from(VARIANT_FLAGS)),)
+    return host, (draw(st.sampled_from(deletable)),)
 
 
 @st.composite
