@@ -12,9 +12,11 @@ Format-time parts (PS/2 keyboard, spapr model name) are in oracle.fmt.
 
 from __future__ import annotations
 
+import copy
+
 from oracle.capsets import CapSet
 from oracle.fmt import format_domain
-from oracle.model import Domain
+from oracle.model import Domain, insert_controller
 from oracle.postparse import is_i440fx
 from oracle.profile import Profile
 
@@ -24,8 +26,45 @@ def migratable_xml(dom: Domain, caps: CapSet, prof: Profile) -> str:
     controllers and may fail with a parse error -- then XMLDesc fails), removals, format."""
     from oracle.pipeline import reparse
 
-    d = reparse(format_domain(dom, migratable=True), caps, prof)
+    if _reparse_may_differ(dom):
+        d = reparse(format_domain(dom, migratable=True), caps, prof)
+    else:
+        d = _resorted_copy(dom)
     return format_domain(make_migratable(d), migratable=True)
+
+
+def _reparse_may_differ(dom: Domain) -> bool:
+    """Whether re-parsing the formatted definition can do more than re-sort the controllers.
+
+    Post-parse and address assignment are idempotent on their own output (no ABI_UPDATE on the
+    re-parse), except for USB: a model='none' USB controller beside the ones post-parse added
+    fails virDomainDefControllersParse, and hub-relative ports (bus 0 port 1.1) are resolved
+    against the hubs in parse order (virDomainUSBAddressFindPort).  Those take the real path."""
+    for c in dom.controllers:
+        if c.type == "usb" and c.model == "none":
+            return True
+    for info in usb_infos(dom):
+        if len(info.usb_port) > 1:
+            return True
+    return False
+
+
+def _resorted_copy(dom: Domain) -> Domain:
+    """The parse half of virDomainDefCopy in model form: controllers re-inserted in formatted
+    order (virDomainControllerInsertPreAlloced re-sorts them); the lists make_migratable edits
+    are copied, the devices themselves are shared read-only."""
+    d = copy.copy(dom)
+    d.panics = list(dom.panics)
+    d.controllers = []
+    for c in dom.controllers:
+        insert_controller(d, c)
+    return d
+
+
+def usb_infos(dom: Domain):
+    for x in (*dom.controllers, *dom.hubs, *dom.inputs, *dom.redirdevs):
+        if x.info.type == "usb":
+            yield x.info
 
 
 def make_migratable(d: Domain) -> Domain:
