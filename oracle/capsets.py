@@ -81,8 +81,13 @@ class CapSet:
         return flag in self.flags
 
     def without(self, flags) -> CapSet:
+        """Delete flags; deleting device flag F also deletes its property flags ``F.<prop>``
+        (libvirt derives those from F's device probe, e.g. usb-redir.filter from usb-redir,
+        pcie-root-port.hotplug from pcie-root-port)."""
         flags = {flags} if isinstance(flags, str) else set(flags)
-        return replace(self, flags=self.flags - flags)
+        prefixes = tuple(f + "." for f in flags)
+        derived = {g for g in self.flags if g.startswith(prefixes)} if prefixes else set()
+        return replace(self, flags=self.flags - flags - derived)
 
     def with_(self, flags) -> CapSet:
         flags = {flags} if isinstance(flags, str) else set(flags)
@@ -90,13 +95,19 @@ class CapSet:
 
     def canonical_machine(self, machine: str) -> str | None:
         """Alias -> versioned name (virQEMUCapsGetCanonicalMachine); None if QEMU lacks it."""
-        for m in self.machines:
-            if m.alias == machine:
-                return m.name
-        for m in self.machines:
-            if m.name == machine:
-                return m.name
-        return None
+        return self._canonical.get(machine)
+
+    @functools.cached_property
+    def _canonical(self) -> dict[str, str]:
+        """canonical_machine as a table: names first, then aliases (an alias wins, as it is
+        looked up first), the first listed machine winning among equals."""
+        table: dict[str, str] = {}
+        for m in reversed(self.machines):
+            table[m.name] = m.name
+        for m in reversed(self.machines):
+            if m.alias is not None:
+                table[m.alias] = m.name
+        return table
 
     def default_machine(self) -> str | None:
         """virQEMUCapsGetPreferredMachine: the default one, else the first listed."""
@@ -156,7 +167,15 @@ def capset_for(arch: str, qemu_version: str = "7.2.0", caps_del=(), caps_add=())
     """Find the capset for ``arch`` at ``qemu_version``, optionally with flags removed/added.
 
     Raises OracleInputError (one line, listing what exists) for an unknown arch, version or flag.
+    Capsets are immutable, so each distinct request is built once per process.
     """
+    caps_del = (caps_del,) if isinstance(caps_del, str) else tuple(caps_del)
+    caps_add = (caps_add,) if isinstance(caps_add, str) else tuple(caps_add)
+    return _capset_for(arch, qemu_version, caps_del, caps_add, str(libvirt_src()))
+
+
+@functools.lru_cache(maxsize=512)
+def _capset_for(arch: str, qemu_version: str, caps_del: tuple, caps_add: tuple, _src: str) -> CapSet:
     cands = _candidates(arch)
     if not cands:
         raise OracleInputError(f"unknown arch {arch!r}; known: {', '.join(known_arches())}")
