@@ -50,25 +50,21 @@ def _mismatches(bases: list[Path], results, migratable: bool) -> list[str]:
     return bad
 
 
-def test_define_cases_reproduce():
-    groups = _cases("define")
-    assert groups, "no define cases in corpus/cases"
+def _replay(op: str, migratable: bool) -> list[str]:
+    groups = _cases(op)
+    assert groups, f"no {op} cases in corpus/cases"
     bad = []
     for (qemu, caps_del), bases in groups.items():
         b = open_backend("libvirt", qemu=qemu, caps_del=caps_del)
         try:
-            bad += _mismatches(bases, b.define_many([Path(f"{x}.xml").read_text() for x in bases]), True)
+            run = b.define_many if op == "define" else b.load_many
+            bad += _mismatches(bases, run([Path(f"{x}.xml").read_text() for x in bases]), migratable)
         finally:
             b.close()
-    assert not bad, f"{len(bad)} corpus cases no longer reproduce:\n" + "\n".join(bad[:30])
+    return bad
 
 
-def test_load_cases_reproduce():
-    bad = []
-    for (qemu, caps_del), bases in _cases("load").items():
-        b = open_backend("libvirt", qemu=qemu, caps_del=caps_del)
-        try:
-            bad += _mismatches(bases, b.load_many([Path(f"{x}.xml").read_text() for x in bases]), False)
-        finally:
-            b.close()
-    assert not bad, f"{len(bad)} corpus cases no longer reproduce:\n" + "\n".join(bad[:30])
+@pytest.mark.parametrize("op", ["define", "load"])
+def test_cases_reproduce(op):
+    bad = _replay(op, migratable=op == "define")
+    assert not bad, f"{len(bad)} corpus {op} cases no longer reproduce:\n" + "\n".join(bad[:30])

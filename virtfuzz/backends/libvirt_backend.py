@@ -139,7 +139,7 @@ class LibvirtBackend:
 
     def _load_batch(self, batch: list[tuple[int, str, str]]) -> list[XmlResult]:
         """One driver start-up reading the whole batch (a fork of the loader process, see
-        ``libvirt_worker.serve_loader``), on a root of its own with the same capability cache."""
+        ``libvirt_worker.loader_handlers``), on a root of its own with the same capability cache."""
         if self.loader is None or not self.loader.alive:
             if self.load_root is None:
                 self.load_root = EmbedRoot(self.build.version)

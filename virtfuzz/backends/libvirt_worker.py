@@ -255,8 +255,30 @@ def _event_loop() -> None:
         libvirt.virEventRunDefaultImpl()
 
 
-def serve(worker: Worker, req_fd: int, resp_fd: int) -> None:
-    handlers = {
+class StartupCrashed(Exception):
+    """A forked driver start-up died: reported to the parent as status "crash", not "exception"."""
+
+
+def serve(handlers: dict, req_fd: int, resp_fd: int) -> None:
+    """Answer requests until the parent says quit or closes the pipe."""
+    while True:
+        try:
+            op, args = wire.recv(req_fd)
+        except EOFError:
+            return
+        if op == "quit":
+            wire.send(resp_fd, ("ok", None))
+            return
+        try:
+            wire.send(resp_fd, ("ok", handlers[op](*args)))
+        except StartupCrashed as e:
+            wire.send(resp_fd, ("crash", str(e)))
+        except Exception as e:  # a bug in the worker, not a libvirt verdict: report it, keep serving
+            wire.send(resp_fd, ("exception", f"{type(e).__name__}: {e}"))
+
+
+def worker_handlers(worker: Worker) -> dict:
+    return {
         "hello": worker.hello,
         "define_many": worker.define_many,
         "abi": worker.abi,
@@ -268,42 +290,20 @@ def serve(worker: Worker, req_fd: int, resp_fd: int) -> None:
         "attach_many": lambda items: worker.hotplug_many("attach", items),
         "undefine_all": worker.undefine_all,
     }
-    while True:
-        try:
-            op, args = wire.recv(req_fd)
-        except EOFError:
-            return
-        if op == "quit":
-            wire.send(resp_fd, ("ok", None))
-            return
-        try:
-            wire.send(resp_fd, ("ok", handlers[op](*args)))
-        except Exception as e:  # a bug in the worker, not a libvirt verdict: report it, keep serving
-            wire.send(resp_fd, ("exception", f"{type(e).__name__}: {e}"))
 
 
-def serve_loader(root: Path, req_fd: int, resp_fd: int) -> None:
+def loader_handlers(root: Path) -> dict:
     """Fork server for driver restarts: each ``load`` forks a child that starts a fresh driver.
 
-    The parent here never opens a connection (libvirt is imported, no threads started), so a
-    fork is safe and costs milliseconds instead of a new interpreter. The child opens the root,
-    which loads every definition in its config directory exactly as a restarting daemon does
-    (parse without ABI_UPDATE), reports each one and exits.
+    This process never opens a connection (libvirt is imported, no threads started), so a fork is
+    safe and costs milliseconds instead of a new interpreter. The child opens the root, which
+    loads every definition in its config directory exactly as a restarting daemon does (parse
+    without ABI_UPDATE), reports each one and exits.
     """
     config_dir = root / "etc" / "qemu"
     log = root / "virtfuzz" / "libvirt.log"
-    while True:
-        try:
-            op, args = wire.recv(req_fd)
-        except EOFError:
-            return
-        if op == "quit":
-            wire.send(resp_fd, ("ok", None))
-            return
-        if op == "hello":
-            wire.send(resp_fd, ("ok", {"version": libvirt.getVersion(), "pid": os.getpid(), "domains": []}))
-            continue
-        (items,) = args  # [(name, xml)]
+
+    def load(items: list[tuple[str, str]]) -> list[dict]:
         for f in config_dir.glob("*.xml"):
             f.unlink()
         for name, xml in items:
@@ -314,36 +314,39 @@ def serve_loader(root: Path, req_fd: int, resp_fd: int) -> None:
         if pid == 0:
             os.close(r)
             try:
-                worker = Worker(root)
-                wire.send(w, worker.collect([n for n, _ in items]))
+                wire.send(w, Worker(root).collect([n for n, _ in items]))
             finally:
                 os._exit(0)
         os.close(w)
         try:
-            result = ("ok", wire.recv(r))
+            result = wire.recv(r)
         except EOFError:
-            result = ("lost", None)
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-        if result[0] == "lost":
+            result = None
+        finally:
+            os.close(r)
+            _, status = os.waitpid(pid, 0)
+            for f in config_dir.glob("*.xml"):
+                f.unlink()
+        if result is None:
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
             how = f"killed by {signal.Signals(sig).name}" if sig else f"exited with status {os.WEXITSTATUS(status)}"
-            result = ("crash", f"libvirt driver start-up {how}")
-        for f in config_dir.glob("*.xml"):
-            f.unlink()
-        wire.send(resp_fd, result)
+            raise StartupCrashed(f"libvirt driver start-up {how}")
+        return result
+
+    return {"hello": lambda: {"version": libvirt.getVersion(), "pid": os.getpid(), "domains": []},
+            "load": load}
 
 
 def main(argv: list[str]) -> int:
     if argv[0] == "--loader":
-        serve_loader(Path(argv[1]), int(argv[2]), int(argv[3]))
+        serve(loader_handlers(Path(argv[1])), int(argv[2]), int(argv[3]))
         return 0
     root, req_fd, resp_fd = Path(argv[0]), int(argv[1]), int(argv[2])
     become_subreaper()
     worker = Worker(root)
     # running guests need libvirt's event loop (QEMU monitor I/O); definitions alone do not
     threading.Thread(target=_event_loop, daemon=True, name="libvirt-events").start()
-    serve(worker, req_fd, resp_fd)
+    serve(worker_handlers(worker), req_fd, resp_fd)
     worker.conn.close()
     return 0
 
