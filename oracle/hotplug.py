@@ -15,7 +15,6 @@ virDomainRedirdevDefFind):
 
 from __future__ import annotations
 
-import copy
 
 from oracle import postparse, usb
 from oracle.capsets import CapSet
@@ -177,4 +176,4 @@ def detach_config(domain_xml: str, device_xml: str, caps: CapSet, prof: Profile)
         post_parse(vmdef, caps, prof, abi_update=False)
     except LibvirtError as e:
         return XmlResult(kind="error", error=str(e))
-    return XmlResult(kind="ok", xml=format_domain(copy.deepcopy(vmdef)))
+    return XmlResult(kind="ok", xml=format_domain(vmdef))

@@ -160,6 +160,17 @@ class Domain:
 
 # --------------------------------------------------------------------------- helpers
 
+# the lexical checks of the parser, compiled once
+_DIGITS = re.compile(r"[0-9]+")
+_UINT_ATTR = re.compile(r"(0x[0-9a-fA-F]+|[0-9]+)")
+_USB_PORT = re.compile(r"[0-9]+(\.[0-9]+){0,3}")
+_USER_ALIAS = re.compile(r"ua-[A-Za-z0-9_-]+")
+_INT_ATTR = re.compile(r"-?[0-9]+")
+_DOM_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9/._=+,: -]*")
+_EMULATOR_PATH = re.compile(r"/[A-Za-z0-9/._+-]+")
+
 _UNITS = {
     "b": 1, "bytes": 1,
     "kb": 1000, "k": 1024, "kib": 1024,
@@ -221,7 +232,7 @@ def parse_memory(el: etree._Element | None) -> int | None:
     if unit not in _UNITS:
         raise LibvirtError("INVALID_ARG", f"unknown suffix '{el.get('unit')}'")
     text = el.text or ""
-    if not re.fullmatch(r"[0-9]+", text):
+    if not _DIGITS.fullmatch(text):
         if text.strip() != text or not text:
             raise OracleUnsupported(f"memory value {text!r}")
         raise LibvirtError("XML_ERROR", f"Invalid value '{text}' for element or attribute "
@@ -244,7 +255,7 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
             vals = []
             for attr in ("domain", "bus", "slot", "function"):
                 v = a.get(attr, "0")
-                if not re.fullmatch(r"(0x[0-9a-fA-F]+|[0-9]+)", v):
+                if not _UINT_ATTR.fullmatch(v):
                     raise _bad_value(attr, "address", v, " Expected non-negative integer value")
                 vals.append(int(v, 0))
             if vals[3] > 7:
@@ -262,12 +273,12 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
                     info.pci.zpci_fid = _int(z.get("fid"), "zpci fid", 0, 0xFFFFFFFF)
         elif t == "usb":
             bus = a.get("bus", "0")
-            if not re.fullmatch(r"(0x[0-9a-fA-F]+|[0-9]+)", bus):
+            if not _UINT_ATTR.fullmatch(bus):
                 raise _bad_value("bus", "address", bus, " Expected non-negative integer value")
             info.usb_bus = _int(bus, "usb bus", 0, 31)
             port = a.get("port")
             # virDomainDeviceUSBAddressParsePort: at most VIR_DOMAIN_DEVICE_USB_MAX_PORT_DEPTH (4)
-            if port is not None and port != "" and not re.fullmatch(r"[0-9]+(\.[0-9]+){0,3}", port):
+            if port is not None and port != "" and not _USB_PORT.fullmatch(port):
                 raise LibvirtError("INTERNAL_ERROR", "Cannot parse <address> 'port' attribute")
             info.usb_port = tuple(_int(p, "usb port", 1, 31) for p in port.split(".")) if port else ()
         elif t == "ccw":
@@ -280,7 +291,7 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
     if al is not None:
         # inactive definitions keep only user aliases ("ua-" + [A-Za-z0-9_-]); others are dropped
         name = al.get("name") or ""
-        if re.fullmatch(r"ua-[A-Za-z0-9_-]+", name):
+        if _USER_ALIAS.fullmatch(name):
             info.alias = name
     return info
 
@@ -322,7 +333,7 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
     if ctype == "pci" and model not in PCI_MODELS:
         raise OracleUnsupported(f"pci controller model {model!r}")
     idx_s = el.get("index")
-    if idx_s is not None and (not re.fullmatch(r"-?[0-9]+", idx_s) or not -(2**31) <= int(idx_s) < 2**31):
+    if idx_s is not None and (not _INT_ATTR.fullmatch(idx_s) or not -(2**31) <= int(idx_s) < 2**31):
         raise _bad_value("index", "controller", idx_s, " Expected integer value")
     if idx_s is not None and int(idx_s) < 0:
         raise _bad_value("index", "controller", idx_s, " Expected non-negative value")
@@ -331,7 +342,7 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
     else:
         idx = _int(idx_s, "controller index", 0, 31 if ctype == "usb" else 255)
     ports_s = el.get("ports")
-    if ports_s is not None and (not re.fullmatch(r"-?[0-9]+", ports_s) or
+    if ports_s is not None and (not _INT_ATTR.fullmatch(ports_s) or
                                 not -(2**31) <= int(ports_s) < 2**31):
         raise _bad_value("ports", "controller", ports_s, " Expected integer value")
     # virDomainControllerDefParseXML ignores the device info of a model='none' USB controller
@@ -415,13 +426,13 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     name = root.findtext("name")
     if not name:
         raise OracleUnsupported("domain without <name>")
-    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name.strip()):
+    if not _DOM_NAME.fullmatch(name.strip()):
         raise OracleUnsupported("domain name outside [A-Za-z0-9_.+-] (escaping/validation not modelled)")
     uuid = root.findtext("uuid")
     if not uuid:
         raise OracleInputError("domain without <uuid>: libvirt would invent a random one")
     uuid = uuid.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", uuid):
+    if not _UUID.fullmatch(uuid):
         raise OracleUnsupported(f"uuid {uuid!r} not in canonical form")
     u = uuid.replace("-", "")
     uuid = f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:]}"
@@ -446,7 +457,7 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         e = os_.find(tag)
         if e is not None:
             text = e.text or ""
-            if e.attrib or len(e) or not re.fullmatch(r"[A-Za-z0-9/._=+,: -]*", text) or \
+            if e.attrib or len(e) or not _PLAIN_TEXT.fullmatch(text) or \
                     text != text.strip() or (tag != "cmdline" and not text):
                 raise OracleUnsupported(f"<{tag}> content needing escaping or normalisation")
             if text:
@@ -469,13 +480,13 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         pl = v.get("placement", "static")
         if pl not in ("static", "auto"):
             raise _bad_value("placement", "vcpu", pl)
-        if not re.fullmatch(r"[0-9]+", (v.text or "").strip()):
+        if not _DIGITS.fullmatch((v.text or "").strip()):
             raise LibvirtError("XML_ERROR", "maximum vcpus count must be an integer")
         dom.vcpus = _int(v.text, "vcpu", 1, 16)
         dom.vcpu_placement = pl
         cur = v.get("current")
         if cur is not None:
-            if not re.fullmatch(r"[0-9]+", cur):
+            if not _DIGITS.fullmatch(cur):
                 raise OracleUnsupported(f"vcpu current {cur!r}")
             cur_i = int(cur)
             if cur_i > dom.vcpus:
@@ -560,7 +571,7 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         dom.emulator = (em.text or "").strip()
         # any emulator path is taken verbatim (fake-QEMU variants live elsewhere); choosing the
         # matching capset is the caller's job
-        if not re.fullmatch(r"/[A-Za-z0-9/._+-]+", dom.emulator):
+        if not _EMULATOR_PATH.fullmatch(dom.emulator):
             raise OracleUnsupported("an <emulator> path with characters needing XML escaping")
     # controllers first (virDomainDefControllersParse), with the usb 'none' sanitising
     usb_none = usb_other = usb_master = False

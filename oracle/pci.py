@@ -136,7 +136,7 @@ class AddrSet:
     def compatible(self, addr: PCIAddr, bus_flags: int, dev_flags: int, report: bool,
                    from_config: bool) -> bool:
         code = "XML_ERROR" if from_config else "INTERNAL_ERROR"
-        s = str(addr)
+        s = addr  # formatted (virPCIDeviceAddressAsString) only when an error is raised
         if dev_flags & INTEGRATED:
             if addr.bus == 0:
                 bus_flags |= AUTOASSIGN
@@ -176,7 +176,7 @@ class AddrSet:
     # -- virDomainPCIAddressValidate
     def validate(self, addr: PCIAddr, flags: int, from_config: bool) -> None:
         code = "XML_ERROR" if from_config else "INTERNAL_ERROR"
-        s = str(addr)
+        s = addr  # formatted only when an error is raised
         if not self.buses:
             raise LibvirtError(code, "No PCI buses available")
         if addr.domain != 0:
