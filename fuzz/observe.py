@@ -46,13 +46,15 @@ def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL
     if "redefine" in steps:
         for i, r in zip(ok, backend.define_many([defined[i].xml for i in ok]), strict=True):
             obs[i].redefine = r
-    if "reload" in steps:
-        for i, r in zip(ok, backend.load_many([defined[i].xml for i in ok]), strict=True):
-            obs[i].reload = r
     mig = [i for i in ok if defined[i].migratable is not None]
-    if "destination" in steps:
-        for i, r in zip(mig, backend.load_many([defined[i].migratable for i in mig]), strict=True):
-            obs[i].destination = r
+    # driver restart and migration destination: one driver start-up reads both sets
+    reload_ix = ok if "reload" in steps else []
+    dest_ix = mig if "destination" in steps else []
+    loaded = backend.load_many([defined[i].xml for i in reload_ix] + [defined[i].migratable for i in dest_ix])
+    for i, r in zip(reload_ix, loaded[:len(reload_ix)], strict=True):
+        obs[i].reload = r
+    for i, r in zip(dest_ix, loaded[len(reload_ix):], strict=True):
+        obs[i].destination = r
     if "abi" in steps:
         for i, r in zip(mig, backend.abi_many([(defined[i].migratable, defined[i].migratable) for i in mig]),
                         strict=True):

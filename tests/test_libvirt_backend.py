@@ -185,3 +185,12 @@ def test_crashing_input_becomes_a_crash_result(monkeypatch):
         assert b.define(ok).kind == "ok"
     finally:
         b.close()
+
+
+def test_load_batch_with_shared_names_gives_each_its_own_result(libvirt_backend):
+    # same name and UUID three times in one driver start-up: each comes back as if loaded alone
+    pc = libvirt_backend.define(domain("x86_64", "pc"))
+    q35 = libvirt_backend.define(domain("x86_64", "q35"))
+    alone = [libvirt_backend.load(x).xml for x in (pc.xml, q35.xml, pc.migratable)]
+    together = [r.xml for r in libvirt_backend.load_many([pc.xml, q35.xml, pc.migratable])]
+    assert together == alone == [pc.xml, q35.xml, pc.xml]

@@ -9,6 +9,7 @@ else in the batch is lost.
 from __future__ import annotations
 
 import re
+import uuid as uuid_mod
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +22,21 @@ from virtfuzz.results import AbiResult, DefineResult, XmlResult
 CHUNK = 64
 _NAME = re.compile(r"<name>\s*([^<]*?)\s*</name>")
 _UUID = re.compile(r"<uuid>\s*([^<]*?)\s*</uuid>")
+
+
+def _restore_identity(r: XmlResult, ident: tuple[str, str, str | None, str | None]) -> XmlResult:
+    """Give a result loaded under a stand-in name/UUID its original ones back."""
+    name, new_name, uuid, new_uuid = ident
+    xml, error = r.xml, r.error
+    if xml is not None:
+        xml = xml.replace(f"<name>{new_name}</name>", f"<name>{name}</name>", 1)
+        if uuid and new_uuid:
+            xml = xml.replace(f"<uuid>{new_uuid}</uuid>", f"<uuid>{uuid}</uuid>", 1)
+    if error is not None:
+        error = error.replace(new_name, name)
+        if uuid and new_uuid:
+            error = error.replace(new_uuid, uuid)
+    return XmlResult(kind=r.kind, xml=xml, error=error, stage=r.stage, input=r.input)
 
 
 class LibvirtBackend:
@@ -107,34 +123,39 @@ class LibvirtBackend:
     def load_many(self, xmls: Sequence[str]) -> list[XmlResult]:
         """Each definition as a freshly started driver reads it from its config directory.
 
-        This is the parse without ABI_UPDATE that a daemon restart performs; definitions sharing a
-        name or UUID go to separate restarts so they cannot affect each other.
+        This is the parse without ABI_UPDATE that a daemon restart performs. All definitions go
+        to one driver start-up (the expensive part is the driver loading each emulator's cached
+        capabilities). Definitions sharing a name or UUID with an earlier one are loaded under a
+        distinct name and UUID, restored in the result: nothing else in a definition depends on them.
         """
         results: dict[int, XmlResult] = {}
-        pending = list(enumerate(xmls))
-        while pending:
-            names: set[str] = set()
-            uuids: set[str] = set()
-            batch, later = [], []
-            for i, x in pending:
-                m = _NAME.search(x)
-                if not m or not m.group(1) or "/" in m.group(1):
-                    results[i] = XmlResult(kind="error", error="virtfuzz: definition has no usable <name>",
-                                           stage="load")
-                    continue
-                u = _UUID.search(x)
-                uuid = u.group(1).lower() if u else None
-                if m.group(1) in names or (uuid and uuid in uuids):
-                    later.append((i, x))
-                    continue
-                names.add(m.group(1))
-                if uuid:
-                    uuids.add(uuid)
-                batch.append((i, m.group(1), x))
-            pending = later
-            if batch:
-                for (i, _, _), r in zip(batch, self._load_batch(batch), strict=True):
-                    results[i] = r
+        batch: list[tuple[int, str, str]] = []
+        renamed: dict[int, tuple[str, str, str | None, str | None]] = {}
+        names: set[str] = set()
+        uuids: set[str] = set()
+        for i, x in enumerate(xmls):
+            m = _NAME.search(x)
+            if not m or not m.group(1) or "/" in m.group(1):
+                results[i] = XmlResult(kind="error", error="virtfuzz: definition has no usable <name>", stage="load")
+                continue
+            name = m.group(1)
+            u = _UUID.search(x)
+            uuid = u.group(1).lower() if u else None
+            if name in names or (uuid and uuid in uuids):
+                new_name = f"{name}--vf{i}"
+                new_uuid = str(uuid_mod.uuid5(uuid_mod.NAMESPACE_OID, f"{uuid}/{i}")) if uuid else None
+                x = x.replace(m.group(0), f"<name>{new_name}</name>", 1)
+                if u and new_uuid:
+                    x = x.replace(u.group(0), f"<uuid>{new_uuid}</uuid>", 1)
+                renamed[i] = (name, new_name, u.group(1) if u else None, new_uuid)
+                name, uuid = new_name, new_uuid
+            names.add(name)
+            if uuid:
+                uuids.add(uuid)
+            batch.append((i, name, x))
+        if batch:
+            for (i, _, _), r in zip(batch, self._load_batch(batch), strict=True):
+                results[i] = _restore_identity(r, renamed[i]) if i in renamed else r
         return [results[i] for i in range(len(xmls))]
 
     def _load_batch(self, batch: list[tuple[int, str, str]]) -> list[XmlResult]:
