@@ -77,6 +77,14 @@ class CapSet:
         return cls(arch=arch, version=version, emulator=root.findtext("emulator") or "",
                    flags=flags, machines=machines, cpu_typenames=cpus, source=str(path))
 
+    def __hash__(self) -> int:
+        # capsets key the oracle's memo tables: hash the (large) compared fields once
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash((self.arch, self.version, self.emulator, self.flags, self.machines, self.source))
+
     def has(self, flag: str) -> bool:
         return flag in self.flags
 
