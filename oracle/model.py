@@ -10,6 +10,7 @@ parse-time errors are raised (as ``LibvirtError``), and anything outside the voc
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -307,9 +308,15 @@ def _check_children(el: etree._Element, allowed: set[str]) -> None:
 # --------------------------------------------------------------------------- parser
 
 
+_PARSERS = threading.local()  # an lxml parser is reusable, but only within its thread
+
+
 def parse_xml(xml: str) -> etree._Element:
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(remove_comments=True, resolve_entities=False,
+                                                   no_network=True)
     try:
-        parser = etree.XMLParser(remove_comments=True, resolve_entities=False, no_network=True)
         root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml, parser)
     except etree.XMLSyntaxError as e:
         raise OracleInputError(f"malformed XML: {e}") from None
