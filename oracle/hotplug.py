@@ -38,7 +38,13 @@ from virtfuzz.results import XmlResult
 
 
 def _persistent_copy(dom: Domain, caps: CapSet, prof: Profile) -> Domain:
-    """virDomainObjCopyPersistentDef: format, re-parse (INACTIVE|SKIP_VALIDATE), post-parse."""
+    """virDomainObjCopyPersistentDef: format, re-parse (INACTIVE|SKIP_VALIDATE), post-parse.
+    Done in model form (an independent copy with re-sorted controllers) when the re-parse cannot
+    do more than that; see oracle.migratable._reparse_may_differ."""
+    from oracle.migratable import _reparse_may_differ, _resorted_copy
+
+    if not _reparse_may_differ(dom):
+        return _resorted_copy(dom, deep=True)
     d = parse_domain(format_domain(dom), prof.data)
     post_parse(d, caps, prof, abi_update=False)
     return d

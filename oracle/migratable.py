@@ -16,7 +16,7 @@ import copy
 
 from oracle.capsets import CapSet
 from oracle.fmt import format_domain
-from oracle.model import Domain, insert_controller
+from oracle.model import Domain, clone_domain, insert_controller
 from oracle.postparse import is_i440fx
 from oracle.profile import Profile
 
@@ -49,14 +49,17 @@ def _reparse_may_differ(dom: Domain) -> bool:
     return False
 
 
-def _resorted_copy(dom: Domain) -> Domain:
+def _resorted_copy(dom: Domain, deep: bool = False) -> Domain:
     """The parse half of virDomainDefCopy in model form: controllers re-inserted in formatted
-    order (virDomainControllerInsertPreAlloced re-sorts them); the lists make_migratable edits
-    are copied, the devices themselves are shared read-only."""
-    d = copy.copy(dom)
-    d.panics = list(dom.panics)
-    d.controllers = []
-    for c in dom.controllers:
+    order (virDomainControllerInsertPreAlloced re-sorts them).  Shallow (the lists
+    make_migratable edits are copied, devices shared read-only) unless ``deep``."""
+    if deep:
+        d = clone_domain(dom)
+    else:
+        d = copy.copy(dom)
+        d.panics = list(dom.panics)
+    ctrls, d.controllers = d.controllers, []
+    for c in ctrls:
         insert_controller(d, c)
     return d
 

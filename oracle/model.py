@@ -9,6 +9,7 @@ parse-time errors are raised (as ``LibvirtError``), and anything outside the voc
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from dataclasses import dataclass, field
@@ -158,6 +159,41 @@ class Domain:
     memballoon: Memballoon | None = None
     panics: list[Panic] = field(default_factory=list)
 
+
+
+def _clone_info(info: Info) -> Info:
+    c = copy.copy(info)
+    c.pci_flags = 0  # connect flags are not part of the XML: recomputed, as after a re-parse
+    if info.pci is not None:
+        c.pci = copy.copy(info.pci)
+    return c
+
+
+def _clone_dev(dev):
+    c = copy.copy(dev)
+    c.info = _clone_info(dev.info)
+    return c
+
+
+def clone_domain(dom: Domain) -> Domain:
+    """An independent copy of a definition (what virDomainDefCopy yields, minus the re-sorting
+    and re-validation of its parse step): every mutable part is copied, strings/tuples shared,
+    and the non-XML PCI connect flags cleared as a re-parse would leave them.
+    Explicit because copy.deepcopy of a domain costs more than parsing it."""
+    d = copy.copy(dom)
+    d.boot_devs = list(dom.boot_devs)
+    d.os_direct = list(dom.os_direct)
+    d.features = list(dom.features)
+    d.cpu = copy.copy(dom.cpu)
+    d.controllers = [_clone_dev(c) for c in dom.controllers]
+    d.serials = [_clone_dev(s) for s in dom.serials]
+    d.inputs = [_clone_dev(i) for i in dom.inputs]
+    d.audios = [copy.copy(a) for a in dom.audios]
+    d.redirdevs = [_clone_dev(r) for r in dom.redirdevs]
+    d.hubs = [_clone_dev(h) for h in dom.hubs]
+    d.memballoon = _clone_dev(dom.memballoon) if dom.memballoon is not None else None
+    d.panics = [_clone_dev(p) for p in dom.panics]
+    return d
 
 # --------------------------------------------------------------------------- helpers
 
