@@ -18,10 +18,8 @@ Messages use 9.0.0's printf forms; model numbers print as enum integers, e.g.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from oracle.capsets import CapSet
-from oracle.errors import PREFIX, LibvirtError
+from oracle.errors import LibvirtError
 from oracle.migratable import migratable_xml
 from oracle.model import Controller, Domain, Info
 from oracle.pipeline import parse_and_define, reparse, validate
@@ -161,39 +159,13 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
         _info(s.info, d.info)
 
 
-@lru_cache(maxsize=2048)
-def _source_image(src_xml: str, caps: CapSet, prof: Profile) -> Domain | LibvirtError:
-    """Step 1 (define SRC, the image's migratable XML parsed again); memoised because the fuzzer
-    checks one source against many targets.  The Domain is shared: the checks only read it."""
-    try:
-        src0 = parse_and_define(src_xml, caps, prof, abi_update=True)
-        return reparse(migratable_xml(src0, caps, prof), caps, prof)
-    except LibvirtError as e:
-        return e
-
-
-@lru_cache(maxsize=2048)
-def _parsed(xml: str, caps: CapSet, prof: Profile) -> Domain | LibvirtError:
-    """reparse(xml), memoised and shared read-only (validate, migratable_xml and compare do not
-    modify a domain); a refusal is returned, not raised, so that it is memoised too."""
-    try:
-        return reparse(xml, caps, prof)
-    except LibvirtError as e:
-        return e
-
-
-def _get(r: Domain | LibvirtError) -> Domain:
-    if isinstance(r, LibvirtError):
-        raise LibvirtError(r.code, str(r)[len(PREFIX[r.code]):])
-    return r
-
-
 def check_abi(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiResult:
     try:
-        src = _get(_source_image(src_xml, caps, prof))
-        dst = _get(_parsed(dst_xml, caps, prof))
+        src0 = parse_and_define(src_xml, caps, prof, abi_update=True)
+        src = reparse(migratable_xml(src0, caps, prof), caps, prof)
+        dst = reparse(dst_xml, caps, prof)
         validate(dst, caps)  # the new XML is parsed with INACTIVE only, i.e. validated
-        dst_migr = _get(_parsed(migratable_xml(dst, caps, prof), caps, prof))
+        dst_migr = reparse(migratable_xml(dst, caps, prof), caps, prof)
         try:
             compare(src, dst_migr, prof)
         except LibvirtError as first:

@@ -1,14 +1,12 @@
 """Public operations; each returns the plain result types of virtfuzz.results.
 
-Every operation is a pure function of its arguments (strings, an immutable CapSet, a profile
-name) returning a frozen result, so results are memoised: a fuzzer sees the same texts again
-(duplicate cases, migratable XML fed back to load/abi) and gets them without re-computation.
-Inputs the oracle refuses (OracleInputError) are not cached; they raise again.
+Results are deliberately not memoised across calls: the rules and the profile tables can be
+changed in-process (bench/mutants.py patches them to measure the fuzzer), and a memo would
+serve answers computed under other rules.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
@@ -20,7 +18,6 @@ from oracle.profile import DEFAULT_PROFILE, get_profile
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
 
-@lru_cache(maxsize=4096)
 def define(xml: str, caps: CapSet, abi_update: bool = True, profile: str = DEFAULT_PROFILE) -> DefineResult:
     """virDomainDefineXML + XMLDesc(0) + XMLDesc(MIGRATABLE)."""
     prof = get_profile(profile)
@@ -35,7 +32,6 @@ def define(xml: str, caps: CapSet, abi_update: bool = True, profile: str = DEFAU
     return DefineResult(kind="ok", xml=format_domain(dom), migratable=mig, migratable_error=mig_err)
 
 
-@lru_cache(maxsize=4096)
 def load(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
     """A definition re-read by a restarting driver (virDomainObjListLoadConfig): parsed without
     ABI_UPDATE and with SKIP_VALIDATE.  A parse or post-parse error means libvirt skips the
@@ -52,21 +48,18 @@ def load(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
     return XmlResult(kind="ok", xml=format_domain(dom))
 
 
-@lru_cache(maxsize=4096)
 def abi(src_xml: str, dst_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> AbiResult:
     from oracle.abicheck import check_abi
 
     return check_abi(src_xml, dst_xml, caps, get_profile(profile))
 
 
-@lru_cache(maxsize=4096)
 def attach(domain_xml: str, device_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
     from oracle.hotplug import attach_config
 
     return attach_config(domain_xml, device_xml, caps, get_profile(profile))
 
 
-@lru_cache(maxsize=4096)
 def detach(domain_xml: str, device_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
     from oracle.hotplug import detach_config
 

@@ -21,9 +21,6 @@ class Profile:
     version: str
     data: dict
 
-    def __hash__(self) -> int:  # profiles key memo tables; one per version (get_profile caches)
-        return hash(self.version)
-
     def usb_model_index(self, model: str) -> int:
         """libvirt's enum integer for a USB model (printed by ABI-check messages)."""
         return self.data["usb_models"].index(model)
