@@ -7,7 +7,6 @@ serve answers computed under other rules.
 
 from __future__ import annotations
 
-
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
 from oracle.fmt import format_domain

@@ -15,7 +15,6 @@ virDomainRedirdevDefFind):
 
 from __future__ import annotations
 
-
 from oracle import postparse, usb
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported

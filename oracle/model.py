@@ -278,6 +278,19 @@ def parse_memory(el: etree._Element | None) -> int | None:
     return -(-val * _UNITS[unit] // 1024)
 
 
+def _c_uint_base0(v: str, attr: str) -> int:
+    """What C's strtoul(v, &end, 0) gives libvirt (virXMLPropUInt with base 0): 0x.. hex, a
+    leading 0 octal, else decimal; a string it cannot consume entirely is an invalid value."""
+    try:
+        if v[:2].lower() == "0x":
+            return int(v[2:], 16)
+        if len(v) > 1 and v.startswith("0"):
+            return int(v[1:], 8)
+        return int(v, 10)
+    except ValueError:
+        raise _bad_value(attr, "address", v, " Expected non-negative integer value") from None
+
+
 def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw")) -> Info:
     info = Info()
     a = el.find("address")
@@ -294,7 +307,7 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
                 v = a.get(attr, "0")
                 if not _UINT_ATTR.fullmatch(v):
                     raise _bad_value(attr, "address", v, " Expected non-negative integer value")
-                vals.append(int(v, 0))
+                vals.append(_c_uint_base0(v, attr))
             if vals[3] > 7:
                 raise LibvirtError("XML_ERROR", f"Invalid PCI address function=0x{vals[3]:x}, must be <= 7")
             if vals[0] > 0xFFFF or vals[1] > 0xFF or vals[2] > 0x1F:

@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
         backend.close()
     if r.kind == "ok":
         return 0
+    if r.kind == "unsupported":
+        print(f"the oracle does not model this input: {r.error}", file=sys.stderr)
+        return 3
     prefix = f"{args.src}: " if r.stage == "define-src" else ""
     print(f"{prefix}{r.error}", file=sys.stderr)
     return 1

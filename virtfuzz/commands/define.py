@@ -7,6 +7,9 @@ Batch (``--out DIR FILE...``, one backend process for all files): for each ``NAM
 ``DIR/NAME.xml`` and ``DIR/NAME.mig.xml`` (or ``DIR/NAME.mig.err``), or ``DIR/NAME.err`` when the
 definition is rejected. Each file is defined and undefined on its own, so a result never depends
 on the other files. Exit 0 when every file was processed.
+
+With ``--backend oracle``, an input outside the oracle's modelled vocabulary is not a verdict:
+single-file mode exits 3 with the reason, batch mode writes ``DIR/NAME.unsupported``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         backend.close()
     if args.out is None:
         r = results[0]
+        if r.kind == "unsupported":
+            print(f"the oracle does not model this input: {r.error}", file=sys.stderr)
+            return 3
         if r.kind != "ok":
             print(r.error, file=sys.stderr)
             return 1
@@ -58,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for path, r in zip(args.files, results, strict=True):
         stem = _stem(path)
-        for suffix in (".xml", ".mig.xml", ".mig.err", ".err"):
+        for suffix in (".xml", ".mig.xml", ".mig.err", ".err", ".unsupported"):
             (out / f"{stem}{suffix}").unlink(missing_ok=True)
+        if r.kind == "unsupported":
+            write_text(out / f"{stem}.unsupported", f"{r.error}\n")
+            continue
         if r.kind != "ok":
             write_text(out / f"{stem}.err", f"{r.error}\n")
             continue
