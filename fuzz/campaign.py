@@ -95,6 +95,7 @@ class Job:
                                             caps_del=cfg.caps_del) for name in cfg.backends}
         self.seen: set[str] = set()
         self.known = known_signatures()
+        self.deadline: float | None = None  # wall-clock end of the campaign (time.time())
 
     def close(self) -> None:
         for b in self.backends.values():
@@ -190,7 +191,8 @@ class Job:
         def interesting(f: Failure) -> bool:
             return signature(f) not in self.seen
 
-        failure, steps = run_sequences(self.backends, interesting, seed)
+        budget = max(1.0, min(20.0, self.deadline - time.time())) if self.deadline else 20.0
+        failure, steps = run_sequences(self.backends, interesting, seed, seconds=budget)
         rep = BatchReport(job=self.index, cases=0, steps=steps, features=["tier:sequence"])
         if failure is not None:
             sig = signature(failure.failure)
@@ -233,6 +235,7 @@ class Job:
 
 def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:
     job = Job(cfg, index)
+    job.deadline = deadline
     try:
         n = 0
         while time.time() < deadline:

@@ -8,6 +8,7 @@ campaign records as a finding with its steps.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 
 from hypothesis import HealthCheck, Phase, assume, settings
@@ -29,7 +30,8 @@ class SequenceFailure(AssertionError):
 
 
 def make_machine(backends: dict[str, Backend], is_interesting: Callable[[Failure], bool],
-                 counter: list[int]) -> type:
+                 counter: list[int], deadline: float = float("inf"),
+                 seen: list[SequenceFailure] | None = None) -> type:
     class DomainLife(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
@@ -38,10 +40,15 @@ def make_machine(backends: dict[str, Backend], is_interesting: Callable[[Failure
             self.attached: list[str] = []
 
         def _run(self, step: Step) -> None:
+            if time.monotonic() > deadline:
+                return  # out of time: remaining steps (and shrink attempts) pass without running
             counter[0] += 1
             for f in self.runner.run(step):
                 if is_interesting(f):
-                    raise SequenceFailure(f, self.runner.steps)
+                    failure = SequenceFailure(f, self.runner.steps)
+                    if seen is not None:
+                        seen.append(failure)
+                    raise failure
 
         @initialize(spec=S.domain_specs())
         def define(self, spec: S.DomainSpec) -> None:
@@ -81,10 +88,15 @@ def make_machine(backends: dict[str, Backend], is_interesting: Callable[[Failure
 
 
 def run_sequences(backends: dict[str, Backend], is_interesting: Callable[[Failure], bool], seed: int,
-                  examples: int = 2, steps: int = 6) -> tuple[SequenceFailure | None, int]:
-    """Run a few sequences; returns (shrunk failure or None, steps executed including shrinking)."""
+                  examples: int = 2, steps: int = 6, seconds: float = 20.0) -> tuple[SequenceFailure | None, int]:
+    """Run a few sequences for at most about ``seconds``; returns (failure or None, steps executed).
+
+    The failure is hypothesis' shrunk one when shrinking finished in time, else the smallest
+    failing sequence seen so far (shrinking can take many re-runs against the real libvirt).
+    """
     counter = [0]
-    machine = make_machine(backends, is_interesting, counter)
+    seen: list[SequenceFailure] = []
+    machine = make_machine(backends, is_interesting, counter, time.monotonic() + seconds, seen)
     cfg = settings(max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
                    phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
                    report_multiple_bugs=False, print_blob=False)
@@ -93,4 +105,6 @@ def run_sequences(backends: dict[str, Backend], is_interesting: Callable[[Failur
         run_state_machine_as_test(machine, settings=cfg)
     except SequenceFailure as e:
         return e, counter[0]
-    return None, counter[0]
+    except Exception:  # e.g. hypothesis' Flaky when the time cap stopped the final replay
+        pass
+    return (min(seen, key=lambda e: len(e.steps)) if seen else None), counter[0]
