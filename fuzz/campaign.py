@@ -244,6 +244,8 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:
             except Exception as e:  # report and keep fuzzing: one bad batch must not end the campaign
                 queue.put(asdict(BatchReport(job=index, cases=0, steps=0, error=f"{type(e).__name__}: {e}")))
             n += 1
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: finish quietly, the parent reports
+        pass
     finally:
         job.close()
         queue.put({"job": index, "done": True})
