@@ -175,16 +175,24 @@ class Job:
                 if sig in self.seen:
                     continue
                 self.seen.add(sig)
-                context = {**self.cfg.context(), "seed": seed, "job": self.index, "tier": "live",
-                           "live_devices": devices}
+                context = self._context(seed, tier="live", live_devices=devices)
                 extra = {"destination.xml": dst} if dst else {}
                 path = write_finding(self.cfg.out, sig, f, case.xml, case.xml, case.device, context, extra=extra)
                 if path is not None:
-                    rep.new.append({"signature": sig, "invariant": f.invariant, "party": f.party,
-                                    "message": f.message, "xpath": f.xpath, "left": f.left, "right": f.right,
-                                    "path": str(path), "input": case.xml, "device": case.device,
-                                    "reproduce": f"virtfuzz replay {path}", "known": sig in self.known})
+                    rep.new.append(self._new_record(sig, f, path, case.xml, case.device))
         return rep
+
+    def _context(self, seed: int, **extra: object) -> dict:
+        """What a finding records about where it came from (replay re-opens backends from it)."""
+        return {**self.cfg.context(), "seed": seed, "job": self.index,
+                "versions": {n: getattr(b, "version", None) for n, b in self.backends.items()}, **extra}
+
+    def _new_record(self, sig: str, f: Failure, path: Path, xml: str, device: str | None,
+                    **extra: object) -> dict:
+        """The summary/report entry of a finding just written to ``path``."""
+        return {"signature": sig, "invariant": f.invariant, "party": f.party, "message": f.message,
+                "xpath": f.xpath, "left": f.left, "right": f.right, "path": str(path), "input": xml,
+                "device": device, "reproduce": f"virtfuzz replay {path}", "known": sig in self.known, **extra}
 
     def run_sequences(self, seed: int) -> BatchReport:
         """A round of state-machine sequences; a new failure comes back shrunk by hypothesis."""
@@ -199,16 +207,11 @@ class Job:
             self.seen.add(sig)
             step_dicts = [s.to_dict() for s in failure.steps]
             first = step_dicts[0]["xml"] or ""
-            context = {**self.cfg.context(), "seed": seed, "job": self.index, "tier": "sequence",
-                       "versions": {n: getattr(b, "version", None) for n, b in self.backends.items()}}
+            context = self._context(seed, tier="sequence")
             path = write_finding(self.cfg.out, sig, failure.failure, first, first, None, context, step_dicts)
             if path is not None:
-                f = failure.failure
-                rep.new.append({"signature": sig, "invariant": f.invariant, "party": f.party,
-                                "message": f.message, "xpath": f.xpath, "left": f.left, "right": f.right,
-                                "path": str(path), "input": first, "device": None,
-                                "steps": [s["op"] for s in step_dicts],
-                                "reproduce": f"virtfuzz replay {path}", "known": sig in self.known})
+                rep.new.append(self._new_record(sig, failure.failure, path, first, None,
+                                                steps=[s["op"] for s in step_dicts]))
         return rep
 
     def _record(self, sig: str, f: Failure, case: Case, seed: int) -> dict | None:
@@ -223,14 +226,8 @@ class Job:
 
         # a known finding already has its reproducer in the repository: record it, do not reduce it
         reduced = case.xml if sig in self.known else reduce_xml(case.xml, still_fails, self.cfg.reduce_rounds)[0]
-        context = {**self.cfg.context(), "seed": seed, "job": self.index,
-                   "versions": {n: getattr(b, "version", None) for n, b in self.backends.items()}}
-        path = write_finding(self.cfg.out, sig, f, case.xml, reduced, case.device, context)
-        if path is None:
-            return None
-        return {"signature": sig, "invariant": f.invariant, "party": f.party, "message": f.message,
-                "xpath": f.xpath, "left": f.left, "right": f.right, "path": str(path), "input": reduced,
-                "device": case.device, "reproduce": f"virtfuzz replay {path}", "known": sig in self.known}
+        path = write_finding(self.cfg.out, sig, f, case.xml, reduced, case.device, self._context(seed))
+        return None if path is None else self._new_record(sig, f, path, reduced, case.device)
 
 
 def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:
