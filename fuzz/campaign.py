@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lxml import etree
+
 from fuzz.checks import Failure, check_case
 from fuzz.findings import known_signatures, write_finding
 from fuzz.generate import draw_batch
@@ -25,7 +27,7 @@ from fuzz.machine import run_sequences
 from fuzz.observe import ALL_STEPS, Case, observe, steps_for
 from fuzz.reduce import reduce_xml
 from fuzz.report import write_report, write_summary
-from fuzz.signature import signature
+from fuzz.signature import error_class, signature
 from virtfuzz.backends import open_backend
 
 
@@ -67,10 +69,6 @@ class BatchReport:
 
 def _features(case: Case, obs) -> set[str]:
     """What a case exercised: arch/machine family, USB models, error classes (the coverage we report)."""
-    from lxml import etree
-
-    from fuzz.signature import error_class
-
     feats: set[str] = set()
     d = obs.define
     if d.kind == "ok" and d.xml:
