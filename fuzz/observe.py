@@ -44,7 +44,7 @@ def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL
     obs = [Observation(define=d) for d in defined]
     ok = [i for i, d in enumerate(defined) if d.kind == "ok"]
     if "redefine" in steps:
-        for i, r in zip(ok, backend.define_many([defined[i].xml for i in ok]), strict=True):
+        for i, r in zip(ok, backend.define_many([defined[i].xml for i in ok], migratable=False), strict=True):
             obs[i].redefine = r
     mig = [i for i in ok if defined[i].migratable is not None]
     # driver restart and migration destination: one driver start-up reads both sets
@@ -72,6 +72,7 @@ def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL
                         strict=True):
             obs[i].hotplug = r
         again = [i for i in plugged if obs[i].hotplug.kind == "ok"]
-        for i, r in zip(again, backend.define_many([obs[i].hotplug.xml for i in again]), strict=True):
+        for i, r in zip(again, backend.define_many([obs[i].hotplug.xml for i in again], migratable=False),
+                             strict=True):
             obs[i].hotplug_redefine = r
     return obs

@@ -194,3 +194,25 @@ def test_load_batch_with_shared_names_gives_each_its_own_result(libvirt_backend)
     alone = [libvirt_backend.load(x).xml for x in (pc.xml, q35.xml, pc.migratable)]
     together = [r.xml for r in libvirt_backend.load_many([pc.xml, q35.xml, pc.migratable])]
     assert together == alone == [pc.xml, q35.xml, pc.xml]
+
+
+# --- the /proc/cpuinfo snapshot (virtfuzz.backends.cpuinfo_snapshot) ---
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the snapshot needs CAP_SYS_ADMIN; without it the live file is read")
+def test_worker_reads_a_cpuinfo_snapshot_and_results_do_not_change(libvirt_backend, monkeypatch):
+    xmls = [domain("x86_64", "q35"), domain("aarch64", "virt"), domain("x86_64", "pc")]
+    with_snapshot = libvirt_backend.define_many(xmls)
+    assert libvirt_backend.worker.info["cpuinfo_snapshot"] == "in use"
+    monkeypatch.setenv("VIRTFUZZ_LIVE_CPUINFO", "1")
+    with LibvirtBackend() as live:
+        assert live.define_many(xmls) == with_snapshot
+        assert live.worker.info["cpuinfo_snapshot"] == "disabled by VIRTFUZZ_LIVE_CPUINFO"
+    # the host's mount table is untouched: the bind mount lives in the worker's namespace only
+    assert not any(" /proc/cpuinfo " in line for line in open("/proc/self/mounts"))
+
+
+def test_redefine_without_migratable_skips_only_the_migratable_xml(libvirt_backend):
+    (full,) = libvirt_backend.define_many([domain("x86_64", "q35")])
+    (bare,) = libvirt_backend.define_many([domain("x86_64", "q35")], migratable=False)
+    assert full.migratable is not None and bare.migratable is None
+    assert bare.xml == full.xml and bare.kind == "ok"

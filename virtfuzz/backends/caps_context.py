@@ -75,8 +75,8 @@ class ContextBackend:
     def define(self, xml: str) -> DefineResult:
         return self.inner.define(self.ctx.prepare(xml))
 
-    def define_many(self, xmls: Sequence[str]) -> list[DefineResult]:
-        return self.inner.define_many([self.ctx.prepare(x) for x in xmls])
+    def define_many(self, xmls: Sequence[str], migratable: bool = True) -> list[DefineResult]:
+        return self.inner.define_many([self.ctx.prepare(x) for x in xmls], migratable)
 
     def load(self, xml: str) -> XmlResult:
         return self.inner.load(self.ctx.prepare(xml))

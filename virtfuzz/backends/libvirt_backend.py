@@ -75,11 +75,11 @@ class LibvirtBackend:
     def define(self, xml: str) -> DefineResult:
         return self.define_many([xml])[0]
 
-    def define_many(self, xmls: Sequence[str]) -> list[DefineResult]:
+    def define_many(self, xmls: Sequence[str], migratable: bool = True) -> list[DefineResult]:
         out: list[DefineResult] = []
         for i in range(0, len(xmls), CHUNK):
             chunk = list(xmls[i:i + CHUNK])
-            out.extend(self._isolating(chunk, lambda c: self._call("define_many", (c,)),
+            out.extend(self._isolating(chunk, lambda c: self._call("define_many", (c, migratable)),
                                        lambda lost, x: DefineResult(kind=lost.kind, error=lost.message,
                                                                     input=x),
                                        DefineResult.from_dict))

@@ -24,6 +24,7 @@ from typing import Any
 import libvirt
 
 from virtfuzz.backends import wire
+from virtfuzz.backends.cpuinfo_snapshot import use_cpuinfo_snapshot
 from virtfuzz.backends.reaper import become_subreaper
 from virtfuzz.backends.saveimage import write_save_image
 
@@ -74,10 +75,10 @@ class Worker:
 
     # -- requests -------------------------------------------------------------------------
     def hello(self) -> dict:
-        return {"version": libvirt.getVersion(), "pid": os.getpid(),
+        return {"version": libvirt.getVersion(), "pid": os.getpid(), "cpuinfo_snapshot": CPUINFO_SNAPSHOT,
                 "domains": [d.name() for d in self.conn.listAllDomains()]}
 
-    def define_one(self, xml: str) -> dict:
+    def define_one(self, xml: str, migratable: bool = True) -> dict:
         if FAULTS:
             _inject_fault(xml)
         try:
@@ -87,17 +88,19 @@ class Worker:
                     "error": _msg(e)}
         try:
             stored = dom.XMLDesc(0)
+            mig, mig_err = None, None
             try:
-                mig, mig_err = dom.XMLDesc(MIGRATABLE), None
+                if migratable:
+                    mig = dom.XMLDesc(MIGRATABLE)
             except libvirt.libvirtError as e:
-                mig, mig_err = None, _msg(e)
+                mig_err = _msg(e)
             return {"kind": "ok", "xml": stored, "migratable": mig, "migratable_error": mig_err,
                     "error": None}
         finally:
             dom.undefine()
 
-    def define_many(self, xmls: list[str]) -> list[dict]:
-        return [self.define_one(x) for x in xmls]
+    def define_many(self, xmls: list[str], migratable: bool = True) -> list[dict]:
+        return [self.define_one(x, migratable) for x in xmls]
 
     def abi(self, src_xml: str, dst_xml: str) -> dict:
         try:
@@ -333,11 +336,20 @@ def loader_handlers(root: Path) -> dict:
             raise StartupCrashed(f"libvirt driver start-up {how}")
         return result
 
-    return {"hello": lambda: {"version": libvirt.getVersion(), "pid": os.getpid(), "domains": []},
+    return {"hello": lambda: {"version": libvirt.getVersion(), "pid": os.getpid(),
+                              "cpuinfo_snapshot": CPUINFO_SNAPSHOT, "domains": []},
             "load": load}
 
 
+CPUINFO_SNAPSHOT: str = "not set up"
+
+
 def main(argv: list[str]) -> int:
+    global CPUINFO_SNAPSHOT
+    root = Path(argv[1] if argv[0] == "--loader" else argv[0])
+    (root / "virtfuzz").mkdir(exist_ok=True)
+    # first, while single-threaded (see cpuinfo_snapshot); None means in use
+    CPUINFO_SNAPSHOT = use_cpuinfo_snapshot(root / "virtfuzz") or "in use"
     if argv[0] == "--loader":
         serve(loader_handlers(Path(argv[1])), int(argv[2]), int(argv[3]))
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -93,8 +94,11 @@ class OracleBackend:
     def define(self, xml: str) -> DefineResult:
         return self._guard(DefineResult, self._oracle.define, xml, self.caps(xml))
 
-    def define_many(self, xmls: Sequence[str]) -> list[DefineResult]:
-        return [self.define(x) for x in xmls]
+    def define_many(self, xmls: Sequence[str], migratable: bool = True) -> list[DefineResult]:
+        out = [self.define(x) for x in xmls]
+        if not migratable:  # same contract as the real backend: no migratable XML asked for
+            out = [replace(r, migratable=None, migratable_error=None) for r in out]
+        return out
 
     def load(self, xml: str) -> XmlResult:
         return self._guard(XmlResult, self._oracle.load, xml, self.caps(xml))
