@@ -14,4 +14,6 @@ if [ ! -x "$here/.venv/bin/python" ]; then
 fi
 "$here/.venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
 "$here/.venv/bin/pip" install -q --disable-pip-version-check tox -e "$here[test,lint]"
+# libvirt probes each QEMU binary and fake-QEMU capability variant once, here, not inside a campaign
+"$here/.venv/bin/virtfuzz" caps-warm
 echo "virtfuzz set up: $("$here/.venv/bin/python" -c 'import libvirt; v=libvirt.getVersion(); print(f"libvirt {v//1000000}.{v//1000%1000}.{v%1000}")')"

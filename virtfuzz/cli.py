@@ -12,10 +12,11 @@ import argparse
 import sys
 
 from virtfuzz.backend import BackendUnavailable
-from virtfuzz.commands import abi, define, export, fuzz, replay
+from virtfuzz.commands import abi, caps_warm, define, export, fuzz, replay
 from virtfuzz.inputs import InputError
 
-COMMANDS = {"define": define, "abi": abi, "fuzz": fuzz, "replay": replay, "export": export}
+COMMANDS = {"define": define, "abi": abi, "fuzz": fuzz, "replay": replay, "export": export,
+            "caps-warm": caps_warm}
 
 
 def add_backend_options(p: argparse.ArgumentParser, default: str = "libvirt") -> None:

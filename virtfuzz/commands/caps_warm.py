@@ -1,0 +1,57 @@
+"""Have the real libvirt probe every capability variant a campaign can draw, once, ahead of time.
+
+A fake-QEMU variant (``--qemu``/``--caps-del``, ``virtfuzz.fakeqemu``) costs libvirt a QEMU probe
+(0.1-0.4 s) the first time a root sees it; libvirt's capability cache, shared across roots and
+runs in /var/cache/virtfuzz/capscache/<libvirt version>, serves it afterwards. A campaign on a
+fresh machine would otherwise spend a large part of its budget probing (about 110 variants, times
+two roots per job). ``scripts/setup.sh`` runs this; it is idempotent and cheap when warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+
+HELP = "probe every capability variant the fuzzer draws into libvirt's shared cache"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=2, help="probing processes (default 2)")
+
+
+def _minimal_domain(arch: str) -> str:
+    """No machine: the probe happens on the capability lookup, whatever the define's verdict."""
+    return (f"<domain type='qemu'><name>warm-{arch}</name><memory unit='KiB'>65536</memory>"
+            f"<os><type arch='{arch}'>hvm</type></os></domain>")
+
+
+def _probe(variants: list[tuple[str, str | None, tuple[str, ...]]], libvirt_version: str | None) -> int:
+    from virtfuzz.backends.caps_context import CapsContext
+    from virtfuzz.backends.libvirt_backend import LibvirtBackend
+
+    xmls = [CapsContext(version, dels).prepare(_minimal_domain(arch)) for arch, version, dels in variants]
+    with LibvirtBackend(libvirt_version) as backend:  # closing saves the new cache entries
+        backend.define_many(xmls, migratable=False)
+    return len(xmls)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fuzz.generate import all_capability_variants
+
+    if args.backend != "libvirt":
+        print("virtfuzz caps-warm: only the libvirt backend probes capabilities", file=sys.stderr)
+        return 2
+    from fuzz.vocabulary import ARCHES
+
+    # the installed QEMU binaries (version None) as well as every fake-QEMU variant
+    variants: list[tuple[str, str | None, tuple[str, ...]]] = [(a, None, ()) for a in ARCHES]
+    variants += all_capability_variants()
+    jobs = max(1, args.jobs)
+    t = time.perf_counter()
+    shares = [variants[i::jobs] for i in range(jobs)]
+    with mp.get_context("spawn").Pool(jobs) as pool:
+        done = sum(pool.starmap(_probe, [(s, args.libvirt) for s in shares if s]))
+    print(f"caps-warm: {done} QEMU binaries and variants in libvirt's cache ({time.perf_counter() - t:.1f} s)")
+    return 0
