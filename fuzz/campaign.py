@@ -11,13 +11,12 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import random
+import re
 import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from lxml import etree
 
 from fuzz.checks import Failure, check_case
 from fuzz.findings import known_signatures, write_finding
@@ -43,8 +42,13 @@ class CampaignConfig:
     caps_del: tuple[str, ...] = ()
     batch: int = 48
     variant_rate: float = 0.3  # share of cases run against a fake-QEMU capability variant
-    sequence_every: int = 8  # every Nth batch of a job is a round of hotplug/restart/migrate sequences
-    live_every: int = 12  # every Nth batch: a few real guests (start, live attach, save, restore)
+    # Shares of each job's time for the slower tiers (the rest goes to generated batches): rounds
+    # of hotplug/restart/migrate sequences, and a few real guests (start, live attach, save,
+    # restore). Shares of time rather than every-Nth-batch, so faster batches do not make the
+    # slow tiers dominate, and the live tier stays "sampled at a lower rate" on any machine.
+    sequence_share: float = 0.10
+    sequence_round_seconds: float = 5.0
+    live_share: float = 0.05
     live_cases: int = 2
     reduce_rounds: int = 8
 
@@ -67,17 +71,26 @@ class BatchReport:
     reduce_seconds: float = 0.0
 
 
+_OS_TYPE = re.compile(r"<type arch='([^']*)'(?: machine='([^']*)')?")
+_CONTROLLER = re.compile(r"<controller type='([^']*)'([^>]*)>")
+_MODEL = re.compile(r" model='([^']*)'")
+
+
 def _features(case: Case, obs) -> set[str]:
-    """What a case exercised: arch/machine family, USB models, error classes (the coverage we report)."""
+    """What a case exercised: arch/machine family, USB models, error classes (the coverage we report).
+
+    Read with regular expressions from XML that libvirt (or the oracle) formatted, whose attribute
+    order is fixed; parsing every stored XML again was a measurable share of a case.
+    """
     feats: set[str] = set()
     d = obs.define
     if d.kind == "ok" and d.xml:
-        root = etree.fromstring(d.xml.encode())
-        t = root.find("os/type")
-        fam = (t.get("machine") or "").split("-")[0]
-        feats.add(f"machine:{t.get('arch')}/{fam}")
-        for c in root.findall("devices/controller"):
-            feats.add(f"controller:{c.get('type')}/{c.get('model')}")
+        m = _OS_TYPE.search(d.xml)
+        if m:
+            feats.add(f"machine:{m.group(1)}/{(m.group(2) or '').split('-')[0]}")
+        for ctype, attrs in _CONTROLLER.findall(d.xml):
+            model = _MODEL.search(attrs)
+            feats.add(f"controller:{ctype}/{model.group(1) if model else None}")
     elif d.error and d.kind != "unsupported":
         feats.add(f"error:{error_class(d.error)[:80]}")
     if obs.hotplug is not None:
@@ -94,6 +107,7 @@ class Job:
         self.seen: set[str] = set()
         self.known = known_signatures()
         self.deadline: float | None = None  # wall-clock end of the campaign (time.time())
+        self.tier_seconds: Counter[str] = Counter()
 
     def close(self) -> None:
         for b in self.backends.values():
@@ -111,19 +125,30 @@ class Job:
         self._last_obs = obs
         return out
 
+    def next_tier(self) -> str:
+        """The tier furthest below its share of this job's time so far (generated batches first)."""
+        spent = sum(self.tier_seconds.values())
+        if spent == 0:
+            return "batch"
+        if self.tier_seconds["sequence"] < self.cfg.sequence_share * spent:
+            return "sequence"
+        if "libvirt" in self.backends and self.tier_seconds["live"] < self.cfg.live_share * spent:
+            return "live"
+        return "batch"
+
     def run_batch(self, batch_no: int) -> BatchReport:
         t = time.monotonic()
         seed = self.cfg.seed * 1_000_003 + self.index * 10_007 + batch_no
-        if self.cfg.sequence_every and batch_no % self.cfg.sequence_every == self.cfg.sequence_every - 1:
+        tier = self.next_tier()
+        if tier == "sequence":
             rep = self.run_sequences(seed)
-            rep.tier = "sequence"
-        elif "libvirt" in self.backends and self.cfg.live_every and \
-                batch_no % self.cfg.live_every == self.cfg.live_every - 2:
+        elif tier == "live":
             rep = self.run_live(seed)
-            rep.tier = "live"
         else:
             rep = self.run_generated(seed)
+        rep.tier = tier
         rep.seconds = time.monotonic() - t
+        self.tier_seconds[tier] += rep.seconds
         return rep
 
     def run_generated(self, seed: int) -> BatchReport:
@@ -197,7 +222,9 @@ class Job:
         def interesting(f: Failure) -> bool:
             return signature(f) not in self.seen
 
-        budget = max(1.0, min(20.0, self.deadline - time.time())) if self.deadline else 20.0
+        budget = self.cfg.sequence_round_seconds
+        if self.deadline:
+            budget = max(1.0, min(budget, self.deadline - time.time()))
         failure, steps = run_sequences(self.backends, interesting, seed, seconds=budget)
         rep = BatchReport(job=self.index, cases=0, steps=steps, features=["tier:sequence"])
         if failure is not None:
