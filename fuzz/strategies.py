@@ -18,30 +18,144 @@ Why this shape:
 
 from __future__ import annotations
 
+import random
 import uuid as uuid_mod
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
-from typing import Any
+from functools import cache, wraps
+from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 from lxml import etree
 
 from fuzz import vocabulary as voc
 
-# --- plain data ---------------------------------------------------------------------------------
+T = TypeVar("T")
 
+# --- drawing: through hypothesis, or straight from a seeded random.Random ------------------------
+# The strategies below serve two drivers. Tests and shrinking run them under hypothesis (``@given``,
+# ``find``). Fuzz batches (fuzz.generate.draw_batch) run the *same* composite definitions with a
+# ``RandomDraw`` as their ``draw``: around the ~60 draw calls of a domain, hypothesis' engine did
+# ~3.5 ms of bookkeeping (spans, choice tree, mutating earlier examples), in a 6 ms per-case budget.
+# So every strategy the composites draw from is made here by a factory that also registers its
+# *random twin*: how to draw the same kind of value from a random.Random, with hypothesis'
+# per-choice distribution for these small ranges (uniform integers and elements, fair booleans,
+# list lengths geometric with hypothesis' average size).
+
+_TWINS: weakref.WeakKeyDictionary[st.SearchStrategy, Callable[[RandomDraw], Any]] = weakref.WeakKeyDictionary()
+"""strategy -> its random twin. Weak keys: a strategy built for one call (unhashable arguments,
+which only tests use) does not stay alive because of its twin."""
+
+
+class RandomDraw:
+    """A ``draw`` function for the composites here that takes its choices from ``rng``.
+
+    Deterministic for a given ``rng`` state, so a seed reproduces a batch. Raises ``TypeError`` for
+    a strategy not made by the factories of this module (it would have no twin).
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def __call__(self, strategy: st.SearchStrategy[T]) -> T:
+        try:
+            twin = _TWINS[strategy]
+        except KeyError:
+            raise TypeError(f"{strategy!r} has no random twin (build it with fuzz.strategies' factories)") from None
+        return twin(self)
+
+
+def random_twin(strategy: st.SearchStrategy[T], twin: Callable[[RandomDraw], T]) -> st.SearchStrategy[T]:
+    """Register how ``RandomDraw`` draws ``strategy``; returns ``strategy``."""
+    _TWINS[strategy] = twin
+    return strategy
+
+
+def composite(definition: Callable[..., T]) -> Callable[..., st.SearchStrategy[T]]:
+    """``st.composite`` with one strategy object per argument tuple and a random twin.
+
+    Sharing the object matters for hypothesis too: building a strategy costs more than drawing from
+    it, and the composites here are called inside other composites on every draw. The twin runs the
+    same definition with the ``RandomDraw`` as ``draw``. Unhashable arguments get a fresh object.
+    """
+    build = st.composite(definition)
+
+    def make(args: tuple, kwargs: dict) -> st.SearchStrategy[T]:
+        return random_twin(build(*args, **kwargs), lambda draw: definition(draw, *args, **kwargs))
+
+    shared = cache(lambda args, kw_items: make(args, dict(kw_items)))
+
+    @wraps(definition)
+    def factory(*args: Any, **kwargs: Any) -> st.SearchStrategy[T]:
+        try:
+            return shared(args, tuple(sorted(kwargs.items())))
+        except TypeError:  # unhashable argument
+            return make(args, kwargs)
+
+    return factory
+
+
+def mapped(strategy: st.SearchStrategy[Any], f: Callable[[Any], T]) -> st.SearchStrategy[T]:
+    """``strategy.map(f)`` with its random twin."""
+    return random_twin(strategy.map(f), lambda draw: f(draw(strategy)))
+
+
+def _p_continue(average: float, span: int) -> float:
+    """P(one more element) giving lists of ``span`` optional elements at most an ``average`` length:
+    the mean of a geometric length capped at ``span`` is ``(1/(1-p) - 1) * (1 - p**span)``, solved
+    by bisection (what hypothesis' ``many`` does for its collections)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        p = (lo + hi) / 2
+        if (1 / (1 - p) - 1) * (1 - p**span) < average:
+            lo = p
+        else:
+            hi = p
+    return lo
+
+
+def _list_length(rng: random.Random, min_size: int, max_size: int, p: float) -> int:
+    n = min_size
+    while n < max_size and rng.random() < p:
+        n += 1
+    return n
+
+
+@cache
+def _lists(elements: st.SearchStrategy[T], min_size: int = 0, max_size: int = 6,
+           unique: bool = False) -> st.SearchStrategy[list[T]]:
+    """``st.lists`` with a twin. The twin's length follows hypothesis' collection sizes (average
+    ``min(max(2 min, min + 5), (min + max) / 2)``); ``unique`` only for sampled elements (the twin
+    redraws duplicates, as hypothesis rejects them)."""
+    strategy = st.lists(elements, min_size=min_size, max_size=max_size, unique=unique)
+    average = min(max(min_size * 2, min_size + 5), (min_size + max_size) / 2)
+    p = _p_continue(average - min_size, max_size - min_size)
+
+    def twin(draw: RandomDraw) -> list[T]:
+        n = _list_length(draw.rng, min_size, max_size, p)
+        if not unique:
+            return [draw(elements) for _ in range(n)]
+        out: list[T] = []
+        for _ in range(10 * n):  # bounded: hypothesis too gives up on a list after many rejections
+            if len(out) == n:
+                break
+            x = draw(elements)
+            if x not in out:
+                out.append(x)
+        return out
+
+    return random_twin(strategy, twin)
 
 
 # --- cached primitive strategies ------------------------------------------------------------------
-# Building a strategy object costs more than drawing from it (hypothesis validates and wraps it),
-# and composites here run per draw: share one object per distinct argument instead.
-_BOOLEANS = st.booleans()
+# One object per distinct argument (see ``composite``), each with its random twin.
+_BOOLEANS = random_twin(st.booleans(), lambda draw: draw.rng.random() < 0.5)
 
 
 @cache
 def _sampled_t(values: tuple) -> st.SearchStrategy:
-    return st.sampled_from(values)
+    return random_twin(st.sampled_from(values), lambda draw: values[draw.rng.randrange(len(values))])
 
 
 def _sampled(values: Sequence) -> st.SearchStrategy:
@@ -50,7 +164,9 @@ def _sampled(values: Sequence) -> st.SearchStrategy:
 
 @cache
 def _opt_sampled_t(values: tuple) -> st.SearchStrategy:
-    return st.none() | st.sampled_from(values)
+    """None or an element, half and half (hypothesis' one_of picks a branch uniformly)."""
+    return random_twin(st.none() | st.sampled_from(values),
+                       lambda draw: None if draw.rng.random() < 0.5 else values[draw.rng.randrange(len(values))])
 
 
 def _opt_sampled(values: Sequence) -> st.SearchStrategy:
@@ -59,12 +175,33 @@ def _opt_sampled(values: Sequence) -> st.SearchStrategy:
 
 @cache
 def _ints(lo: int, hi: int) -> st.SearchStrategy:
-    return st.integers(lo, hi)
+    return random_twin(st.integers(lo, hi), lambda draw: draw.rng.randint(lo, hi))
 
 
 @cache
 def _opt_ints(lo: int, hi: int) -> st.SearchStrategy:
-    return st.none() | st.integers(lo, hi)
+    return random_twin(st.none() | st.integers(lo, hi),
+                       lambda draw: None if draw.rng.random() < 0.5 else draw.rng.randint(lo, hi))
+
+
+def booleans() -> st.SearchStrategy[bool]:
+    """``st.booleans()`` with its random twin, for composites in other modules."""
+    return _BOOLEANS
+
+
+def sampled(values: Sequence[T]) -> st.SearchStrategy[T]:
+    """``st.sampled_from(values)`` with its random twin, for composites in other modules."""
+    return _sampled(values)
+
+
+@cache
+def unit_floats() -> st.SearchStrategy[float]:
+    """Floats in [0, 1] for rates (``draw(unit_floats()) < rate``); the twin is uniform."""
+    return random_twin(st.floats(0, 1), lambda draw: draw.rng.random())
+
+
+# --- plain data ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PciAddress:
@@ -161,9 +298,14 @@ FLAW_PERCENT = 25
 """Share of domains with a flaw when ``domain_specs(flawed=None)``."""
 
 _FLAW_CUTOFF = 30
-"""Draw ``integers(0, 99) >= 100 - _FLAW_CUTOFF``. Measured, not derived: hypothesis hands out the
-shrink target (0) more often than uniform, so a cutoff of 30 gives about FLAW_PERCENT % flawed
-domains (checked by tests/test_strategies.py::test_sample_statistics; ~25 % over 1000 draws)."""
+"""Under hypothesis, draw ``integers(0, 99) >= 100 - _FLAW_CUTOFF``. Measured, not derived: hypothesis
+hands out the shrink target (0) more often than uniform, so a cutoff of 30 gives about FLAW_PERCENT %
+flawed domains (checked by tests/test_strategies.py::test_sample_statistics; ~25 % over 1000 draws).
+The random twin has no such bias and uses FLAW_PERCENT directly."""
+
+_FLAW_ROLL = random_twin(st.integers(0, 99).map(lambda x: x >= 100 - _FLAW_CUTOFF),
+                         lambda draw: draw.rng.random() < FLAW_PERCENT / 100)
+"""Whether a domain gets a flaw (``domain_specs(flawed=None)``)."""
 
 _UUID_NAMESPACE = uuid_mod.UUID("5f1c3a52-8d0e-4f57-9a39-6b1f6c2d7e10")
 
@@ -307,7 +449,7 @@ def to_xml(spec: DomainSpec) -> str:
 # --- arch and machine -----------------------------------------------------------------------------
 
 
-@st.composite
+@composite
 def arch_machines(draw: st.DrawFn, arch: str | None = None) -> tuple[str, str]:
     """(arch, machine) pairs: family first, then the alias or one of its versioned machines.
 
@@ -325,13 +467,13 @@ def arch_machines(draw: st.DrawFn, arch: str | None = None) -> tuple[str, str]:
 # --- building blocks --------------------------------------------------------------------------------
 
 
-@st.composite
+@composite
 def pci_slot_hints(draw: st.DrawFn) -> int:
     """A preferred slot; collisions are resolved later by :func:`_assign_slots` (next free slot)."""
     return draw(_sampled(voc.PCI_SLOTS))
 
 
-@st.composite
+@composite
 def usb_controller_group(draw: st.DrawFn, arch: str, family: str, index: int) -> tuple[Controller, ...]:
     """One USB bus: a standalone controller, or an ich9-ehci1 master with its uhci companions.
 
@@ -372,7 +514,7 @@ def usb_controller_group(draw: st.DrawFn, arch: str, family: str, index: int) ->
     return (master, *companions)
 
 
-@st.composite
+@composite
 def usb_devices(draw: st.DrawFn, arch: str) -> Device:
     """A USB input, hub or tcp redirdev, without address (addresses are added per domain)."""
     kind = draw(_sampled(voc.DEVICE_KINDS))
@@ -383,7 +525,7 @@ def usb_devices(draw: st.DrawFn, arch: str) -> Device:
     return Device("redirdev", "tcp", service=draw(_sampled(voc.REDIR_PORTS)))
 
 
-@st.composite
+@composite
 def pci_controllers(draw: st.DrawFn, family: str) -> tuple[Controller, ...]:
     """Explicit PCI controllers: maybe the right root at index 0, then extras with indices 1, 2.
 
@@ -411,7 +553,7 @@ def pci_controllers(draw: st.DrawFn, family: str) -> tuple[Controller, ...]:
     return tuple(out)
 
 
-@st.composite
+@composite
 def memballoons(draw: st.DrawFn, family: str) -> Memballoon | None:
     """Absent (libvirt adds virtio), virtio (maybe with an address hint), or none."""
     model = draw(_opt_sampled(voc.MEMBALLOON_MODELS))
@@ -422,7 +564,7 @@ def memballoons(draw: st.DrawFn, family: str) -> Memballoon | None:
     return Memballoon(model)
 
 
-@st.composite
+@composite
 def lifecycles(draw: st.DrawFn) -> tuple[tuple[str, str], ...]:
     """Optional ``<on_poweroff>``, ``<on_reboot>``, ``<on_crash>`` in schema order."""
     out = []
@@ -529,9 +671,11 @@ def _assign_slots(d: _Draft) -> None:
         d.memballoon = replace(d.memballoon, address=replace(d.memballoon.address, slot=s))
 
 
-@st.composite
-def _usb_address(draw: st.DrawFn, d: _Draft) -> UsbAddress | None:
-    """A free, in-range USB address on a usable bus, or None when every port is taken."""
+def _draw_usb_address(draw: st.DrawFn, d: _Draft) -> UsbAddress | None:
+    """A free, in-range USB address on a usable bus, or None when every port is taken.
+
+    A plain function taking ``draw`` (like the flaw injectors), not a composite: its argument is
+    the mutable draft, so a strategy object would have to be built anew on every call."""
     buses = d.usable_buses()
     used = d.used_usb_addresses()
     free = [(b, str(p)) for b, n in sorted(buses.items()) for p in range(1, n + 1) if (b, str(p)) not in used]
@@ -648,7 +792,7 @@ def _flaw_companion_without_master(draw: st.DrawFn, d: _Draft) -> None:
     if d.devices and not d.usb:  # keep a real bus for the devices, or they'd lack a controller too
         _add_usb_single(d, draw(_sampled(voc.single_usb_models(d.arch))))
     idx = d.next_usb_index()
-    chosen = draw(st.lists(_sampled(voc.ICH9_COMPANIONS), min_size=1, max_size=3, unique=True))
+    chosen = draw(_lists(_sampled(voc.ICH9_COMPANIONS), min_size=1, max_size=3, unique=True))
     with_master = draw(_BOOLEANS)
     d.usb.append(tuple(Controller("usb", idx, m, master_startport=s if with_master else None)
                        for m, s, _ in sorted(chosen)))
@@ -756,7 +900,7 @@ assert tuple(_INJECTORS) == FLAWS
 # --- domains ----------------------------------------------------------------------------------------
 
 
-@st.composite
+@composite
 def _valid_draft(draw: st.DrawFn, arch: str, machine: str) -> _Draft:
     """A domain meant to be accepted by libvirt 9.0.0 for this arch/machine."""
     fam = voc.machine_family(arch, machine)
@@ -770,7 +914,7 @@ def _valid_draft(draw: st.DrawFn, arch: str, machine: str) -> _Draft:
         for i in range(n):
             d.usb.append(draw(usb_controller_group(arch, fam, i)))
         if usb_devs_ok:
-            d.devices = draw(st.lists(usb_devices(arch), max_size=6))
+            d.devices = draw(_lists(usb_devices(arch), max_size=6))
         if d.devices and not d.usable_buses():
             d.usb.append(draw(usb_controller_group(arch, fam, d.next_usb_index())))
         # More devices than root ports is valid: a new definition gets USB hubs added
@@ -786,12 +930,12 @@ def _valid_draft(draw: st.DrawFn, arch: str, machine: str) -> _Draft:
     pending, d.devices = d.devices, []
     for dev in pending:  # addresses drawn one by one so each sees the ports already taken
         if not overflow and draw(_BOOLEANS):
-            dev = replace(dev, address=draw(_usb_address(d)))
+            dev = replace(dev, address=_draw_usb_address(draw, d))
         d.devices.append(dev)
     return d
 
 
-@st.composite
+@composite
 def domain_specs(
     draw: st.DrawFn,
     arch: str | None = None,
@@ -817,7 +961,7 @@ def domain_specs(
     # hypothesis than late ones, which matters for rarely applicable classes.
     choices = [f for f in applicable_flaws(a, m) if flaws is None or f in flaws]
     if flawed is None:
-        inject = bool(choices) and draw(_ints(0, 99)) >= 100 - _FLAW_CUTOFF
+        inject = bool(choices) and draw(_FLAW_ROLL)
     else:
         inject = flawed
     if inject and not choices:
@@ -845,13 +989,13 @@ def domain_specs(
 
 def domain_xml(arch: str | None = None, **kwargs: Any) -> st.SearchStrategy[str]:
     """Domain XML strings; same arguments as :func:`domain_specs`."""
-    return domain_specs(arch, **kwargs).map(to_xml)
+    return mapped(domain_specs(arch, **kwargs), to_xml)
 
 
 # --- hotplug ---------------------------------------------------------------------------------------
 
 
-@st.composite
+@composite
 def hotplug_devices(draw: st.DrawFn, arch: str | None = None) -> Device | Controller:
     """One device to attach/detach: a USB input, hub, redirdev, or a standalone USB controller.
 
@@ -876,19 +1020,8 @@ def hotplug_devices(draw: st.DrawFn, arch: str | None = None) -> Device | Contro
     return Controller("usb", index, model, ports=ports, address=address)
 
 
+@cache
 def device_xml(arch: str | None = None) -> st.SearchStrategy[str]:
     """XML of one hotplug device for ``arch`` (see :func:`hotplug_devices`)."""
-    return hotplug_devices(arch).map(device_to_xml)
+    return mapped(hotplug_devices(arch), device_to_xml)
 
-
-# One strategy object per distinct argument tuple (see the cached primitives above): these factories
-# are called inside composites on every draw, and all their arguments are hashable.
-arch_machines = cache(arch_machines)
-pci_slot_hints = cache(pci_slot_hints)
-usb_controller_group = cache(usb_controller_group)
-usb_devices = cache(usb_devices)
-pci_controllers = cache(pci_controllers)
-memballoons = cache(memballoons)
-lifecycles = cache(lifecycles)
-hotplug_devices = cache(hotplug_devices)
-device_xml = cache(device_xml)

@@ -7,6 +7,7 @@ claims. A generator that forgets to inject, injects twice, or breaks a "valid" d
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from collections import Counter
@@ -17,12 +18,14 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from fuzz import vocabulary as voc
+from fuzz.generate import draw_batch
 from fuzz.strategies import (
     FLAW_PERCENT,
     FLAWS,
     Controller,
     Device,
     DomainSpec,
+    RandomDraw,
     applicable_flaws,
     arch_machines,
     device_xml,
@@ -54,6 +57,12 @@ def _sample(strategy: st.SearchStrategy[DomainSpec], n: int) -> list[DomainSpec]
 
     collect()
     return out
+
+
+def _random_sample(strategy: st.SearchStrategy[DomainSpec], n: int, seed: int = 0) -> list[DomainSpec]:
+    """``n`` draws through the strategies' random twins (what ``fuzz.generate.draw_batch`` uses)."""
+    draw = RandomDraw(random.Random(seed))
+    return [draw(strategy) for _ in range(n)]
 
 
 # --- an independent reading of the XML --------------------------------------------------------------
@@ -375,6 +384,71 @@ def test_domain_xml_convenience() -> None:
     assert 'arch="ppc64"' in xml
 
 
+# --- the batch generator: the same definitions driven by a seeded random.Random -------------------
+# draw_batch does not run hypothesis' engine (see fuzz.generate); these check that its twins keep
+# what the hypothesis tests above check, and that the sample is at least as varied.
+
+
+def test_random_draw_shows_exactly_the_labelled_flaws() -> None:
+    for spec in _random_sample(domain_specs(), 1500):
+        xml = to_xml(spec)
+        assert detect_flaws(xml) == set(spec.flaws), xml
+        assert spec.machine in voc.machines(spec.arch) and spec.uuid == spec_uuid(spec)
+    for spec in _random_sample(domain_specs(flawed=True), 600, seed=1):
+        assert len(spec.flaws) == 1 and detect_flaws(to_xml(spec)) == set(spec.flaws)
+
+
+def test_random_draw_statistics() -> None:
+    """2000 twin draws: every arch/family/alias/version and flaw class, the flaw rate, and list
+    sizes spread over their whole range (the engine drew the simplest choices more often; the twins
+    must not draw the others less than a fair share)."""
+    specs = _random_sample(domain_specs(), 2000)
+    n = len(specs)
+    arches = Counter(s.arch for s in specs)
+    assert set(arches) == set(voc.ARCHES) and min(arches.values()) > n / len(voc.ARCHES) / 1.5
+    families = {s: voc.machine_family(s.arch, s.machine) for s in specs}
+    seen = {(s.arch, fam, s.machine == voc.FAMILIES[fam][0]) for s, fam in families.items()}
+    for arch in voc.ARCHES:
+        for fam in voc.ARCH_FAMILIES[arch]:
+            assert (arch, fam, True) in seen
+            assert len(voc.family_machines(arch, fam)) == 1 or (arch, fam, False) in seen
+    flawed = [s.flaws[0] for s in specs if s.flaws]
+    assert FLAW_PERCENT - 4 <= 100 * len(flawed) / n <= FLAW_PERCENT + 4
+    assert set(flawed) == set(FLAWS)
+    usb = Counter(min(sum(c.type == "usb" for c in s.controllers), 5) for s in specs)
+    devices = Counter(len(s.devices) for s in specs)
+    assert all(usb[k] > n / 50 for k in range(6)), usb
+    assert all(devices[k] > n / 50 for k in range(7)), devices
+    assert len({s.uuid for s in specs}) > 0.99 * n, "a twin sample should hardly repeat a domain"
+
+
+def test_random_draw_hotplug_devices() -> None:
+    draw = RandomDraw(random.Random(0))
+    tags = Counter(etree.fromstring(draw(device_xml("x86_64")).encode()).tag for _ in range(400))
+    assert set(tags) == {"input", "hub", "redirdev", "controller"}
+    assert all(etree.fromstring(draw(device_xml("s390x")).encode()).tag == "controller" for _ in range(50))
+
+
+def test_random_draw_refuses_foreign_strategies() -> None:
+    with pytest.raises(TypeError, match="no random twin"):
+        RandomDraw(random.Random(0))(st.integers())
+
+
+def test_draw_batch_is_reproducible_and_keeps_its_rates() -> None:
+    batch = draw_batch(400, 4242, 0.3)
+    assert batch == draw_batch(400, 4242, 0.3)
+    assert batch != draw_batch(400, 4243, 0.3)
+    assert batch[:48] == draw_batch(48, 4242, 0.3)
+    hotplug = sum(c.device is not None for c in batch) / len(batch)
+    variant = sum("<emulator>" in c.xml for c in batch) / len(batch)
+    assert 0.4 < hotplug < 0.6 and 0.2 < variant < 0.4, (hotplug, variant)
+    for c in batch:
+        root = etree.fromstring(c.xml.encode())
+        assert root.tag == "domain" and root.findtext("os/type") == "hvm"
+        assert c.device is None or etree.fromstring(c.device.encode()).tag in ("input", "hub", "redirdev",
+                                                                                "controller")
+
+
 # --- against the real libvirt 9.0.0 (the generator's notion of "valid" is libvirt's) ---------------
 
 ALWAYS_REJECTED = ("pci-address-clash", "none-beside-others", "too-many-ports", "usb-address-clash",
@@ -385,17 +459,22 @@ behaviour the oracle must reproduce."""
 
 
 
+SAMPLERS = pytest.mark.parametrize("sample", [_sample, _random_sample], ids=["hypothesis", "random-twins"])
+
+
 @pytest.mark.libvirt
-def test_libvirt_accepts_every_valid_domain(libvirt_backend: Backend) -> None:
-    specs = _sample(domain_specs(flawed=False), 500)
+@SAMPLERS
+def test_libvirt_accepts_every_valid_domain(libvirt_backend: Backend, sample) -> None:
+    specs = sample(domain_specs(flawed=False), 500)
     results = libvirt_backend.define_many([to_xml(s) for s in specs])
     rejected = [(to_xml(s), r.error) for s, r in zip(specs, results, strict=True) if r.kind != "ok"]
     assert not rejected, rejected[:3]
 
 
 @pytest.mark.libvirt
-def test_libvirt_rejects_the_always_rejected_flaws(libvirt_backend: Backend) -> None:
-    specs = _sample(domain_specs(flawed=True, flaws=ALWAYS_REJECTED), 300)
+@SAMPLERS
+def test_libvirt_rejects_the_always_rejected_flaws(libvirt_backend: Backend, sample) -> None:
+    specs = sample(domain_specs(flawed=True, flaws=ALWAYS_REJECTED), 300)
     results = libvirt_backend.define_many([to_xml(s) for s in specs])
     accepted = [(s.flaws, to_xml(s)) for s, r in zip(specs, results, strict=True) if r.kind != "error"]
     assert not accepted, accepted[:3]
