@@ -40,7 +40,7 @@ class CampaignConfig:
     libvirt_version: str | None = None
     qemu: str | None = None
     caps_del: tuple[str, ...] = ()
-    batch: int = 48
+    batch: int = 128  # domains per batch: each batch costs one driver start-up (~80 ms) for its restarts
     variant_rate: float = 0.3  # share of cases run against a fake-QEMU capability variant
     # Shares of each job's time for the slower tiers (the rest goes to generated batches): rounds
     # of hotplug/restart/migrate sequences, and a few real guests (start, live attach, save,

@@ -60,15 +60,20 @@ def _diff(a: etree._Element, b: etree._Element, path: str) -> Difference | None:
     if ta != tb:
         return Difference(f"{path}/text()", ta, tb)
     ca, cb = list(a), list(b)
-    if len(ca) == len(cb) and ca and sorted(map(_canon, ca)) == sorted(map(_canon, cb)):
-        i = next((k for k in range(len(ca)) if _canon(ca[k]) != _canon(cb[k])), None)
-        if i is not None:  # same children, other order: say so instead of a misleading value diff
-            return Difference(f"{path}/(order)", _summary(ca[i]), _summary(cb[i]))
+    ka, kb = [_canon(c) for c in ca], [_canon(c) for c in cb]
+    if ka == kb:
+        return None  # identical children: nothing below differs (the common case; prunes the walk)
+    if len(ka) == len(kb) and sorted(ka) == sorted(kb):
+        i = next(k for k in range(len(ka)) if ka[k] != kb[k])
+        # same children, other order: say so instead of a misleading value diff
+        return Difference(f"{path}/(order)", _summary(ca[i]), _summary(cb[i]))
     for i in range(max(len(ca), len(cb))):
         if i >= len(ca):
             return Difference(f"{path}/{_label(cb[i])}", None, etree.tostring(cb[i]).decode().strip())
         if i >= len(cb):
             return Difference(f"{path}/{_label(ca[i])}", etree.tostring(ca[i]).decode().strip(), None)
+        if ka[i] == kb[i]:
+            continue
         d = _diff(ca[i], cb[i], f"{path}/{_label(ca[i])}[{_position(ca, i)}]")
         if d:
             return d
