@@ -27,7 +27,6 @@ from functools import cache, wraps
 from typing import Any, TypeVar
 
 from hypothesis import strategies as st
-from lxml import etree
 
 from fuzz import vocabulary as voc
 
@@ -331,6 +330,7 @@ def with_identity(spec: DomainSpec, name: str | None = None, uuid: str | None = 
     return replace(spec, uuid=u, name=name or f"vf-{u[:8]}{u[9:13]}")
 
 
+@cache
 def applicable_flaws(arch: str, machine: str) -> tuple[str, ...]:
     """The flaws that make sense for an arch/machine, in FLAWS order.
 
@@ -361,89 +361,117 @@ def applicable_flaws(arch: str, machine: str) -> tuple[str, ...]:
 # --- rendering ------------------------------------------------------------------------------------
 
 
-def _pci_address_element(parent: etree._Element, a: PciAddress) -> None:
-    attrs = {"type": "pci", "domain": f"0x{a.domain:04x}", "bus": f"0x{a.bus:02x}",
-             "slot": f"0x{a.slot:02x}", "function": f"0x{a.function:x}"}
+# Rendering builds the text directly from a small tree of ``(tag, attributes, text, children)``
+# nodes instead of lxml elements: the same bytes lxml's ``pretty_print`` writes (checked by
+# tests/test_strategies.py::test_rendering_is_what_lxml_writes) at a fraction of the cost, which
+# matters at one render per generated case.
+
+_Node = tuple[str, tuple[tuple[str, str], ...], str | None, tuple["_Node", ...]]
+
+
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", '"': "&quot;",
+                               "\n": "&#10;", "\t": "&#9;"})
+"""What libxml2 escapes in text and in (double-quoted) attribute values."""
+
+
+def _render(node: _Node, depth: int, out: list[str]) -> None:
+    """Append ``node`` as lxml's pretty printer lays it out (two spaces per level)."""
+    tag, attrs, text, children = node
+    pad = "  " * depth
+    head = pad + "<" + tag + "".join(f' {k}="{v.translate(_ATTR_ESCAPES)}"' for k, v in attrs)
+    if children:
+        out.append(head + ">\n")
+        for child in children:
+            _render(child, depth + 1, out)
+        out.append(f"{pad}</{tag}>\n")
+    elif text is not None:
+        out.append(f"{head}>{text.translate(_TEXT_ESCAPES)}</{tag}>\n")
+    else:
+        out.append(head + "/>\n")
+
+
+def _node_to_xml(node: _Node) -> str:
+    out: list[str] = []
+    _render(node, 0, out)
+    return "".join(out)
+
+
+def _pci_address_node(a: PciAddress) -> _Node:
+    attrs = (("type", "pci"), ("domain", f"0x{a.domain:04x}"), ("bus", f"0x{a.bus:02x}"),
+             ("slot", f"0x{a.slot:02x}"), ("function", f"0x{a.function:x}"))
     if a.multifunction:
-        attrs["multifunction"] = "on"
-    etree.SubElement(parent, "address", attrs)
+        attrs += (("multifunction", "on"),)
+    return ("address", attrs, None, ())
 
 
-def controller_element(c: Controller) -> etree._Element:
-    """``<controller>`` element for ``c`` (attribute order fixed: type, index, model, ports)."""
-    el = etree.Element("controller", {"type": c.type})
+def _controller_node(c: Controller) -> _Node:
+    """``<controller>`` (attribute order fixed: type, index, model, ports)."""
+    attrs = [("type", c.type)]
     if c.index is not None:
-        el.set("index", str(c.index))
+        attrs.append(("index", str(c.index)))
     if c.model is not None:
-        el.set("model", c.model)
+        attrs.append(("model", c.model))
     if c.ports is not None:
-        el.set("ports", str(c.ports))
+        attrs.append(("ports", str(c.ports)))
+    children = []
     if c.master_startport is not None:
-        etree.SubElement(el, "master", {"startport": str(c.master_startport)})
+        children.append(("master", (("startport", str(c.master_startport)),), None, ()))
     if c.address is not None:
-        _pci_address_element(el, c.address)
-    return el
+        children.append(_pci_address_node(c.address))
+    return ("controller", tuple(attrs), None, tuple(children))
 
 
-def device_element(d: Device) -> etree._Element:
-    """``<input>``, ``<hub>`` or ``<redirdev>`` element for ``d``."""
+def _device_node(d: Device) -> _Node:
+    """``<input>``, ``<hub>`` or ``<redirdev>``."""
+    children: list[_Node] = []
     if d.kind == "input":
-        el = etree.Element("input", {"type": d.type, "bus": "usb"})
+        tag, attrs = "input", (("type", d.type), ("bus", "usb"))
     elif d.kind == "hub":
-        el = etree.Element("hub", {"type": d.type})
+        tag, attrs = "hub", (("type", d.type),)
     elif d.kind == "redirdev":
-        el = etree.Element("redirdev", {"bus": "usb", "type": d.type})
-        etree.SubElement(el, "source", {"mode": "bind", "host": voc.REDIR_HOST, "service": str(d.service)})
+        tag, attrs = "redirdev", (("bus", "usb"), ("type", d.type))
+        children.append(("source", (("mode", "bind"), ("host", voc.REDIR_HOST), ("service", str(d.service))),
+                         None, ()))
     else:
         raise ValueError(f"unknown device kind {d.kind!r}")
     if d.address is not None:
-        etree.SubElement(el, "address", {"type": "usb", "bus": str(d.address.bus), "port": d.address.port})
-    return el
+        children.append(("address", (("type", "usb"), ("bus", str(d.address.bus)), ("port", d.address.port)),
+                         None, ()))
+    return (tag, attrs, None, tuple(children))
 
 
-def memballoon_element(m: Memballoon) -> etree._Element:
-    """``<memballoon>`` element for ``m``."""
-    el = etree.Element("memballoon", {"model": m.model})
-    if m.address is not None:
-        _pci_address_element(el, m.address)
-    return el
-
-
-def element_to_xml(el: etree._Element) -> str:
-    """Serialise one element the way every generated document is serialised."""
-    return etree.tostring(el, pretty_print=True, encoding="unicode")
+def _memballoon_node(m: Memballoon) -> _Node:
+    children = (_pci_address_node(m.address),) if m.address is not None else ()
+    return ("memballoon", (("model", m.model),), None, children)
 
 
 def device_to_xml(obj: Device | Controller) -> str:
     """XML of a single hotplug device or controller (what ``attachDeviceFlags`` takes)."""
-    el = controller_element(obj) if isinstance(obj, Controller) else device_element(obj)
-    return element_to_xml(el)
+    return _node_to_xml(_controller_node(obj) if isinstance(obj, Controller) else _device_node(obj))
 
 
-def to_xml(spec: DomainSpec) -> str:
-    """Render ``spec`` as domain XML. No ``<emulator>``: the backend picks the binary for the arch."""
-    dom = etree.Element("domain", {"type": "qemu"})
-    etree.SubElement(dom, "name").text = spec.name
-    etree.SubElement(dom, "uuid").text = spec.uuid
-    mem = etree.SubElement(dom, "memory")
-    if spec.memory_unit is not None:
-        mem.set("unit", spec.memory_unit)
-    mem.text = str(spec.memory)
+def to_xml(spec: DomainSpec, emulator: str | None = None) -> str:
+    """Render ``spec`` as domain XML.
+
+    No ``<emulator>`` unless given: the backend picks the binary for the arch. ``emulator`` goes
+    first in ``<devices>``, where ``CapsContext.prepare`` would put it, without a re-parse.
+    """
+    memory_attrs = (("unit", spec.memory_unit),) if spec.memory_unit is not None else ()
+    children: list[_Node] = [("name", (), spec.name, ()), ("uuid", (), spec.uuid, ()),
+                             ("memory", memory_attrs, str(spec.memory), ())]
     if spec.vcpu is not None:
-        etree.SubElement(dom, "vcpu").text = str(spec.vcpu)
-    os_el = etree.SubElement(dom, "os")
-    etree.SubElement(os_el, "type", {"arch": spec.arch, "machine": spec.machine}).text = "hvm"
-    for event, action in spec.lifecycle:
-        etree.SubElement(dom, event).text = action
-    if spec.controllers or spec.devices or spec.memballoon:
-        devs = etree.SubElement(dom, "devices")
-        for c in spec.controllers:
-            devs.append(controller_element(c))
-        for d in spec.devices:
-            devs.append(device_element(d))
-        if spec.memballoon is not None:
-            devs.append(memballoon_element(spec.memballoon))
-    return element_to_xml(dom)
+        children.append(("vcpu", (), str(spec.vcpu), ()))
+    children.append(("os", (), None, (("type", (("arch", spec.arch), ("machine", spec.machine)), "hvm", ()),)))
+    children.extend((event, (), action, ()) for event, action in spec.lifecycle)
+    devices: list[_Node] = [("emulator", (), emulator, ())] if emulator is not None else []
+    devices.extend(_controller_node(c) for c in spec.controllers)
+    devices.extend(_device_node(d) for d in spec.devices)
+    if spec.memballoon is not None:
+        devices.append(_memballoon_node(spec.memballoon))
+    if devices:
+        children.append(("devices", (), None, tuple(devices)))
+    return _node_to_xml(("domain", (("type", "qemu"),), None, tuple(children)))
 
 
 # --- arch and machine -----------------------------------------------------------------------------

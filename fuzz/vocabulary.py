@@ -8,6 +8,9 @@ so the vocabulary never names a machine the real backend does not know.
 
 Everything is ordered "simplest first": ``st.sampled_from`` shrinks towards the first element, so
 the alias machine (``pc``), the first USB model and so on are what a shrunk failure shows.
+
+The per-arch lookups are cached (``functools.cache``): the generator asks them on every draw, and
+their answers are fixed once the caps files are read.
 """
 
 from __future__ import annotations
@@ -111,11 +114,13 @@ def family_machines(arch: str, family: str) -> tuple[str, ...]:
     return (base, *versioned)
 
 
+@cache
 def machines(arch: str) -> tuple[str, ...]:
     """Every machine of the vocabulary for ``arch`` (aliases first within each family)."""
     return tuple(m for fam in ARCH_FAMILIES[arch] for m in family_machines(arch, fam))
 
 
+@cache
 def machine_family(arch: str, machine: str) -> str:
     """The family of a machine name; raises ``ValueError`` for names outside the vocabulary."""
     for fam in ARCH_FAMILIES[arch]:
@@ -197,6 +202,7 @@ USB_MODEL_PORTS: dict[str | None, int] = {
 counted as 2, the smallest model libvirt could pick. Used to keep explicit USB ports in range."""
 
 
+@cache
 def supported_usb_models(arch: str) -> tuple[str, ...]:
     """USB models whose QEMU device exists for ``arch`` (from the caps flags), in USB_MODELS order.
 
@@ -206,12 +212,14 @@ def supported_usb_models(arch: str) -> tuple[str, ...]:
     return tuple(m for m in USB_MODELS if m == "none" or USB_MODEL_FLAG[m] in flags)
 
 
+@cache
 def single_usb_models(arch: str) -> tuple[str, ...]:
     """Standalone models valid for ``arch`` (SINGLE_USB_MODELS filtered by the caps)."""
     ok = set(supported_usb_models(arch))
     return tuple(m for m in SINGLE_USB_MODELS if m in ok)
 
 
+@cache
 def has_usb_devices(arch: str) -> bool:
     """Whether the QEMU binary has the USB device models (usb-kbd, usb-hub, usb-redir); not s390x."""
     return {"usb-kbd", "usb-hub", "usb-redir"} <= caps_flags(arch)

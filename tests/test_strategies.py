@@ -429,6 +429,35 @@ def test_random_draw_hotplug_devices() -> None:
     assert all(etree.fromstring(draw(device_xml("s390x")).encode()).tag == "controller" for _ in range(50))
 
 
+def _canonical(xml: str) -> bytes:
+    parser = etree.XMLParser(remove_blank_text=True)
+    return etree.tostring(etree.fromstring(xml.encode(), parser), method="c14n")
+
+
+def test_rendering_is_what_lxml_writes() -> None:
+    """to_xml builds text directly; lxml's pretty printer must write exactly the same."""
+    parser = etree.XMLParser(remove_blank_text=True)
+    tricky = DomainSpec("x86_64", 'a&b<c>"d\'e\r\n\tf', (), (), None, "n>", "&<>\r")
+    for spec in [*_random_sample(domain_specs(), 300), tricky]:
+        for xml in (to_xml(spec), to_xml(spec, emulator="/x/qemu")):
+            assert etree.tostring(etree.fromstring(xml.encode(), parser), pretty_print=True, encoding="unicode") == xml
+    draw = RandomDraw(random.Random(0))
+    for _ in range(100):
+        xml = draw(device_xml())
+        assert etree.tostring(etree.fromstring(xml.encode(), parser), pretty_print=True, encoding="unicode") == xml
+
+
+def test_emulator_goes_where_the_caps_context_puts_it() -> None:
+    from fuzz.generate import _context, _versions
+
+    versions = _versions("x86_64")
+    if not versions:
+        pytest.skip("no recorded QEMU versions")
+    ctx = _context(versions[0], ())
+    for spec in _random_sample(domain_specs("x86_64"), 50):
+        assert _canonical(to_xml(spec, emulator=ctx.emulator("x86_64"))) == _canonical(ctx.prepare(to_xml(spec)))
+
+
 def test_random_draw_refuses_foreign_strategies() -> None:
     with pytest.raises(TypeError, match="no random twin"):
         RandomDraw(random.Random(0))(st.integers())
