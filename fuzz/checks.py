@@ -14,7 +14,7 @@ so a report says which party broke which rule.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fuzz.xmldiff import first_difference
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
@@ -33,6 +33,7 @@ class Observation:
     abi_pair_what: str | None = None
     hotplug: XmlResult | None = None          # config attach of ``device``
     hotplug_redefine: DefineResult | None = None
+    after_hotplug: Observation | None = None  # the definition after an accepted attach, observed like a domain
 
 
 @dataclass
@@ -107,6 +108,17 @@ def oracle_agrees_with_libvirt(o: Observation, r: Observation) -> list[Failure]:
                              "abi/" + "-".join((r.abi_pair_what or "").split(" ")[:2]),
                              o.abi_pair.error, r.abi_pair.error))
     fails += _compare_outcome(inv, "config attach", o.hotplug, r.hotplug)
+    fails += _compare_outcome(inv, "re-define after attach", o.hotplug_redefine, r.hotplug_redefine)
+    oa, ra = o.after_hotplug, r.after_hotplug
+    if oa is not None and ra is not None:
+        fails += _compare_xml(inv, "oracle-vs-libvirt", "migratable XML after attach", oa.define.migratable,
+                              ra.define.migratable, "oracle", "libvirt")
+        fails += _compare_outcome(inv, "reload after attach", oa.reload, ra.reload)
+        fails += _compare_outcome(inv, "migration destination parse after attach", oa.destination, ra.destination)
+        if _seen(oa.abi) and _seen(ra.abi) and (oa.abi.kind, oa.abi.error) != (ra.abi.kind, ra.abi.error):
+            fails.append(Failure(inv, "oracle-vs-libvirt", f"ABI verdict after attach: oracle {oa.abi.kind} "
+                                 f"({oa.abi.error}), libvirt {ra.abi.kind} ({ra.abi.error})", None,
+                                 oa.abi.error, ra.abi.error))
     return fails
 
 
@@ -154,12 +166,26 @@ def hotplug_keeps_definition_valid(obs: Observation, party: str) -> list[Failure
     if obs.hotplug_redefine.kind != "ok":
         return [Failure(inv, party, f"definition after attach is rejected on re-define: "
                         f"{obs.hotplug_redefine.error}", None, None, obs.hotplug_redefine.error)]
-    return _compare_xml(inv, party, "re-defined XML after attach", obs.hotplug.xml, obs.hotplug_redefine.xml,
-                        "after attach", "re-defined")
+    fails = _compare_xml(inv, party, "re-defined XML after attach", obs.hotplug.xml, obs.hotplug_redefine.xml,
+                         "after attach", "re-defined")
+    if obs.after_hotplug is not None:  # "and still satisfies 2-3": restart and migration of the new definition
+        fails += [replace(f, invariant=inv, message=f"after attach: {f.message}")
+                  for f in migration_roundtrip_stable(obs.after_hotplug, party)]
+    return fails
 
 
 SINGLE_PARTY_CHECKS: tuple[Callable[[Observation, str], list[Failure]], ...] = (
     idempotent_redefine, migration_roundtrip_stable, hotplug_keeps_definition_valid)
+
+
+def _results(obs: Observation) -> list:
+    """Every result one backend produced for a case, the post-attach observation's included."""
+    out = [r for r in (obs.define, obs.redefine, obs.reload, obs.destination, obs.abi, obs.abi_pair,
+                       obs.hotplug, obs.hotplug_redefine) if r is not None]
+    if obs.after_hotplug is not None:
+        out += [r for r in (obs.after_hotplug.reload, obs.after_hotplug.destination, obs.after_hotplug.abi)
+                if r is not None]
+    return out
 
 
 def check_case(oracle: Observation | None, libvirt: Observation | None) -> list[Failure]:
@@ -176,14 +202,12 @@ def check_case(oracle: Observation | None, libvirt: Observation | None) -> list[
     libvirt_same = {(f.invariant, f.xpath or f.message) for f in own.get("libvirt", [])}
     fails += [f for f in own.get("oracle", []) if (f.invariant, f.xpath or f.message) not in libvirt_same]
     if oracle is not None:
-        for res in (oracle.define, oracle.redefine, oracle.reload, oracle.destination, oracle.abi,
-                    oracle.abi_pair, oracle.hotplug, oracle.hotplug_redefine):
-            if res is not None and res.kind == "crash":
+        for res in _results(oracle):
+            if res.kind == "crash":
                 fails.append(Failure("0-oracle-crash", "oracle", res.error or "crash",
                                      None, None, None))
     if libvirt is not None:
-        for res in (libvirt.define, libvirt.redefine, libvirt.reload, libvirt.destination, libvirt.abi,
-                    libvirt.abi_pair, libvirt.hotplug, libvirt.hotplug_redefine):
-            if res is not None and res.kind in ("crash", "timeout"):
+        for res in _results(libvirt):
+            if res.kind in ("crash", "timeout"):
                 fails.append(Failure(f"0-libvirt-{res.kind}", "libvirt", res.error or res.kind))
     return fails
