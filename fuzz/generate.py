@@ -49,6 +49,22 @@ def _context(version: str, caps_del: tuple[str, ...]) -> CapsContext:
     return CapsContext(version, caps_del)
 
 
+def all_capability_variants() -> list[tuple[str, str, tuple[str, ...]]]:
+    """Every (arch, QEMU version, deleted flags) that ``capability_variants`` can draw.
+
+    Finite on purpose (see ``capability_variants``), so ``virtfuzz caps-warm`` can have libvirt
+    probe each one once at set-up instead of inside a campaign's time budget.
+    """
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    for arch in voc.ARCHES:
+        versions = _versions(arch)
+        out += [(arch, v, ()) for v in versions]
+        if versions:
+            host = next((v for v in versions if v.endswith("-host")), versions[-1])
+            out += [(arch, host, (f,)) for f in _deletable(arch)]
+    return out
+
+
 @S.composite
 def capability_variants(draw: st.DrawFn, arch: str) -> tuple[str, tuple[str, ...]] | None:
     """A recorded QEMU version for ``arch``, or the installed QEMU's recording with one flag deleted.
