@@ -6,7 +6,7 @@ a cheaper generator must not be a narrower one, so the same run tallies what the
 (read back from the XML alone, flaws re-derived by the tests' independent ``detect_flaws``).
 
 - time: ``draw_batch(200, 4242, 0.3)`` and the campaign's shape (batches of 48, consecutive
-  seeds), each repeated; ms per case as min-max over the repeats.
+  seeds), each repeated; ms per case (wall clock and process CPU) as min-max over the repeats.
 - variety: batches of 48 from consecutive seeds (what the campaign draws) until N cases; shares of
   arch, machine family, versioned machine, USB controllers/devices per domain, flaw classes, ...
 
@@ -32,18 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def timing(repeat: int) -> dict[str, list[float]]:
+    """ms per case, wall clock and CPU time of this process (the VM is shared: both vary)."""
     from fuzz.generate import draw_batch
 
     draw_batch(48, 1, 1.0)  # warm-up: caps files, fake-QEMU wrappers of the variants
-    out: dict[str, list[float]] = {"draw_batch(200, 4242, 0.3)": [], "10 x draw_batch(48, s, 0.3)": []}
+    runs = {"draw_batch(200, 4242, 0.3)": (200, lambda: draw_batch(200, 4242, 0.3)),
+            "10 x draw_batch(48, s, 0.3)": (480, lambda: [draw_batch(48, 7000 + s, 0.3) for s in range(10)])}
+    out: dict[str, list[float]] = {f"{k} {clock}": [] for k in runs for clock in ("wall", "cpu")}
     for _ in range(repeat):
-        t = time.perf_counter()
-        draw_batch(200, 4242, 0.3)
-        out["draw_batch(200, 4242, 0.3)"].append((time.perf_counter() - t) / 200 * 1000)
-        t = time.perf_counter()
-        for s in range(10):
-            draw_batch(48, 7000 + s, 0.3)
-        out["10 x draw_batch(48, s, 0.3)"].append((time.perf_counter() - t) / 480 * 1000)
+        for k, (n, run) in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            out[f"{k} wall"].append((time.perf_counter() - wall) / n * 1000)
+            out[f"{k} cpu"].append((time.process_time() - cpu) / n * 1000)
     return out
 
 
@@ -106,7 +107,7 @@ def measure(n: int, repeat: int) -> dict:
 
 
 def _fmt_time(v: list[float]) -> str:
-    return f"{min(v):.2f}-{max(v):.2f} ms/case"
+    return f"{min(v):.2f}-{max(v):.2f} (median {sorted(v)[len(v) // 2]:.2f}) ms/case"
 
 
 def report(cur: dict, base: dict | None) -> None:
@@ -114,7 +115,7 @@ def report(cur: dict, base: dict | None) -> None:
     runs = [base, cur] if base else [cur]
     print("## time per case (min-max over repeats)\n")
     for k in cur["time"]:
-        print(f"  {k:32s} " + "   ".join(f"{c}: {_fmt_time(r['time'][k])}" for c, r in zip(cols, runs, strict=True)))
+        print(f"  {k:36s} " + "   ".join(f"{c}: {_fmt_time(r['time'][k])}" for c, r in zip(cols, runs, strict=True)))
     print("\n## variety (share of cases, %; 'distinct' in counts)\n")
     for stat in cur["variety"]:
         keys = sorted(set().union(*(r["variety"][stat] for r in runs)), key=str)

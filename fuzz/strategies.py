@@ -14,6 +14,8 @@ Why this shape:
   whose shrink target (0) is "no flaw", so a shrunk failure keeps the flaw only if it matters.
 * Name and UUID are derived from the content (UUID5 of the spec's data), so the same draw always
   defines the same domain, and two different domains never collide in one libvirt.
+* The fuzzer's batches run the same definitions without hypothesis' engine, drawing from a seeded
+  ``random.Random`` (:class:`RandomDraw`, see "drawing" below): the engine cost ~15x the rest.
 """
 
 from __future__ import annotations

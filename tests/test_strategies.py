@@ -7,8 +7,12 @@ claims. A generator that forgets to inject, injects twice, or breaks a "valid" d
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 import re
+import subprocess
+import sys
 import uuid
 from collections import Counter
 
@@ -461,6 +465,15 @@ def test_emulator_goes_where_the_caps_context_puts_it() -> None:
 def test_random_draw_refuses_foreign_strategies() -> None:
     with pytest.raises(TypeError, match="no random twin"):
         RandomDraw(random.Random(0))(st.integers())
+
+
+def test_draw_batch_is_the_same_in_another_process() -> None:
+    """Campaign jobs are spawned processes with their own hash seeds; a seed must not depend on it."""
+    code = ("import hashlib; from fuzz.generate import draw_batch; "
+            "print(hashlib.sha256(repr(draw_batch(200, 99, 0.3)).encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": h},
+                              capture_output=True, text=True, check=True).stdout for h in ("1", "2")}
+    assert digests == {hashlib.sha256(repr(draw_batch(200, 99, 0.3)).encode()).hexdigest() + "\n"}
 
 
 def test_draw_batch_is_reproducible_and_keeps_its_rates() -> None:
