@@ -16,6 +16,8 @@ from typing import Any
 from virtfuzz.backends import wire
 from virtfuzz.backends.embed_root import EmbedRoot
 
+DAEMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 class WorkerLost(Exception):
     def __init__(self, kind: str, message: str) -> None:
@@ -47,6 +49,9 @@ class WorkerProcess:
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
         env = dict(os.environ)
+        # the search path a libvirt daemon gets from systemd: libvirt looks QEMU binaries up along
+        # PATH on every capability lookup, and a developer's long PATH only adds failed lookups
+        env["PATH"] = DAEMON_PATH
         env.update(self.env)
         # libvirt logs errors to a file: a driver restart reports why it skipped a definition only there
         env["LIBVIRT_LOG_OUTPUTS"] = f"4:file:{self.root.log_file}"
