@@ -1,11 +1,13 @@
 """Where a campaign's time goes, and its throughput.
 
-Part 1, one process, the same drawn batch: generation (hypothesis), observation on the oracle,
-observation on the real libvirt (define, re-define, restart, destination parse, ABI, attach),
+Part 1, one job's work on the same drawn batches, as CPU time per case (robust on a shared
+machine, and what bounds throughput: 2 cores give 2 CPU-seconds per second): generation,
+observation on the oracle, the real libvirt's worker and restart-loader processes (define,
+re-define, restart, destination parse, ABI, attach), the job process' side of talking to them,
 checks. Part 2: a real campaign (``virtfuzz fuzz``) for --seconds with --jobs, reading cases/s
 from its summary.json. Prints rates per second and the machine.
 
-Usage: python bench/bench_campaign.py [--n 96] [--seconds 60] [--jobs 2]
+Usage: python bench/bench_campaign.py [--n 128] [--batches 3] [--seconds 60] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -26,35 +28,57 @@ from virtfuzz.backends import open_backend
 
 
 def timed(fn):
-    t = time.perf_counter()
+    t = time.process_time()
     out = fn()
-    return out, time.perf_counter() - t
+    return out, time.process_time() - t
+
+
+def process_cpu(pid: int) -> float:
+    """User+system CPU seconds of a process and its waited-for children (the loader's forks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=96)
+    ap.add_argument("--n", type=int, default=128)
+    ap.add_argument("--batches", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--variant-rate", type=float, default=0.3)
     a = ap.parse_args()
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}")
-    draw_batch(8, 0)  # import and strategy construction out of the way
-    cases, t_gen = timed(lambda: draw_batch(a.n, 4242, a.variant_rate))
+    draw_batch(8, 0)  # imports and strategy construction out of the way
     oracle, libvirt = open_backend("oracle"), open_backend("libvirt")
+    t_gen = t_o = t_lp = t_lw = t_c = 0.0
+    steps = 0
     try:
-        observe(libvirt, cases[:8])  # warm the worker and the loader
-        o_obs, t_o = timed(lambda: observe(oracle, cases))
-        l_obs, t_l = timed(lambda: observe(libvirt, cases))
-        _, t_c = timed(lambda: [check_case(o, r) for o, r in zip(o_obs, l_obs, strict=True)])
+        observe(libvirt, draw_batch(a.n, 1, a.variant_rate))  # warm the worker, loader and caps
+        for seed in range(2, 2 + a.batches):
+            cases, t = timed(lambda s=seed: draw_batch(a.n, 4242 + s, a.variant_rate))
+            t_gen += t
+            steps += sum(c.steps for c in cases)
+            o_obs, t = timed(lambda c=cases: observe(oracle, c))
+            t_o += t
+            pids = [libvirt.worker.info["pid"], libvirt.loader.info["pid"]]
+            before = sum(process_cpu(p) for p in pids)
+            l_obs, t = timed(lambda c=cases: observe(libvirt, c))
+            t_lp += t
+            t_lw += sum(process_cpu(p) for p in pids) - before
+            _, t = timed(lambda o=o_obs, r=l_obs: [check_case(x, y) for x, y in zip(o, r, strict=True)])
+            t_c += t
     finally:
         libvirt.close()
-    steps = sum(c.steps for c in cases)
-    print(f"part 1: {len(cases)} domains = {steps} cases (domain + hotplug steps)")
-    for name, t in (("generation", t_gen), ("oracle observe", t_o), ("libvirt observe", t_l), ("checks", t_c)):
-        print(f"  {name:16s} {steps / t:9.1f} cases/s  ({1000 * t / steps:6.2f} ms/case)")
-    total = t_gen + t_o + t_l + t_c
-    print(f"  {'one job, serial':16s} {steps / total:9.1f} cases/s")
+    print(f"part 1: {a.batches} batches of {a.n} domains = {steps} cases (domains + hotplug steps), "
+          f"CPU time per case")
+    stages = (("generation", t_gen), ("oracle observe", t_o), ("libvirt processes", t_lw),
+              ("job side of libvirt", t_lp), ("checks", t_c))
+    for name, t in stages:
+        print(f"  {name:20s} {1000 * t / steps:6.2f} ms/case")
+    total = sum(t for _, t in stages)
+    print(f"  {'total':20s} {1000 * total / steps:6.2f} ms/case -> at most {2 * steps / total:.0f} cases/s "
+          f"on 2 fully used cores")
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "virtfuzz.cli", "fuzz", "--budget", str(a.seconds), "--jobs", str(a.jobs),
                "--out", out, "--seed", "99", "--variant-rate", str(a.variant_rate)]
