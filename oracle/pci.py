@@ -14,8 +14,6 @@ real pass that writes addresses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
 from oracle.model import Controller, Domain, Info, Input, PCIAddr
@@ -60,41 +58,50 @@ CONTROLLER_CONNECT = {  # virDomainPCIControllerModelToConnectType
 }
 
 
-@dataclass
+# virDomainPCIAddressBusSetModel: model -> (connect flags, takes HOTPLUGGABLE, min slot, max slot);
+# a table built once, as the C switch is (it was rebuilt per call: measurable in the address pass)
+_BUS_MODELS: dict[str, tuple[int, bool, int, int]] = {
+    "pci-root": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | T_PCI_EXPANDER_BUS, True, 1, SLOT_LAST),
+    "pci-bridge": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE, True, 1, SLOT_LAST),
+    "pci-expander-bus": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE, True, 0, SLOT_LAST),
+    "pcie-root": (T_PCIE_DEVICE | T_PCIE_ROOT_PORT | T_DMI_TO_PCI_BRIDGE | T_PCIE_EXPANDER_BUS,
+                  False, 1, SLOT_LAST),
+    "dmi-to-pci-bridge": (T_PCI_DEVICE | T_PCI_BRIDGE, False, 0, SLOT_LAST),
+    "pcie-to-pci-bridge": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE, True, 1, SLOT_LAST),
+    "pcie-root-port": (AUTOASSIGN | T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT | T_PCIE_TO_PCI_BRIDGE,
+                       True, 0, 0),
+    "pcie-switch-downstream-port": (AUTOASSIGN | T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT
+                                    | T_PCIE_TO_PCI_BRIDGE, True, 0, 0),
+    "pcie-switch-upstream-port": (T_PCIE_SWITCH_DOWNSTREAM_PORT, False, 0, SLOT_LAST),
+    "pcie-expander-bus": (T_PCIE_ROOT_PORT | T_DMI_TO_PCI_BRIDGE, False, 0, SLOT_LAST),
+}
+
+
 class Bus:
-    model: str | None = None
-    flags: int = 0
-    min_slot: int = 0
-    max_slot: int = 0
-    functions: list[int] = field(default_factory=lambda: [0] * (SLOT_LAST + 1))
-    aggregate: list[bool] = field(default_factory=lambda: [False] * (SLOT_LAST + 1))
+    """virDomainPCIAddressBus: per-slot function bitmaps (a plain slotted class: two address
+    sets with a few buses each are built per definition)."""
+
+    __slots__ = ("model", "flags", "min_slot", "max_slot", "functions", "aggregate")
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.flags = 0
+        self.min_slot = 0
+        self.max_slot = 0
+        self.functions = [0] * (SLOT_LAST + 1)
+        self.aggregate = [False] * (SLOT_LAST + 1)
 
     def set_model(self, model: str, hotplug: bool) -> None:
         """virDomainPCIAddressBusSetModel."""
-        hp = HOTPLUGGABLE if hotplug else 0
-        table = {
-            "pci-root": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | T_PCI_EXPANDER_BUS | hp, 1, SLOT_LAST),
-            "pci-bridge": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | hp, 1, SLOT_LAST),
-            "pci-expander-bus": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | hp, 0, SLOT_LAST),
-            "pcie-root": (T_PCIE_DEVICE | T_PCIE_ROOT_PORT | T_DMI_TO_PCI_BRIDGE | T_PCIE_EXPANDER_BUS,
-                          1, SLOT_LAST),
-            "dmi-to-pci-bridge": (T_PCI_DEVICE | T_PCI_BRIDGE, 0, SLOT_LAST),
-            "pcie-to-pci-bridge": (AUTOASSIGN | T_PCI_DEVICE | T_PCI_BRIDGE | hp, 1, SLOT_LAST),
-            "pcie-root-port": (AUTOASSIGN | T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT
-                               | T_PCIE_TO_PCI_BRIDGE | hp, 0, 0),
-            "pcie-switch-downstream-port": (AUTOASSIGN | T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT
-                                            | T_PCIE_TO_PCI_BRIDGE | hp, 0, 0),
-            "pcie-switch-upstream-port": (T_PCIE_SWITCH_DOWNSTREAM_PORT, 0, SLOT_LAST),
-            "pcie-expander-bus": (T_PCIE_ROOT_PORT | T_DMI_TO_PCI_BRIDGE, 0, SLOT_LAST),
-        }
-        self.flags, self.min_slot, self.max_slot = table[model]
+        flags, takes_hp, self.min_slot, self.max_slot = _BUS_MODELS[model]
+        self.flags = flags | HOTPLUGGABLE if takes_hp and hotplug else flags
         self.model = model
 
     def fully_reserved(self) -> bool:
-        return all(self.functions[s] for s in range(self.min_slot, self.max_slot + 1))
+        return all(self.functions[self.min_slot:self.max_slot + 1])
 
     def empty(self) -> bool:
-        return not any(self.functions[s] for s in range(self.min_slot, self.max_slot + 1))
+        return not any(self.functions[self.min_slot:self.max_slot + 1])
 
 
 class AddrSet:
@@ -336,11 +343,19 @@ PCI_USB = ("piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9
            "vt82c686b-uhci", "pci-ohci")
 
 
-def _connect_flags(dom: Domain, caps: CapSet, dev: object) -> int:
-    """qemuDomainDeviceCalculatePCIConnectFlags for the modelled devices."""
+def _flag_kinds(dom: Domain, caps: CapSet) -> tuple[int, int, int]:
+    """The (PCI, PCIe, virtio) device flags of qemuDomainDeviceCalculatePCIConnectFlags: they
+    depend on the domain and capabilities only, so a pass over all devices computes them once."""
     pci_flags = T_PCI_DEVICE | AUTOASSIGN
     pcie_flags = (T_PCIE_DEVICE if has_pcie_root(dom) else T_PCI_DEVICE) | AUTOASSIGN
     virtio_flags = pcie_flags if caps.has("virtio-pci-non-transitional") else pci_flags
+    return pci_flags, pcie_flags, virtio_flags
+
+
+def _connect_flags(dom: Domain, caps: CapSet, dev: object,
+                   kinds: tuple[int, int, int] | None = None) -> int:
+    """qemuDomainDeviceCalculatePCIConnectFlags for the modelled devices."""
+    pci_flags, pcie_flags, virtio_flags = kinds or _flag_kinds(dom, caps)
     if isinstance(dev, Controller):
         if dev.type == "pci":
             return CONTROLLER_CONNECT.get(dev.model or "", 0)
@@ -365,12 +380,13 @@ def _connect_flags(dom: Domain, caps: CapSet, dev: object) -> int:
 
 
 def _fill_flags(dom: Domain, caps: CapSet) -> None:
+    kinds = _flag_kinds(dom, caps)
     for c in dom.controllers:
-        c.info.pci_flags = _connect_flags(dom, caps, c)
+        c.info.pci_flags = _connect_flags(dom, caps, c, kinds)
     for i in dom.inputs:
-        i.info.pci_flags = _connect_flags(dom, caps, i)
+        i.info.pci_flags = _connect_flags(dom, caps, i, kinds)
     if dom.memballoon is not None:
-        dom.memballoon.info.pci_flags = _connect_flags(dom, caps, dom.memballoon)
+        dom.memballoon.info.pci_flags = _connect_flags(dom, caps, dom.memballoon, kinds)
 
 
 def _pci_devices(dom: Domain) -> list[tuple[str, object]]:
