@@ -291,9 +291,14 @@ def _c_uint_base0(v: str, attr: str) -> int:
         raise _bad_value(attr, "address", v, " Expected non-negative integer value") from None
 
 
-def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw")) -> Info:
+def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"),
+               kids: dict[str, list[etree._Element]] | None = None) -> Info:
+    """virDomainDeviceInfoParseXML for the modelled address types; ``kids`` is ``children(el)``
+    when the caller already has it."""
+    if kids is None:
+        kids = children(el)
     info = Info()
-    a = el.find("address")
+    a = first(kids, "address")
     if a is not None:
         t = a.get("type")
         if t is not None and t not in ADDRESS_TYPES:
@@ -334,10 +339,10 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
         elif t == "ccw":
             info.ccw = (_int(a.get("cssid"), "cssid", 0xFE, 0xFE), _int(a.get("ssid"), "ssid", 0, 3),
                         _int(a.get("devno"), "devno", 0, 0xFFFF))
-    m = el.find("master")
+    m = first(kids, "master")
     if m is not None:
         info.master_startport = _int(m.get("startport", "0"), "startport")
-    al = el.find("alias")
+    al = first(kids, "alias")
     if al is not None:
         # inactive definitions keep only user aliases ("ua-" + [A-Za-z0-9_-]); others are dropped
         name = al.get("name") or ""
@@ -346,12 +351,39 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
     return info
 
 
-def _check_children(el: etree._Element, allowed: set[str]) -> None:
+def children(el: etree._Element, allowed: set[str] | frozenset[str] | None = None) -> dict[str, list[etree._Element]]:
+    """Child elements by tag, each list in document order (comments, PIs and entities skipped).
+
+    One pass over the children instead of a ``find()`` per tag: each lxml ``find`` costs a few
+    microseconds and re-walks the children.  With ``allowed``, the first child (in document
+    order) whose tag is not modelled raises OracleUnsupported, as a separate check would."""
+    kids: dict[str, list[etree._Element]] = {}
     for c in el:
-        if not isinstance(c.tag, str):
+        t = c.tag
+        if not isinstance(t, str):
             continue
-        if c.tag not in allowed:
-            raise OracleUnsupported(f"<{c.tag}> inside <{el.tag}> is not modelled")
+        same = kids.get(t)
+        if same is None:
+            if allowed is not None and t not in allowed:
+                raise OracleUnsupported(f"<{t}> inside <{el.tag}> is not modelled")
+            kids[t] = [c]
+        else:
+            same.append(c)
+    return kids
+
+
+def check_tags(el: etree._Element, kids: dict[str, list[etree._Element]], allowed: set[str]) -> None:
+    """The ``allowed`` check of :func:`children` for children gathered earlier (dicts keep
+    insertion order, so the first offending key is the first offending child)."""
+    for t in kids:
+        if t not in allowed:
+            raise OracleUnsupported(f"<{t}> inside <{el.tag}> is not modelled")
+
+
+def first(kids: dict[str, list[etree._Element]], tag: str) -> etree._Element | None:
+    """What ``el.find(tag)`` returns, from ``children(el)``."""
+    same = kids.get(tag)
+    return same[0] if same else None
 
 
 # --------------------------------------------------------------------------- parser
@@ -372,16 +404,22 @@ def parse_xml(xml: str) -> etree._Element:
     return root
 
 
+_CONTROLLER_CHILDREN = frozenset({"address", "master", "model", "target", "alias"})
+# virDomainControllerModel*TypeFromString per controller type (USB models come from the profile)
+_CONTROLLER_MODELS = {"pci": PCI_MODELS + ["pci-expander-bus", "pcie-expander-bus"], "sata": [],
+                      "ide": ["piix3", "piix4", "ich6"]}
+_UHCI_START = {"ich9-uhci1": 0, "ich9-uhci2": 2, "ich9-uhci3": 4}
+
+
 def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
     """virDomainControllerDefParseXML: type (default ide), model, index, ports, device info."""
-    _check_children(el, {"address", "master", "model", "target", "alias"})
+    kids = children(el, _CONTROLLER_CHILDREN)
     ctype = el.get("type")
     if ctype is not None and ctype not in CONTROLLER_TYPES:
         raise _bad_value("type", "controller", ctype)
     ctype = ctype or "ide"
     model = el.get("model")
-    valid_models = {"usb": usb_models, "pci": PCI_MODELS + ["pci-expander-bus", "pcie-expander-bus"],
-                    "sata": [], "ide": ["piix3", "piix4", "ich6"]}.get(ctype)
+    valid_models = usb_models if ctype == "usb" else _CONTROLLER_MODELS.get(ctype)
     if model is not None and valid_models is not None and model not in valid_models:
         raise LibvirtError("CONFIG_UNSUPPORTED", f"Unknown model type '{model}'")
     if ctype not in ("usb", "pci", "sata"):
@@ -402,14 +440,14 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
                                 not -(2**31) <= int(ports_s) < 2**31):
         raise _bad_value("ports", "controller", ports_s, " Expected integer value")
     # virDomainControllerDefParseXML ignores the device info of a model='none' USB controller
-    info = Info() if (ctype == "usb" and model == "none") else parse_info(el)
+    info = Info() if (ctype == "usb" and model == "none") else parse_info(el, kids=kids)
     c = Controller(ctype, idx, model, info=info)
     if ports_s is not None:
         c.ports = _int(ports_s, "ports", 1, 64)
-    mn = el.find("model")
+    mn = first(kids, "model")
     if mn is not None:
         c.model_name = mn.get("name")
-    t = el.find("target")
+    t = first(kids, "target")
     if t is not None:
         if t.get("chassis") is not None:
             c.chassis = _int(t.get("chassis"), "chassis", 0, 255)
@@ -422,9 +460,8 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
         if t.get("hotplug") is not None:
             c.hotplug = t.get("hotplug")
     # virDomainControllerDefParseXML: ich9 UHCI companions get a default master startport
-    default_start = {"ich9-uhci1": 0, "ich9-uhci2": 2, "ich9-uhci3": 4}
-    if ctype == "usb" and model in default_start and c.info.master_startport is None:
-        c.info.master_startport = default_start[model]
+    if ctype == "usb" and model in _UHCI_START and c.info.master_startport is None:
+        c.info.master_startport = _UHCI_START[model]
     return c
 
 
@@ -464,6 +501,15 @@ def _bad_value(attr: str, elem: str, val: str, tail: str = "") -> LibvirtError:
                         f"'{val}'.{tail}")
 
 
+_FEATURE_TAGS = frozenset({"gic", *SIMPLE_FEATURES})
+
+
+def _findtext(kids: dict[str, list[etree._Element]], tag: str) -> str | None:
+    """What ``el.findtext(tag)`` returns, from ``children(el)``."""
+    e = first(kids, tag)
+    return None if e is None else (e.text or "")
+
+
 def parse_domain(xml: str, profile_data: dict) -> Domain:
     """virDomainDefParseXML for the modelled vocabulary (raises LibvirtError / OracleUnsupported),
     in libvirt's order: virt type, IDs, caps (os type/arch/machine), memory, tunables (vcpu),
@@ -478,13 +524,13 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         raise LibvirtError("CONFIG_UNSUPPORTED", f"invalid domain type {vt}")
     if vt != "qemu":
         raise OracleUnsupported(f"domain type {vt!r} (only 'qemu' is modelled)")
-    _check_children(root, DOMAIN_CHILDREN)
-    name = root.findtext("name")
+    kids = children(root, DOMAIN_CHILDREN)
+    name = _findtext(kids, "name")
     if not name:
         raise OracleUnsupported("domain without <name>")
     if not _DOM_NAME.fullmatch(name.strip()):
         raise OracleUnsupported("domain name outside [A-Za-z0-9_.+-] (escaping/validation not modelled)")
-    uuid = root.findtext("uuid")
+    uuid = _findtext(kids, "uuid")
     if not uuid:
         raise OracleInputError("domain without <uuid>: libvirt would invent a random one")
     uuid = uuid.strip().lower()
@@ -493,8 +539,9 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     u = uuid.replace("-", "")
     uuid = f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:]}"
     # virDomainDefParseCaps
-    os_ = root.find("os")
-    t = os_.find("type") if os_ is not None else None
+    os_ = first(kids, "os")
+    os_kids = children(os_) if os_ is not None else {}
+    t = first(os_kids, "type")
     if t is None or not (t.text or "").strip():
         raise LibvirtError("XML_ERROR", "an os <type> must be specified")
     os_type = t.text.strip()
@@ -508,9 +555,9 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     dom.os_type = os_type
     if dom.os_type != "hvm":
         raise OracleUnsupported(f"os type {dom.os_type!r}")
-    _check_children(os_, {"type", "boot", "kernel", "initrd", "cmdline"})
+    check_tags(os_, os_kids, {"type", "boot", "kernel", "initrd", "cmdline"})
     for tag in ("kernel", "initrd", "cmdline"):  # direct kernel boot, kept verbatim
-        e = os_.find(tag)
+        e = first(os_kids, tag)
         if e is not None:
             text = e.text or ""
             if e.attrib or len(e) or not _PLAIN_TEXT.fullmatch(text) or \
@@ -525,11 +572,11 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         raise OracleUnsupported("os type without arch (host arch would be used)")
     dom.machine = t.get("machine") or None  # an empty machine attribute counts as absent
     # virDomainDefParseMemory; a missing <memory> is reported by post-parse
-    mem = parse_memory(root.find("memory"))
+    mem = parse_memory(first(kids, "memory"))
     dom.memory = 0 if mem is None else mem
-    dom.current_memory = parse_memory(root.find("currentMemory"))
+    dom.current_memory = parse_memory(first(kids, "currentMemory"))
     # virDomainDefTunablesParse -> vcpus
-    v = root.find("vcpu")
+    v = first(kids, "vcpu")
     if v is not None:
         if set(v.attrib) - {"placement", "current"}:
             raise OracleUnsupported("vcpu attributes other than placement/current")
@@ -552,10 +599,9 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
                 dom.vcpu_current = cur_i
         if pl != "static":
             raise OracleUnsupported("vcpu placement other than static")
-    cpu = root.find("cpu")
+    cpu = first(kids, "cpu")
     if cpu is not None:
-        _check_children(cpu, {"model"})
-        m = cpu.find("model")
+        m = first(children(cpu, {"model"}), "model")
         if set(cpu.attrib) - {"mode", "match", "check"} or (m is not None and set(m.attrib) - {"fallback"}):
             raise OracleUnsupported("cpu attributes beyond mode/match/check/fallback")
         # virCPUDefParseXML: a custom guest CPU with a model defaults to match='exact' and
@@ -571,8 +617,8 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
             raise OracleUnsupported("cpu match/check other than exact/none")
     # virDomainFeaturesDefParse walks ./features/* across every <features> element; a later
     # <gic> overrides an earlier one
-    for feats in root.findall("features"):
-        _check_children(feats, {"gic", *SIMPLE_FEATURES})
+    for feats in kids.get("features", ()):
+        children(feats, _FEATURE_TAGS)
         for f in feats:
             if not isinstance(f.tag, str):
                 continue
@@ -591,12 +637,12 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
     # virDomainDefLifecycleParse
     for ev, default, valid in (("on_reboot", "restart", LIFECYCLE), ("on_poweroff", "destroy", LIFECYCLE),
                                ("on_crash", "destroy", CRASH)):
-        e = root.find(ev)
+        e = first(kids, ev)
         val = (e.text or "").strip() if e is not None else default
         if val not in valid:
             raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown {ev} action: {val}")
         setattr(dom, ev, val)
-    clock = root.find("clock")
+    clock = first(kids, "clock")
     if clock is not None:
         if len(clock) or set(clock.attrib) - {"offset"}:
             raise OracleUnsupported("clock beyond offset")
@@ -604,7 +650,7 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         if dom.clock_offset not in ("utc", "localtime"):
             raise OracleUnsupported(f"clock offset {dom.clock_offset!r}")
     # virDomainDefParseBootOptions
-    for b in os_.findall("boot"):
+    for b in os_kids.get("boot", ()):
         dev = b.get("dev")
         if dev is None:
             raise LibvirtError("XML_ERROR", "Missing required attribute 'dev' in element 'boot'")
@@ -613,16 +659,20 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
         dom.boot_devs.append(dev)
     if len(set(dom.boot_devs)) != len(dom.boot_devs) or len(dom.boot_devs) > 4:
         raise OracleUnsupported("repeated boot devices")
-    devs = root.find("devices")
+    devs = first(kids, "devices")
     if devs is not None:
         _parse_devices(dom, devs, profile_data)
     return dom
 
 
+_DEVICE_TAGS = frozenset({"emulator", "controller", "input", "hub", "redirdev", "memballoon", "panic",
+                          "audio", "serial", "console"})
+_INFO_TAGS = frozenset({"address", "alias"})
+
+
 def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
-    _check_children(devs, {"emulator", "controller", "input", "hub", "redirdev", "memballoon",
-                           "panic", "audio", "serial", "console"})
-    em = devs.find("emulator")
+    kids = children(devs, _DEVICE_TAGS)
+    em = first(kids, "emulator")
     if em is not None:
         dom.emulator = (em.text or "").strip()
         # any emulator path is taken verbatim (fake-QEMU variants live elsewhere); choosing the
@@ -631,7 +681,7 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
             raise OracleUnsupported("an <emulator> path with characters needing XML escaping")
     # controllers first (virDomainDefControllersParse), with the usb 'none' sanitising
     usb_none = usb_other = usb_master = False
-    for el in devs.findall("controller"):
+    for el in kids.get("controller", ()):
         c = parse_controller(el, pdata["usb_models"])
         if c.type == "usb":
             if c.model == "none":
@@ -649,10 +699,10 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         insert_controller(dom, c)
     if usb_other and not usb_master:
         raise LibvirtError("XML_DETAIL", "No master USB controller specified")
-    _parse_chardevs(dom, devs)
+    _parse_chardevs(dom, kids)
     x86 = dom.arch in ("x86_64", "i686")
-    for el in devs.findall("input"):
-        _check_children(el, {"address", "alias"})
+    for el in kids.get("input", ()):
+        ikids = children(el, _INFO_TAGS)
         itype = el.get("type")
         if itype is None:
             raise LibvirtError("INTERNAL_ERROR", "missing input device type")
@@ -675,22 +725,23 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
             raise OracleUnsupported("ps2 input on a non-x86 arch")
         if bus == "ps2" and itype == "tablet":
             raise OracleUnsupported("ps2 tablet")
-        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio")))
+        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio"),
+                                           ikids))
         if bus == "usb" and usb_none:
             raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB input device. USB bus is disabled")
         dom.inputs.append(inp)
-    for el in devs.findall("audio"):
+    for el in kids.get("audio", ()):
         if len(el) or set(el.attrib) - {"id", "type"}:
             raise OracleUnsupported("audio beyond id/type")
         if el.get("type") != "none":
             raise OracleUnsupported("audio backends other than none")
         dom.audios.append(Audio(_int(el.get("id", "0"), "audio id", 1, 1), el.get("type")))
-    mbs = devs.findall("memballoon")
+    mbs = kids.get("memballoon", ())
     if len(mbs) > 1:
         raise LibvirtError("INTERNAL_ERROR", "only a single memory balloon device is supported")
     if mbs:
         el = mbs[0]
-        _check_children(el, {"address", "alias"})
+        mkids = children(el, _INFO_TAGS)
         model = el.get("model")
         if model is None:
             raise LibvirtError("XML_ERROR", "Missing required attribute 'model' in element 'memballoon'")
@@ -701,50 +752,53 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         if set(el.attrib) - {"model", "autodeflate"}:
             raise OracleUnsupported("memballoon attributes")
         # virDomainMemballoonDefParseXML ignores the device info of model='none'
-        info = Info() if model == "none" else parse_info(el, ("pci", "ccw", "virtio-mmio"))
+        info = Info() if model == "none" else parse_info(el, ("pci", "ccw", "virtio-mmio"), mkids)
         dom.memballoon = Memballoon(model, info, el.get("autodeflate"))
-    for el in devs.findall("hub"):
-        _check_children(el, {"address", "alias"})
+    for el in kids.get("hub", ()):
+        hkids = children(el, _INFO_TAGS)
         if el.get("type") is None:
             raise LibvirtError("INTERNAL_ERROR", "missing hub device type")
         if el.get("type") != "usb":
             raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown hub device type '{el.get('type')}'")
         if usb_none:
             raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB hub: USB is disabled for this domain")
-        dom.hubs.append(Hub("usb", parse_info(el, ("usb",))))
-    for el in devs.findall("redirdev"):
+        dom.hubs.append(Hub("usb", parse_info(el, ("usb",), hkids)))
+    for el in kids.get("redirdev", ()):
         dom.redirdevs.append(parse_redirdev(el))
-    for el in devs.findall("panic"):
-        _check_children(el, {"address", "alias"})
+    for el in kids.get("panic", ()):
+        pkids = children(el, _INFO_TAGS)
         model = el.get("model")
         ok = {"ppc64": "pseries", "s390x": "s390"}.get(dom.arch)
-        if ok is None or model not in (None, ok) or el.find("address") is not None:
+        if ok is None or model not in (None, ok) or first(pkids, "address") is not None:
             raise OracleUnsupported("panic devices other than the implicit pseries/s390 one")
-        dom.panics.append(Panic(model, parse_info(el)))
+        dom.panics.append(Panic(model, parse_info(el, kids=pkids)))
 
 
-def _parse_chardevs(dom: Domain, devs: etree._Element) -> None:
+_CHR_TAGS = frozenset({"target", "address"})
+
+
+def _parse_chardevs(dom: Domain, kids: dict[str, list[etree._Element]]) -> None:
     """<serial>/<console> of type pty (virDomainChrDefParseXML) and virDomainDefAddConsoleCompat:
     a console alone becomes serial 0; serials get a console mirroring serial 0."""
-    sers = devs.findall("serial")
-    cons = devs.findall("console")
+    sers = kids.get("serial", ())
+    cons = kids.get("console", ())
     if len(sers) > 2 or len(cons) > 1:
         raise OracleUnsupported("more than 2 serials or 1 console")
     for i, el in enumerate(sers):
         if el.get("type") != "pty" or set(el.attrib) != {"type"}:
             raise OracleUnsupported("serial other than type='pty'")
-        _check_children(el, {"target", "address"})
+        skids = children(el, _CHR_TAGS)
         ser = Serial(i)
-        t = el.find("target")
+        t = first(skids, "target")
         if t is not None:
             if set(t.attrib) - {"type", "port"} or [c for c in t if c.tag != "model"]:
                 raise OracleUnsupported("serial target beyond type/port/model")
             if t.get("port") is not None and t.get("port") != str(i):
                 raise OracleUnsupported("serial ports other than 0, 1 in order")
             ser.target_type = t.get("type")
-            m = t.find("model")
+            m = first(children(t), "model")
             ser.model = m.get("name") if m is not None else None
-        a = el.find("address")
+        a = first(skids, "address")
         if a is not None:
             if a.get("type") != "spapr-vio" or set(a.attrib) != {"type", "reg"}:
                 raise OracleUnsupported("serial address other than spapr-vio reg")
@@ -753,8 +807,7 @@ def _parse_chardevs(dom: Domain, devs: etree._Element) -> None:
     for el in cons:
         if el.get("type") != "pty" or set(el.attrib) != {"type"}:
             raise OracleUnsupported("console other than type='pty'")
-        _check_children(el, {"target", "address"})
-        t = el.find("target")
+        t = first(children(el, _CHR_TAGS), "target")
         if t is not None and (t.get("type") not in (None, "serial") or t.get("port", "0") != "0"
                               or len(t) or set(t.attrib) - {"type", "port"}):
             raise OracleUnsupported("console target other than serial port 0")
@@ -763,8 +816,11 @@ def _parse_chardevs(dom: Domain, devs: etree._Element) -> None:
     dom.console = bool(dom.serials)
 
 
+_REDIRDEV_TAGS = frozenset({"source", "protocol", "address", "alias"})
+
+
 def parse_redirdev(el: etree._Element) -> Redirdev:
-    _check_children(el, {"source", "protocol", "address", "alias"})
+    kids = children(el, _REDIRDEV_TAGS)
     if el.get("type") is None:
         raise LibvirtError("INTERNAL_ERROR", "missing type in redirdev")
     if el.get("type") not in CHR_TYPES:
@@ -772,7 +828,7 @@ def parse_redirdev(el: etree._Element) -> Redirdev:
                            f"unknown redirdev character device type '{el.get('type')}'")
     if el.get("bus") != "usb" or el.get("type") != "tcp":
         raise OracleUnsupported("only <redirdev bus='usb' type='tcp'> is modelled")
-    src = el.find("source")
+    src = first(kids, "source")
     if src is None or set(src.attrib) - {"mode", "host", "service"} or len(src):
         raise OracleUnsupported("redirdev source beyond mode/host/service")
     mode = src.get("mode", "connect")
@@ -782,6 +838,6 @@ def parse_redirdev(el: etree._Element) -> Redirdev:
     for a in ("host", "service"):
         if src.get(a) is not None:
             parts.append(f"{a}='{src.get(a)}'")
-    proto = el.find("protocol")
+    proto = first(kids, "protocol")
     return Redirdev("usb", "tcp", "<source " + " ".join(parts) + "/>",
-                    proto.get("type") if proto is not None else None, parse_info(el, ("usb",)))
+                    proto.get("type") if proto is not None else None, parse_info(el, ("usb",), kids))
