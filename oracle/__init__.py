@@ -10,9 +10,9 @@ own refusals are returned as results of kind 'error' with libvirt's exact messag
 
 from __future__ import annotations
 
-from oracle.api import abi, attach, define, detach, load
+from oracle.api import abi, arch_of, attach, define, detach, load
 from oracle.capsets import CapSet, capset_for
 from oracle.errors import OracleInputError, OracleUnsupported
 
-__all__ = ["define", "load", "abi", "attach", "detach", "CapSet", "capset_for",
+__all__ = ["define", "load", "abi", "attach", "detach", "arch_of", "CapSet", "capset_for",
            "OracleInputError", "OracleUnsupported"]

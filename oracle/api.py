@@ -11,10 +11,15 @@ from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
 from oracle.fmt import format_domain
 from oracle.migratable import migratable_xml
-from oracle.model import parse_domain
+from oracle.model import domain_arch, parse_domain
 from oracle.pipeline import check_caps, parse_and_define, post_parse
 from oracle.profile import DEFAULT_PROFILE, get_profile
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
+
+
+def arch_of(xml: str) -> str | None:
+    """The domain's ``os/type/@arch`` (None if absent), sharing the parse with the call that follows."""
+    return domain_arch(xml)
 
 
 def define(xml: str, caps: CapSet, abi_update: bool = True, profile: str = DEFAULT_PROFILE) -> DefineResult:

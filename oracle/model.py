@@ -393,15 +393,33 @@ _PARSERS = threading.local()  # an lxml parser is reusable, but only within its 
 
 
 def parse_xml(xml: str) -> etree._Element:
-    parser = getattr(_PARSERS, "parser", None)
+    """The document's root element; the oracle only ever reads the tree.
+
+    The last document parsed in this thread is kept: a backend looks at a domain's arch (to pick
+    the capability set) right before defining it, and both reads then share one parse."""
+    state = _PARSERS
+    last = getattr(state, "last", None)
+    if last is not None and last[0] == xml:
+        return last[1]
+    parser = getattr(state, "parser", None)
     if parser is None:
-        parser = _PARSERS.parser = etree.XMLParser(remove_comments=True, resolve_entities=False,
-                                                   no_network=True)
+        parser = state.parser = etree.XMLParser(remove_comments=True, resolve_entities=False,
+                                                no_network=True)
     try:
         root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml, parser)
     except etree.XMLSyntaxError as e:
         raise OracleInputError(f"malformed XML: {e}") from None
+    state.last = (xml, root)
     return root
+
+
+def domain_arch(xml: str) -> str | None:
+    """``os/type/@arch`` of a domain XML, read from the oracle's own parse (malformed XML raises
+    OracleInputError).  Without a DTD the oracle's parser options (no comments, entities kept,
+    no network) cannot change this attribute or whether the document parses, so it answers what
+    ``virtfuzz.inputs.domain_arch`` answers; callers keep that one for documents with a DTD."""
+    t = parse_xml(xml).find("os/type")
+    return t.get("arch") if t is not None else None
 
 
 _CONTROLLER_CHILDREN = frozenset({"address", "master", "model", "target", "alias"})

@@ -68,7 +68,7 @@ class OracleBackend:
         version and flag deletions in ``variant.json`` beside it; any other emulator means the
         installed QEMU, i.e. the recorded host capability set for the domain's arch.
         """
-        arch = domain_arch(xml) or "x86_64"
+        arch = self._arch(xml) or "x86_64"
         key = (arch, emulator_path(xml))
         if key not in self._caps:
             version, caps_del = variant_of(key[1])
@@ -78,6 +78,17 @@ class OracleBackend:
             except self._oracle.OracleInputError:
                 self._caps[key] = None  # no capability data for this arch/version: an oracle gap
         return self._caps[key]
+
+    def _arch(self, xml: str) -> str | None:
+        """``domain_arch(xml)``, from the oracle's own parse when the document has no DTD (the
+        oracle keeps that parse for the call that follows); otherwise, or when the oracle finds
+        the XML malformed, ``domain_arch`` itself (which raises on malformed XML, as before)."""
+        if "<!DOCTYPE" not in xml:
+            try:
+                return self._oracle.arch_of(xml)
+            except self._oracle.OracleInputError:
+                pass
+        return domain_arch(xml)
 
     def _guard(self, result_type: type, fn, *args):
         """Run an oracle call; an input outside its vocabulary becomes an ``unsupported`` result."""
