@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 
+from oracle import usb
 from oracle.capsets import CapSet
 from oracle.fmt import format_domain
 from oracle.model import Domain, clone_domain, insert_controller
@@ -26,11 +27,30 @@ def migratable_xml(dom: Domain, caps: CapSet, prof: Profile) -> str:
     controllers and may fail with a parse error -- then XMLDesc fails), removals, format."""
     from oracle.pipeline import reparse
 
-    if _reparse_may_differ(dom):
+    if _reparse_may_fail(dom):
         d = reparse(format_domain(dom, migratable=True), caps, prof)
+    elif _hub_relative_ports(dom):
+        # the re-parse's post-parse re-reserves the given USB addresses with the hubs in parse
+        # (= model) order, which fails when a hub-relative port precedes its hub; that pass is
+        # the only one not idempotent here, so it is redone on a private copy
+        d = _resorted_copy(dom, deep=True)
+        usb.assign_usb(d, prof, new_domain=False)
     else:
         d = _resorted_copy(dom)
     return format_domain(make_migratable(d), migratable=True)
+
+
+def _reparse_may_fail(dom: Domain) -> bool:
+    """A model='none' USB controller beside other USB controllers (e.g. ones post-parse added)
+    fails the re-parse in virDomainDefControllersParse ("Can't add another USB controller");
+    then XMLDesc fails, and only the real path produces that error in libvirt's order.
+    (A lone 'none' controller re-parses to the same definition.)"""
+    usbs = [c for c in dom.controllers if c.type == "usb"]
+    return len(usbs) > 1 and any(c.model == "none" for c in usbs)
+
+
+def _hub_relative_ports(dom: Domain) -> bool:
+    return any(len(info.usb_port) > 1 for info in usb_infos(dom))
 
 
 def _reparse_may_differ(dom: Domain) -> bool:
