@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,8 @@ import time
 
 from fuzz.checks import check_case
 from fuzz.generate import draw_batch
-from fuzz.observe import observe
+from fuzz.lifecycle import next_case
+from fuzz.observe import counted_cases, observe
 from virtfuzz.backends import open_backend
 
 
@@ -55,10 +57,14 @@ def main() -> None:
     steps = 0
     try:
         observe(libvirt, draw_batch(a.n, 1, a.variant_rate))  # warm the worker, loader and caps
+        pending: list = []  # sequences under way, as in a campaign job (fuzz.lifecycle)
+        rng = random.Random(7)
         for seed in range(2, 2 + a.batches):
-            cases, t = timed(lambda s=seed: draw_batch(a.n, 4242 + s, a.variant_rate))
+            carried, pending = pending[: a.n * 3 // 4], pending[a.n * 3 // 4:]
+            k = a.n - len(carried)
+            fresh, t = timed(lambda s=seed, k=k: draw_batch(k, 4242 + s, a.variant_rate))
+            cases = carried + fresh
             t_gen += t
-            steps += sum(c.steps for c in cases)
             o_obs, t = timed(lambda c=cases: observe(oracle, c))
             t_o += t
             pids = [libvirt.worker.info["pid"], libvirt.loader.info["pid"]]
@@ -68,9 +74,12 @@ def main() -> None:
             t_lw += sum(process_cpu(p) for p in pids) - before
             _, t = timed(lambda o=o_obs, r=l_obs: [check_case(x, y) for x, y in zip(o, r, strict=True)])
             t_c += t
+            steps += counted_cases(cases, l_obs)
+            pending += [n for c, lo, oo in zip(cases, l_obs, o_obs, strict=True)
+                        if (n := next_case(c, lo, oo, rng)) is not None]
     finally:
         libvirt.close()
-    print(f"part 1: {a.batches} batches of {a.n} domains = {steps} cases (domains + hotplug steps), "
+    print(f"part 1: {a.batches} batches of {a.n} = {steps} cases (domains + hotplug steps), "
           f"CPU time per case")
     stages = (("generation", t_gen), ("oracle observe", t_o), ("libvirt processes", t_lw),
               ("job side of libvirt", t_lp), ("checks", t_c))

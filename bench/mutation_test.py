@@ -76,7 +76,7 @@ def main() -> None:
             case, sig = found
 
             def still(xmls: list[str], case=case, sig=sig, make=make) -> list[bool]:
-                trials = [Case(xml=x, device=case.device) for x in xmls]
+                trials = [Case(xml=x, device=case.device, op=case.op) for x in xmls]
                 lobs = observe(libvirt, trials)
                 with make():
                     return [sig in s for s in oracle_failures(oracle, lobs, trials)]

@@ -8,6 +8,7 @@ libvirt root) with seeds seed, seed+1, ...; the parent merges their progress.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import random
@@ -21,13 +22,16 @@ from pathlib import Path
 from fuzz.checks import Failure, check_case
 from fuzz.findings import known_signatures, write_finding
 from fuzz.generate import draw_batch
+from fuzz.lifecycle import next_case
 from fuzz.live import check_live, destination_variants
 from fuzz.machine import run_sequences
-from fuzz.observe import ALL_STEPS, Case, observe, steps_for
+from fuzz.observe import ALL_STEPS, Case, counted_cases, observe, steps_for
 from fuzz.reduce import reduce_xml
 from fuzz.report import write_report, write_summary
 from fuzz.signature import error_class, signature
 from virtfuzz.backends import open_backend
+
+SLOW_TIERS_AFTER = 10.0  # job seconds of generated batches before the first sequence or live round
 
 
 @dataclass
@@ -94,7 +98,9 @@ def _features(case: Case, obs) -> set[str]:
     elif d.error and d.kind != "unsupported":
         feats.add(f"error:{error_class(d.error)[:80]}")
     if obs.hotplug is not None:
-        feats.add(f"attach:{obs.hotplug.kind}")
+        feats.add(f"{obs.step}:{obs.hotplug.kind}")
+    if case.after is not None:
+        feats.add(f"sequence-step:{len(case.history)}")
     return feats
 
 
@@ -108,6 +114,8 @@ class Job:
         self.known = known_signatures()
         self.deadline: float | None = None  # wall-clock end of the campaign (time.time())
         self.tier_seconds: Counter[str] = Counter()
+        self.pending: list[Case] = []  # sequences under way: their next case (see fuzz.lifecycle)
+        self.rng = random.Random(cfg.seed * 1_000_003 + index)
 
     def close(self) -> None:
         for b in self.backends.values():
@@ -125,10 +133,20 @@ class Job:
         self._last_obs = obs
         return out
 
+    def check_through_step(self, case: Case) -> list[Failure]:
+        """Failures of ``case`` and, when its hotplug step is accepted, of the step's stored result
+        (checked in the next batch during a campaign): how a reproducer with a device replays."""
+        fails = self.check([case])[0]
+        ref = (self._last_obs.get("libvirt") or self._last_obs.get("oracle"))[0]
+        r = ref.hotplug
+        if r is not None and r.kind == "ok" and r.xml is not None:
+            fails += self.check([Case(xml=r.xml, after=case.op)])[0]
+        return fails
+
     def next_tier(self) -> str:
         """The tier furthest below its share of this job's time so far (generated batches first)."""
         spent = sum(self.tier_seconds.values())
-        if spent == 0:
+        if spent < SLOW_TIERS_AFTER:  # a slow round is seconds long: start with batches
             return "batch"
         if self.tier_seconds["sequence"] < self.cfg.sequence_share * spent:
             return "sequence"
@@ -152,13 +170,20 @@ class Job:
         return rep
 
     def run_generated(self, seed: int) -> BatchReport:
-        cases = draw_batch(self.cfg.batch, seed, self.cfg.variant_rate)
+        """One batch: the next steps of sequences under way, topped up with generated domains."""
+        carried, self.pending = self.pending[: self.cfg.batch * 3 // 4], self.pending[self.cfg.batch * 3 // 4:]
+        fresh = draw_batch(self.cfg.batch - len(carried), seed, self.cfg.variant_rate)
+        cases = carried + fresh
         failures = self.check(cases)
         primary = self._last_obs.get("libvirt") or self._last_obs.get("oracle")
+        secondary = self._last_obs.get("oracle") if "libvirt" in self._last_obs else None
         feats: set[str] = set()
-        for c, o in zip(cases, primary, strict=True):
+        for i, (c, o) in enumerate(zip(cases, primary, strict=True)):
             feats |= _features(c, o)
-        rep = BatchReport(job=self.index, cases=len(cases), steps=sum(c.steps for c in cases),
+            nxt = next_case(c, o, secondary[i] if secondary else None, self.rng)
+            if nxt is not None:
+                self.pending.append(nxt)
+        rep = BatchReport(job=self.index, cases=len(fresh), steps=counted_cases(cases, primary),
                           features=sorted(feats))
         for o in self._last_obs.get("oracle", []):
             if o.define.kind == "unsupported":
@@ -240,19 +265,33 @@ class Job:
         return rep
 
     def _record(self, sig: str, f: Failure, case: Case, seed: int) -> dict | None:
+        if case.after is not None:
+            return self._record_sequence_step(sig, f, case, seed)
         # only the party at fault and the steps its invariant needs are re-run while reducing
         # (an oracle failure is one libvirt does not share on that case: that needs both observed)
         parties = ("libvirt",) if f.party == "libvirt" else tuple(self.backends)
         steps = steps_for(f.invariant)
 
         def still_fails(xmls: list[str]) -> list[bool]:
-            results = self.check([Case(xml=x, device=case.device) for x in xmls], parties, steps)
+            results = self.check([Case(xml=x, device=case.device, op=case.op) for x in xmls], parties, steps)
             return [any(signature(g) == sig for g in fails) for fails in results]
 
         # a known finding already has its reproducer in the repository: record it, do not reduce it
         reduced = case.xml if sig in self.known else reduce_xml(case.xml, still_fails, self.cfg.reduce_rounds)[0]
         path = write_finding(self.cfg.out, sig, f, case.xml, reduced, case.device, self._context(seed))
         return None if path is None else self._new_record(sig, f, path, reduced, case.device)
+
+
+    def _record_sequence_step(self, sig: str, f: Failure, case: Case, seed: int) -> dict | None:
+        """A failure on the stored result of a sequence step. Not reduced: a smaller XML would no
+        longer be what libvirt stored (invariant 4 is about exactly that XML); the steps that led to
+        it are kept in history.json, and the case replays on its own (context: step, after)."""
+        history = json.dumps(case.steps_dicts(), indent=2) + "\n"
+        context = self._context(seed, tier="sequence-step", after=case.after, step=case.op)
+        path = write_finding(self.cfg.out, sig, f, case.history[0][1], case.xml, case.device, context,
+                             extra={"history.json": history})
+        return None if path is None else self._new_record(sig, f, path, case.xml, case.device,
+                                                          steps=[op for op, _ in case.history])
 
 
 def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:

@@ -7,23 +7,37 @@ restart (``load_many``) re-reads a whole batch of definitions at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fuzz.abi_mutations import mutate_destination
 from fuzz.checks import Observation
 from virtfuzz.backend import Backend
-from virtfuzz.results import DefineResult
 
 
 @dataclass(frozen=True)
 class Case:
-    xml: str
-    device: str | None = None  # a device to config-attach after definition (one hotplug step)
+    """One definition to check, and optionally one config hotplug step to apply to it.
 
-    @property
-    def steps(self) -> int:
-        """Cases counted for throughput: the domain, plus its hotplug step if any."""
-        return 1 + (self.device is not None)
+    Cases form sequences across batches: when the step is accepted, the definition libvirt stores
+    becomes the next batch's case (``after`` = the step), so a domain's life -- attach, detach,
+    attach again -- is checked step by step at batch speed. ``history`` is how ``xml`` came about
+    (define, then each step): a finding on it replays as a sequence (``fuzz.sequence``).
+    """
+
+    xml: str
+    device: str | None = None   # device XML for the step
+    op: str = "attach"          # attach | detach
+    after: str | None = None    # None: a generated domain; else the step whose result ``xml`` is
+    history: tuple[tuple[str, str], ...] = ()
+
+    def steps_dicts(self) -> list[dict]:
+        return [{"op": op, "xml": x} for op, x in self.history]
+
+
+def counted_cases(cases: Sequence[Case], obs: Sequence[Observation]) -> int:
+    """Cases for throughput: every definition observed (a generated domain, or the result of an
+    accepted step, checked now), and every step the backend rejected (checked by its verdict)."""
+    return len(cases) + sum(1 for o in obs if o.hotplug is not None and o.hotplug.kind != "ok")
 
 
 ALL_STEPS = frozenset({"redefine", "reload", "destination", "abi", "abi_pair", "hotplug"})
@@ -32,7 +46,7 @@ ALL_STEPS = frozenset({"redefine", "reload", "destination", "abi", "abi_pair", "
 STEPS_FOR_INVARIANT = {
     "2-idempotent-redefine": frozenset({"redefine"}),
     "3-migratable-roundtrip": frozenset({"reload", "destination", "abi"}),
-    "4-hotplug-redefinable": frozenset({"hotplug", "reload", "destination", "abi"}),
+    "4-hotplug-redefinable": frozenset({"reload", "destination", "abi"}),
 }
 
 
@@ -42,53 +56,45 @@ def steps_for(invariant: str) -> frozenset[str]:
 
 def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL_STEPS) -> list[Observation]:
     defined = backend.define_many([c.xml for c in cases])
-    obs = [Observation(define=d) for d in defined]
+    obs = [Observation(define=d, after=c.after, step_result=c.xml if c.after else None)
+           for c, d in zip(cases, defined, strict=True)]
     ok = [i for i, d in enumerate(defined) if d.kind == "ok"]
     if "redefine" in steps:
-        for i, r in zip(ok, backend.define_many([defined[i].xml for i in ok], migratable=False), strict=True):
-            obs[i].redefine = r
-    if "hotplug" in steps:
-        _observe_hotplug(backend, cases, obs, ok)
-    # Every accepted definition -- each domain, and each domain after its accepted attach -- goes
-    # through a driver restart and a migration (destination parse + ABI check); all restarts and
-    # destination parses of the batch share one driver start-up.
-    targets = [o for i in ok for o in (obs[i], obs[i].after_hotplug) if o is not None]
-    reload_of = targets if "reload" in steps else []
-    mig = [o for o in targets if o.define.migratable is not None]
-    dest_of = mig if "destination" in steps else []
-    loaded = backend.load_many([o.define.xml for o in reload_of] + [o.define.migratable for o in dest_of])
-    for o, r in zip(reload_of, loaded[:len(reload_of)], strict=True):
-        o.reload = r
-    for o, r in zip(dest_of, loaded[len(reload_of):], strict=True):
-        o.destination = r
-    if "abi" in steps:
-        for o, r in zip(mig, backend.abi_many([(o.define.migratable, o.define.migratable) for o in mig]),
+        # defining a case's own input again would repeat the same call on the same input: the
+        # result of a definition that is already its own stored XML is its re-define (the usual
+        # case for the results of sequence steps)
+        again = [i for i in ok if defined[i].xml != cases[i].xml]
+        for i in ok:
+            if defined[i].xml == cases[i].xml:
+                obs[i].redefine = replace(defined[i], migratable=None, migratable_error=None)
+        for i, r in zip(again, backend.define_many([defined[i].xml for i in again], migratable=False),
                         strict=True):
-            o.abi = r
+            obs[i].redefine = r
+    mig = [i for i in ok if defined[i].migratable is not None]
+    # driver restart and migration destination: one driver start-up reads both sets
+    reload_ix = ok if "reload" in steps else []
+    dest_ix = mig if "destination" in steps else []
+    loaded = backend.load_many([defined[i].xml for i in reload_ix] + [defined[i].migratable for i in dest_ix])
+    for i, r in zip(reload_ix, loaded[:len(reload_ix)], strict=True):
+        obs[i].reload = r
+    for i, r in zip(dest_ix, loaded[len(reload_ix):], strict=True):
+        obs[i].destination = r
+    if "abi" in steps:
+        for i, r in zip(mig, backend.abi_many([(defined[i].migratable, defined[i].migratable) for i in mig]),
+                        strict=True):
+            obs[i].abi = r
     if "abi_pair" in steps:
-        pairs = [(i, mutate_destination(defined[i].migratable)) for i in ok if defined[i].migratable is not None]
+        pairs = [(i, mutate_destination(defined[i].migratable)) for i in mig]
         pairs = [(i, m) for i, m in pairs if m is not None]
         for (i, m), r in zip(pairs, backend.abi_many([(defined[i].migratable, m[1]) for i, m in pairs]),
                              strict=True):
             obs[i].abi_pair = r
             obs[i].abi_pair_what = m[0]
+    if "hotplug" in steps:
+        for op in ("attach", "detach"):
+            ix = [i for i in ok if cases[i].device is not None and cases[i].op == op]
+            run = backend.attach_many if op == "attach" else backend.detach_many
+            for i, r in zip(ix, run([(defined[i].xml, cases[i].device) for i in ix]), strict=True):
+                obs[i].hotplug = r
+                obs[i].step = op
     return obs
-
-
-def _observe_hotplug(backend: Backend, cases: Sequence[Case], obs: list[Observation], ok: list[int]) -> None:
-    """Config attach; the definition after an accepted attach is re-defined (invariant 4) and then
-    observed like a new domain (``after_hotplug``: restart, migration) so 2-3 are checked again.
-
-    Its migratable XML comes from that re-define: when re-defining changes nothing (which the
-    check demands) the re-defined domain is the attached one.
-    """
-    plugged = [i for i in ok if cases[i].device is not None]
-    for i, r in zip(plugged, backend.attach_many([(obs[i].define.xml, cases[i].device) for i in plugged]),
-                    strict=True):
-        obs[i].hotplug = r
-    again = [i for i in plugged if obs[i].hotplug.kind == "ok"]
-    for i, r in zip(again, backend.define_many([obs[i].hotplug.xml for i in again]), strict=True):
-        obs[i].hotplug_redefine = r
-        if r.kind == "ok":
-            obs[i].after_hotplug = Observation(define=DefineResult(
-                kind="ok", xml=obs[i].hotplug.xml, migratable=r.migratable, migratable_error=r.migratable_error))

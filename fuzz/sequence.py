@@ -38,11 +38,12 @@ class SequenceRunner:
         ref = "libvirt" if "libvirt" in self.backends else next(iter(self.backends))
         return self.state.get(ref) is not None
 
-    def _observe(self, name: str, xml: str, first: DefineResult | None = None) -> Observation:
-        """The checks' view of one backend's current definition (define, restart, migration)."""
+    def _observe(self, name: str, xml: str, after: str | None = None) -> Observation:
+        """The checks' view of one backend's current definition (define, restart, migration);
+        ``after`` names the hotplug step whose stored result ``xml`` is (invariant 4)."""
         b = self.backends[name]
-        d = first or b.define(xml)
-        obs = Observation(define=d)
+        d = b.define(xml)
+        obs = Observation(define=d, after=after, step_result=xml if after else None)
         if d.kind == "ok":
             obs.redefine = b.define_many([d.xml], migratable=False)[0]
             # restart and migration destination in one driver start-up (each costs ~80 ms)
@@ -72,15 +73,14 @@ class SequenceRunner:
             if cur is None:
                 continue
             r = b.attach(cur, step.xml or "") if step.op == "attach" else b.detach(cur, step.xml or "")
-            o = Observation(define=DefineResult(kind="ok", xml=cur), hotplug=r)
+            obs[n] = Observation(define=DefineResult(kind="ok", xml=cur), hotplug=r, step=step.op)
             if r.kind == "ok" and r.xml is not None:
-                o.hotplug_redefine = b.define(r.xml)
                 self.state[n] = r.xml
-            obs[n] = o
         fails = self._check(obs)
-        # after an accepted change the new definition must satisfy invariants 2-3 again
-        after = {n: self._observe(n, self.state[n]) for n in obs if self.state.get(n) is not None}
-        return fails + [f for f in self._check(after) if not f.invariant.startswith("1-")]
+        # the stored result of an accepted step must define to itself and satisfy 2-3 (invariant 4)
+        changed = {n: self._observe(n, self.state[n], after=step.op) for n, o in obs.items()
+                   if o.hotplug is not None and o.hotplug.kind == "ok" and self.state.get(n) is not None}
+        return fails + [f for f in self._check(changed) if not f.invariant.startswith("1-")]
 
     _attach = _hotplug
     _detach = _hotplug

@@ -93,6 +93,9 @@ class ContextBackend:
     def attach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
         return self.inner.attach_many([(self.ctx.prepare(d), x) for d, x in items])
 
+    def detach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
+        return self.inner.detach_many([(self.ctx.prepare(d), x) for d, x in items])
+
     def attach(self, domain_xml: str, device_xml: str) -> XmlResult:
         return self.inner.attach(self.ctx.prepare(domain_xml), device_xml)
 

@@ -197,12 +197,18 @@ class LibvirtBackend:
         return out
 
     def attach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
+        return self._hotplug_many("attach", items)
+
+    def detach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
+        return self._hotplug_many("detach", items)
+
+    def _hotplug_many(self, op: str, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
         out: list[XmlResult] = []
         for i in range(0, len(items), CHUNK):
             chunk = [f"{d}\0{x}" for d, x in items[i:i + CHUNK]]
             out.extend(self._isolating(
-                chunk, lambda c: self._call("attach_many", ([tuple(x.split("\0", 1)) for x in c],)),
-                lambda lost, x: XmlResult(kind=lost.kind, error=lost.message, stage="attach", input=x),
+                chunk, lambda c: self._call(f"{op}_many", ([tuple(x.split("\0", 1)) for x in c],)),
+                lambda lost, x: XmlResult(kind=lost.kind, error=lost.message, stage=op, input=x),
                 XmlResult.from_dict))
         return out
 

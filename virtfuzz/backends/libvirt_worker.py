@@ -296,6 +296,7 @@ def worker_handlers(worker: Worker) -> dict:
         "live": worker.live,
         "abi_image_many": worker.abi_image_many,
         "attach_many": lambda items: worker.hotplug_many("attach", items),
+        "detach_many": lambda items: worker.hotplug_many("detach", items),
         "undefine_all": worker.undefine_all,
     }
 

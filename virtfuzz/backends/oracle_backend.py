@@ -46,6 +46,10 @@ def variant_of(emulator: str | None) -> tuple[str | None, tuple[str, ...]]:
 
 
 class OracleBackend:
+    """Batches (``*_many``) run in an oracle memo session: definitions parsed by one call are
+    reused by the next ones (and by later batches) while the oracle's rules are unchanged; see
+    oracle.memo.  Single calls compute everything afresh."""
+
     name = "oracle"
 
     def __init__(self, libvirt_version: str | None = None) -> None:
@@ -106,7 +110,8 @@ class OracleBackend:
         return self._guard(DefineResult, self._oracle.define, xml, self.caps(xml))
 
     def define_many(self, xmls: Sequence[str], migratable: bool = True) -> list[DefineResult]:
-        out = [self.define(x) for x in xmls]
+        with self._oracle.session():
+            out = [self.define(x) for x in xmls]
         if not migratable:  # same contract as the real backend: no migratable XML asked for
             out = [replace(r, migratable=None, migratable_error=None) for r in out]
         return out
@@ -115,16 +120,23 @@ class OracleBackend:
         return self._guard(XmlResult, self._oracle.load, xml, self.caps(xml))
 
     def load_many(self, xmls: Sequence[str]) -> list[XmlResult]:
-        return [self.load(x) for x in xmls]
+        with self._oracle.session():
+            return [self.load(x) for x in xmls]
 
     def abi(self, src_xml: str, dst_xml: str) -> AbiResult:
         return self._guard(AbiResult, self._oracle.abi, src_xml, dst_xml, self.caps(src_xml))
 
     def abi_many(self, pairs: Sequence[tuple[str, str]]) -> list[AbiResult]:
-        return [self.abi(src, dst) for src, dst in pairs]
+        with self._oracle.session():
+            return [self.abi(src, dst) for src, dst in pairs]
 
     def attach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
-        return [self.attach(d, x) for d, x in items]
+        with self._oracle.session():
+            return [self.attach(d, x) for d, x in items]
+
+    def detach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]:
+        with self._oracle.session():
+            return [self.detach(d, x) for d, x in items]
 
     def attach(self, domain_xml: str, device_xml: str) -> XmlResult:
         return self._guard(XmlResult, self._oracle.attach, domain_xml, device_xml, self.caps(domain_xml))

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         elif steps is not None:
             failures = replay_steps(job.backends, steps)
         else:
-            failures = job.check([Case(xml=xml, device=device)])[0]
+            failures = job.check_through_step(Case(xml=xml, device=device, op=ctx.get("step") or "attach",
+                                                   after=ctx.get("after")))
     finally:
         job.close()
     reproduced = False
