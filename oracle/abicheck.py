@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
-from oracle.migratable import migratable_xml
 from oracle.model import Controller, Domain, Info
-from oracle.pipeline import parse_and_define, reparse, validate
+from oracle.pipeline import defined, reparsed
 from oracle.profile import Profile
 from virtfuzz.results import AbiResult
 
@@ -161,11 +160,15 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
 
 def check_abi(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiResult:
     try:
-        src0 = parse_and_define(src_xml, caps, prof, abi_update=True)
-        src = reparse(migratable_xml(src0, caps, prof), caps, prof)
-        dst = reparse(dst_xml, caps, prof)
-        validate(dst, caps)  # the new XML is parsed with INACTIVE only, i.e. validated
-        dst_migr = reparse(migratable_xml(dst, caps, prof), caps, prof)
+        # pipeline.Definition: parsed definitions and their migratable XML are shared with the
+        # other operations inside a memo session (a migratable XML is also reloaded, and is the
+        # source of several checks)
+        src0 = defined(src_xml, caps, prof, abi_update=True)
+        src = reparsed(src0.migratable(), caps, prof).dom
+        dst_def = reparsed(dst_xml, caps, prof)
+        dst_def.validate()  # the new XML is parsed with INACTIVE only, i.e. validated
+        dst = dst_def.dom
+        dst_migr = reparsed(dst_def.migratable(), caps, prof).dom
         try:
             compare(src, dst_migr, prof)
         except LibvirtError as first:

@@ -1,18 +1,17 @@
 """Public operations; each returns the plain result types of virtfuzz.results.
 
-Results are deliberately not memoised across calls: the rules and the profile tables can be
-changed in-process (bench/mutants.py patches them to measure the fuzzer), and a memo would
-serve answers computed under other rules.
+Outside a memo session (oracle.memo.session) nothing is memoised across calls: the rules and
+the profile tables can be changed in-process (bench/mutants.py patches them to measure the
+fuzzer), and a memo would serve answers computed under other rules.  A session checks once
+that the rules are the shipped ones; then parsed definitions are shared between calls.
 """
 
 from __future__ import annotations
 
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
-from oracle.fmt import format_domain
-from oracle.migratable import migratable_xml
-from oracle.model import domain_arch, parse_domain
-from oracle.pipeline import check_caps, parse_and_define, post_parse
+from oracle.model import domain_arch
+from oracle.pipeline import defined, reparsed
 from oracle.profile import DEFAULT_PROFILE, get_profile
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
@@ -26,14 +25,14 @@ def define(xml: str, caps: CapSet, abi_update: bool = True, profile: str = DEFAU
     """virDomainDefineXML + XMLDesc(0) + XMLDesc(MIGRATABLE)."""
     prof = get_profile(profile)
     try:
-        dom = parse_and_define(xml, caps, prof, abi_update)
+        d = defined(xml, caps, prof, abi_update)
     except LibvirtError as e:
         return DefineResult(kind="error", error=str(e))
     try:
-        mig, mig_err = migratable_xml(dom, caps, prof), None
+        mig, mig_err = d.migratable(), None
     except LibvirtError as e:
         mig, mig_err = None, str(e)
-    return DefineResult(kind="ok", xml=format_domain(dom), migratable=mig, migratable_error=mig_err)
+    return DefineResult(kind="ok", xml=d.xml(), migratable=mig, migratable_error=mig_err)
 
 
 def load(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
@@ -42,14 +41,13 @@ def load(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
     config (the error is only logged); it is returned as kind 'error' with libvirt's message."""
     prof = get_profile(profile)
     try:
-        dom = parse_domain(xml, prof.data)
-        check_caps(dom, caps)
-        # ALLOW_POST_PARSE_FAIL only tolerates a missing-caps post-parse (ret 1); real errors
+        # parse, caps check, post-parse without ABI_UPDATE (pipeline.reparse). ALLOW_POST_PARSE_FAIL
+        # only tolerates a missing-caps post-parse (ret 1); real errors
         # (virDomainDefPostParseCheckFailure ret < 0) make the driver skip the config as well
-        post_parse(dom, caps, prof, abi_update=False)
+        d = reparsed(xml, caps, prof)
     except LibvirtError as e:
         return XmlResult(kind="error", error=str(e))
-    return XmlResult(kind="ok", xml=format_domain(dom))
+    return XmlResult(kind="ok", xml=d.xml())
 
 
 def abi(src_xml: str, dst_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> AbiResult:

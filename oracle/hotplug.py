@@ -31,7 +31,7 @@ from oracle.model import (
     parse_redirdev,
     parse_xml,
 )
-from oracle.pipeline import check_caps, parse_and_define, post_parse
+from oracle.pipeline import check_caps, defined, post_parse
 from oracle.profile import Profile
 from virtfuzz.results import XmlResult
 
@@ -39,7 +39,8 @@ from virtfuzz.results import XmlResult
 def _persistent_copy(dom: Domain, caps: CapSet, prof: Profile) -> Domain:
     """virDomainObjCopyPersistentDef: format, re-parse (INACTIVE|SKIP_VALIDATE), post-parse.
     Done in model form (an independent copy with re-sorted controllers) when the re-parse cannot
-    do more than that; see oracle.migratable._reparse_may_differ."""
+    do more than that; see oracle.migratable._reparse_may_differ.  Either way the result is a
+    private copy: ``dom`` may be a shared (memoised) definition and is never modified."""
     from oracle.migratable import _reparse_may_differ, _resorted_copy
 
     if not _reparse_may_differ(dom):
@@ -122,7 +123,7 @@ def _addr_equal(a: Info, b: Info) -> bool:
 
 def attach_config(domain_xml: str, device_xml: str, caps: CapSet, prof: Profile) -> XmlResult:
     try:
-        dom = parse_and_define(domain_xml, caps, prof, abi_update=True)
+        dom = defined(domain_xml, caps, prof, abi_update=True).dom  # shared: copied below
         vmdef = _persistent_copy(dom, caps, prof)
         kind, dev = _parse_device(device_xml, vmdef, caps, prof, validate=True)
         if _is_usb(kind, dev) and not usb.has_usb(vmdef):
@@ -148,7 +149,7 @@ def attach_config(domain_xml: str, device_xml: str, caps: CapSet, prof: Profile)
 
 def detach_config(domain_xml: str, device_xml: str, caps: CapSet, prof: Profile) -> XmlResult:
     try:
-        dom = parse_and_define(domain_xml, caps, prof, abi_update=True)
+        dom = defined(domain_xml, caps, prof, abi_update=True).dom  # shared: copied below
         vmdef = _persistent_copy(dom, caps, prof)
         kind, dev = _parse_device(device_xml, vmdef, caps, prof, validate=False)
         if kind == "input":

@@ -6,9 +6,11 @@ src/qemu/qemu_validate.c for the validation callbacks).
 
 from __future__ import annotations
 
-from oracle import pci, postparse, usb
+from oracle import memo, pci, postparse, usb
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleInputError
+from oracle.fmt import format_domain
+from oracle.migratable import migratable_xml
 from oracle.model import Domain, parse_domain
 from oracle.profile import Profile
 
@@ -122,3 +124,87 @@ def parse_and_define(xml: str, caps: CapSet, prof: Profile, abi_update: bool) ->
     post_parse(dom, caps, prof, abi_update)
     validate(dom, caps)
     return dom
+
+
+# --------------------------------------------------------------------------- memoised definitions
+
+
+class Definition:
+    """The outcome of parsing one XML string in one mode -- a definition or libvirt's error --
+    with what is derived from it (formatted XML, migratable XML, validation) computed on first
+    use.  Memo tables share these between calls, so ``dom`` is read-only: whoever needs to
+    change a definition copies it first (model.clone_domain)."""
+
+    __slots__ = ("dom", "error", "caps", "prof", "_xml", "_mig", "_valid")
+
+    def __init__(self, dom: Domain | None, error: LibvirtError | None, caps: CapSet, prof: Profile) -> None:
+        self.dom, self.error, self.caps, self.prof = dom, error, caps, prof
+        self._xml: str | None = None
+        self._mig: str | LibvirtError | None = None
+        self._valid: LibvirtError | bool = False
+
+    def xml(self) -> str:
+        """XMLDesc(0)."""
+        if self._xml is None:
+            self._xml = format_domain(self.dom)
+        return self._xml
+
+    def migratable(self) -> str:
+        """XMLDesc(MIGRATABLE); raises its LibvirtError."""
+        if self._mig is None:
+            try:
+                self._mig = migratable_xml(self.dom, self.caps, self.prof)
+            except LibvirtError as e:
+                self._mig = e
+        return _value(self._mig)
+
+    def validate(self) -> None:
+        """validate() of the definition; raises its LibvirtError."""
+        if self._valid is False:
+            try:
+                validate(self.dom, self.caps)
+                self._valid = True
+            except LibvirtError as e:
+                self._valid = e
+        _value(self._valid)
+
+
+def _value(v):
+    if isinstance(v, LibvirtError):
+        raise v.with_traceback(None)
+    return v
+
+
+_DEFINED = memo.table(4096)
+_REPARSED = memo.table(4096)
+
+
+def _lookup(table: memo.Lru, key: tuple, compute, *args) -> Definition:
+    """The memoised Definition for ``key`` (inside a memo session), else a fresh one; raises the
+    definition's LibvirtError.  Other exceptions (OracleInputError, oracle bugs) propagate and
+    are never stored."""
+    caps, prof = args[1], args[2]
+    use = memo.usable(prof)
+    d = table.get(key) if use else None
+    if d is None:
+        try:
+            d = Definition(compute(*args), None, caps, prof)
+        except LibvirtError as e:
+            d = Definition(None, e, caps, prof)
+        if use:
+            table.put(key, d)
+    if d.error is not None:
+        raise d.error.with_traceback(None)
+    return d
+
+
+def defined(xml: str, caps: CapSet, prof: Profile, abi_update: bool = True) -> Definition:
+    """:func:`parse_and_define`, shared through the memo tables (keyed by the exact XML string,
+    capability-set identity, profile and ABI_UPDATE)."""
+    return _lookup(_DEFINED, (xml, id(caps), prof.version, abi_update), parse_and_define,
+                   xml, caps, prof, abi_update)
+
+
+def reparsed(xml: str, caps: CapSet, prof: Profile) -> Definition:
+    """:func:`reparse` (= a config load, without validation), shared through the memo tables."""
+    return _lookup(_REPARSED, (xml, id(caps), prof.version), reparse, xml, caps, prof)

@@ -87,3 +87,89 @@ def test_define_does_not_touch_its_input_domain(defined) -> None:
         before = format_domain(dom)
         _outcome(migratable_xml, dom, caps, prof)
         assert format_domain(dom) == before
+
+
+def _all_operations(backend, cases) -> list:
+    """Every backend operation the campaign uses, on each case's outputs, as plain dicts."""
+    from fuzz.abi_mutations import mutate_destination
+
+    out = []
+    defined_ = backend.define_many([c.xml for c in cases])
+    out += [r.to_dict() for r in defined_]
+    ok = [(c, r) for c, r in zip(cases, defined_, strict=True) if r.kind == "ok"]
+    out += [r.to_dict() for r in backend.define_many([r.xml for _c, r in ok])]
+    migs = [r.migratable for _c, r in ok if r.migratable]
+    out += [r.to_dict() for r in backend.load_many([r.xml for _c, r in ok] + migs)]
+    out += [r.to_dict() for r in backend.abi_many([(m, m) for m in migs])]
+    pairs = [(m, mutate_destination(m)) for m in migs]
+    out += [r.to_dict() for r in backend.abi_many([(m, d[1]) for m, d in pairs if d])]
+    plugged = backend.attach_many([(r.xml, c.device) for c, r in ok if c.device])
+    out += [r.to_dict() for r in plugged]
+    out += [r.to_dict() for r in backend.define_many([p.xml for p in plugged if p.kind == "ok"])]
+    return out
+
+
+def test_memo_session_answers_like_fresh_calls() -> None:
+    """Batches (memo session) give what single calls (no memo) give, cold and warm."""
+    from oracle import memo
+
+    class Single:  # the backend's single-call methods: no session, nothing memoised
+        def __init__(self, b):
+            self.b = b
+
+        def define_many(self, xs):
+            return [self.b.define(x) for x in xs]
+
+        def load_many(self, xs):
+            return [self.b.load(x) for x in xs]
+
+        def abi_many(self, ps):
+            return [self.b.abi(s, d) for s, d in ps]
+
+        def attach_many(self, items):
+            return [self.b.attach(d, x) for d, x in items]
+
+    backend = open_backend("oracle")
+    cases = draw_batch(120, 21, 0.3)
+    memo.clear()
+    fresh = _all_operations(Single(backend), cases)
+    assert not any(len(t) for t in memo.TABLES)
+    assert _all_operations(backend, cases) == fresh
+    assert any(len(t) for t in memo.TABLES)
+    assert _all_operations(backend, cases) == fresh  # warm: answered from the tables
+
+
+def test_memo_entries_stay_unmodified() -> None:
+    """Shared definitions are never modified by the operations that read them."""
+    from oracle import memo
+
+    backend = open_backend("oracle")
+    memo.clear()
+    _all_operations(backend, draw_batch(80, 22, 0.3))
+    entries = [d for t in memo.TABLES for d in t._d.values() if d.dom is not None]
+    assert len(entries) > 100
+    for d in entries:
+        if d._xml is not None:
+            assert format_domain(d.dom) == d._xml
+
+
+def test_mutants_turn_the_memo_off() -> None:
+    """Every rule change bench/mutants.py makes is noticed: memo tables go unused."""
+    import sys
+
+    from oracle import memo
+    from oracle.profile import DEFAULT_PROFILE
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    try:
+        from mutants import MUTANTS
+    finally:
+        sys.path.pop(0)
+    prof = get_profile(DEFAULT_PROFILE)
+    with oracle.session():
+        assert memo.usable(prof)
+    for name, make in MUTANTS.items():
+        with make(), oracle.session():
+            assert not memo.usable(prof), name
+    with oracle.session():
+        assert memo.usable(prof)
