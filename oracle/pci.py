@@ -252,7 +252,7 @@ class AddrSet:
 
     # -- virDomainPCIAddressReserveAddrInternal
     def reserve(self, addr: PCIAddr, flags: int, from_config: bool = True) -> None:
-        if self.dry_run:
+        if self.dry_run and addr.bus >= len(self.buses):  # grow() would add buses
             self.grow(addr, flags)
         self.validate(addr, flags, from_config)
         bus = self.buses[addr.bus]
@@ -270,6 +270,13 @@ class AddrSet:
     def _find_on_bus(self, bus: Bus, a: PCIAddr, function: int, flags: int) -> bool:
         if not self.compatible(a, bus.flags, flags, False, False):
             return False
+        if not flags & AGGREGATE_SLOT:
+            # only a slot with no function in use will do: list.index is that scan, in C
+            try:
+                a.slot = bus.functions.index(0, a.slot, bus.max_slot + 1)
+            except ValueError:
+                return False
+            return True
         while a.slot <= bus.max_slot:
             if bus.functions[a.slot] == 0:
                 return True
