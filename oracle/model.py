@@ -252,7 +252,7 @@ def _int(text: str | None, what: str, lo: int = 0, hi: int = 255) -> int:
         raise OracleUnsupported(f"missing value for {what}")
     t = text.strip()
     try:
-        v = int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+        v = int(t, 16) if t[:2] in ("0x", "0X") else int(t, 10)
     except ValueError:
         raise OracleUnsupported(f"non-numeric {what}: {t!r}") from None
     if not lo <= v <= hi:
@@ -312,7 +312,9 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
                 v = a.get(attr, "0")
                 if not _UINT_ATTR.fullmatch(v):
                     raise _bad_value(attr, "address", v, " Expected non-negative integer value")
-                vals.append(_c_uint_base0(v, attr))
+                # the two common spellings directly; anything else as strtoul reads it
+                vals.append(int(v, 16) if v[:2] == "0x" else int(v) if v[0] != "0" or len(v) == 1
+                            else _c_uint_base0(v, attr))
             if vals[3] > 7:
                 raise LibvirtError("XML_ERROR", f"Invalid PCI address function=0x{vals[3]:x}, must be <= 7")
             if vals[0] > 0xFFFF or vals[1] > 0xFF or vals[2] > 0x1F:
@@ -320,7 +322,7 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
             if a.get("multifunction") not in (None, "on", "off"):
                 raise OracleUnsupported("multifunction value")
             info.pci = PCIAddr(*vals, a.get("multifunction"))
-            z = a.find("zpci")
+            z = a.find("zpci") if len(a) else None
             if z is not None:
                 if z.get("uid") is not None:
                     info.pci.zpci_uid = _int(z.get("uid"), "zpci uid", 1, 0xFFFF)
@@ -357,6 +359,8 @@ def children(el: etree._Element, allowed: set[str] | frozenset[str] | None = Non
     One pass over the children instead of a ``find()`` per tag: each lxml ``find`` costs a few
     microseconds and re-walks the children.  With ``allowed``, the first child (in document
     order) whose tag is not modelled raises OracleUnsupported, as a separate check would."""
+    if not len(el):
+        return _NO_CHILDREN
     kids: dict[str, list[etree._Element]] = {}
     for c in el:
         t = c.tag
@@ -370,6 +374,9 @@ def children(el: etree._Element, allowed: set[str] | frozenset[str] | None = Non
         else:
             same.append(c)
     return kids
+
+
+_NO_CHILDREN: dict[str, list[etree._Element]] = {}  # shared: children() results are only read
 
 
 def check_tags(el: etree._Element, kids: dict[str, list[etree._Element]], allowed: set[str]) -> None:
@@ -418,8 +425,11 @@ def domain_arch(xml: str) -> str | None:
     OracleInputError).  Without a DTD the oracle's parser options (no comments, entities kept,
     no network) cannot change this attribute or whether the document parses, so it answers what
     ``virtfuzz.inputs.domain_arch`` answers; callers keep that one for documents with a DTD."""
-    t = parse_xml(xml).find("os/type")
-    return t.get("arch") if t is not None else None
+    # root.find("os/type"), i.e. the first <type> child of any <os> child, without ElementPath
+    for os_ in parse_xml(xml).iterchildren("os"):
+        for t in os_.iterchildren("type"):
+            return t.get("arch")
+    return None
 
 
 _CONTROLLER_CHILDREN = frozenset({"address", "master", "model", "target", "alias"})
@@ -467,16 +477,19 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
         c.model_name = mn.get("name")
     t = first(kids, "target")
     if t is not None:
-        if t.get("chassis") is not None:
-            c.chassis = _int(t.get("chassis"), "chassis", 0, 255)
-        if t.get("port") is not None:
-            c.port = _int(t.get("port"), "port")
-        if t.get("index") is not None:
-            c.target_index = _int(t.get("index"), "target index")
-        if t.get("chassisNr") is not None:
-            c.chassis_nr = _int(t.get("chassisNr"), "chassisNr")
-        if t.get("hotplug") is not None:
-            c.hotplug = t.get("hotplug")
+        v = t.get("chassis")
+        if v is not None:
+            c.chassis = _int(v, "chassis", 0, 255)
+        v = t.get("port")
+        if v is not None:
+            c.port = _int(v, "port")
+        v = t.get("index")
+        if v is not None:
+            c.target_index = _int(v, "target index")
+        v = t.get("chassisNr")
+        if v is not None:
+            c.chassis_nr = _int(v, "chassisNr")
+        c.hotplug = t.get("hotplug")
     # virDomainControllerDefParseXML: ich9 UHCI companions get a default master startport
     if ctype == "usb" and model in _UHCI_START and c.info.master_startport is None:
         c.info.master_startport = _UHCI_START[model]
