@@ -126,17 +126,25 @@ class CapSet:
 
     def max_cpus(self, machine: str) -> int:
         """virQEMUCapsGetMachineMaxCpus (0 = unknown)."""
-        for m in self.machines:
-            if m.name == machine:
-                return m.max_cpus
-        return 0
+        return self._by_name[0].get(machine, 0)
 
     def default_cpu(self, machine: str) -> str | None:
         """virQEMUCapsGetMachineDefaultCPU: machine's defaultCPU typename -> CPU model name."""
+        typename = self._by_name[1].get(machine)
+        return self.cpu_typenames.get(typename) if typename is not None else None
+
+    @functools.cached_property
+    def _by_name(self) -> tuple[dict[str, int], dict[str, str]]:
+        """max_cpus and default_cpu as tables (both scanned the ~40 machines per definition):
+        the first machine of a name gives maxCpus; the first of that name *with* a defaultCPU
+        gives the typename, as the scans did."""
+        max_cpus: dict[str, int] = {}
+        default_cpu: dict[str, str] = {}
         for m in self.machines:
-            if m.name == machine and m.default_cpu:
-                return self.cpu_typenames.get(m.default_cpu)
-        return None
+            max_cpus.setdefault(m.name, m.max_cpus)
+            if m.default_cpu:
+                default_cpu.setdefault(m.name, m.default_cpu)
+        return max_cpus, default_cpu
 
 
 @functools.cache

@@ -12,12 +12,10 @@ Format-time parts (PS/2 keyboard, spapr model name) are in oracle.fmt.
 
 from __future__ import annotations
 
-import copy
-
 from oracle import usb
 from oracle.capsets import CapSet
 from oracle.fmt import format_domain
-from oracle.model import Domain, clone_domain, insert_controller
+from oracle.model import Domain, clone_domain, insert_controller, shallow_copy
 from oracle.postparse import is_i440fx
 from oracle.profile import Profile
 
@@ -76,7 +74,7 @@ def _resorted_copy(dom: Domain, deep: bool = False) -> Domain:
     if deep:
         d = clone_domain(dom)
     else:
-        d = copy.copy(dom)
+        d = shallow_copy(dom)
         d.panics = list(dom.panics)
     ctrls, d.controllers = d.controllers, []
     for c in ctrls:

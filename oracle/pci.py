@@ -255,13 +255,18 @@ class AddrSet:
         if self.dry_run and addr.bus >= len(self.buses):  # grow() would add buses
             self.grow(addr, flags)
         self.validate(addr, flags, from_config)
+        self._take(addr, flags, from_config)
+
+    def _take(self, addr: PCIAddr, flags: int, from_config: bool) -> None:
+        """The reservation proper, on a validated address."""
         bus = self.buses[addr.bus]
-        if bus.functions[addr.slot] & (1 << addr.function):
+        used = bus.functions[addr.slot]
+        if used & (1 << addr.function):
             raise LibvirtError("XML_ERROR" if from_config else "INTERNAL_ERROR",
                                f"Attempted double use of PCI Address {addr}")
-        if not bus.functions[addr.slot] and flags & AGGREGATE_SLOT:
+        if not used and flags & AGGREGATE_SLOT:
             bus.aggregate[addr.slot] = True
-        bus.functions[addr.slot] |= 1 << addr.function
+        bus.functions[addr.slot] = used | 1 << addr.function
 
     def slot_in_use(self, addr: PCIAddr) -> bool:
         return bool(self.buses[addr.bus].functions[addr.slot])
@@ -294,6 +299,11 @@ class AddrSet:
 
     # -- virDomainPCIAddressGetNextAddr
     def next_addr(self, flags: int, function: int) -> PCIAddr:
+        return self._next_addr(flags, function)[0]
+
+    def _next_addr(self, flags: int, function: int) -> tuple[PCIAddr, bool]:
+        """next_addr, and whether the address was found on an existing bus (False: on a bus the
+        dry run just added)."""
         if not self.buses:
             raise LibvirtError("XML_ERROR", "No PCI buses available")
         a = PCIAddr(function=0 if function == -1 else function)
@@ -301,25 +311,31 @@ class AddrSet:
             a.bus = b
             a.slot = bus.min_slot
             if self._find_on_bus(bus, a, function, flags):
-                return a
+                return a, True
         for b, bus in enumerate(self.buses):
             if not bus.empty():
                 continue
             a.bus = b
             a.slot = bus.min_slot
             if self._find_on_bus(bus, a, function, flags):
-                return a
+                return a, True
         if self.dry_run:
             a.bus = len(self.buses)
             self.grow(a, flags)
             a.slot = self.buses[a.bus].min_slot
-            return a
+            return a, False
         raise LibvirtError("INTERNAL_ERROR", "No more available PCI slots")
 
     # -- virDomainPCIAddressReserveNextAddr
     def reserve_next(self, info: Info, function: int = -1) -> PCIAddr:
-        a = self.next_addr(info.pci_flags, function)
-        self.reserve(a, info.pci_flags, from_config=False)
+        a, found = self._next_addr(info.pci_flags, function)
+        if found:
+            # virDomainPCIAddressValidate cannot fail here: the search only returns an address
+            # in domain 0 on an existing bus, with the same compatibility test, within the
+            # bus's slot range and with the function free -- so only the reservation is done
+            self._take(a, info.pci_flags, False)
+        else:
+            self.reserve(a, info.pci_flags, from_config=False)
         if not self.dry_run:
             info.type = "pci"
             info.pci = PCIAddr(a.domain, a.bus, a.slot, a.function)
