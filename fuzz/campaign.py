@@ -46,11 +46,13 @@ class CampaignConfig:
     caps_del: tuple[str, ...] = ()
     batch: int = 128  # domains per batch: each batch costs one driver start-up (~80 ms) for its restarts
     variant_rate: float = 0.3  # share of cases run against a fake-QEMU capability variant
-    # Shares of each job's time for the slower tiers (the rest goes to generated batches): rounds
-    # of hotplug/restart/migrate sequences, and a few real guests (start, live attach, save,
-    # restore). Shares of time rather than every-Nth-batch, so faster batches do not make the
-    # slow tiers dominate, and the live tier stays "sampled at a lower rate" on any machine.
-    sequence_share: float = 0.10
+    # Shares of each job's time for the slower tiers (the rest goes to generated batches, which
+    # also run attach/detach sequences: fuzz.lifecycle): rounds of the hypothesis state machine
+    # (define/attach/detach/re-define/restart/migrate in any order, one step at a time), and a few
+    # real guests (start, live attach, save, restore). Shares of time rather than every Nth batch,
+    # so faster batches do not make the slow tiers dominate, and the live tier stays "sampled at a
+    # lower rate" on any machine.
+    sequence_share: float = 0.05
     sequence_round_seconds: float = 5.0
     live_share: float = 0.05
     live_cases: int = 2
