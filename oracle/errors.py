@@ -40,3 +40,13 @@ class LibvirtError(Exception):
     def __init__(self, code: str, msg: str) -> None:
         self.code = code
         super().__init__(PREFIX[code] + msg)
+
+
+def fresh_copy(e: LibvirtError) -> LibvirtError:
+    """The same error (class, code, message) as a new exception object.  Memo tables keep
+    errors and raise copies: a raised exception references the frames it passed through, which
+    would keep whole parses alive (and make reference cycles for the garbage collector)."""
+    c = type(e).__new__(type(e))
+    Exception.__init__(c, *e.args)
+    c.code = e.code
+    return c

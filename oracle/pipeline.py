@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from oracle import memo, pci, postparse, usb
 from oracle.capsets import CapSet
-from oracle.errors import LibvirtError, OracleInputError
+from oracle.errors import LibvirtError, OracleInputError, fresh_copy
 from oracle.fmt import format_domain
 from oracle.migratable import migratable_xml
 from oracle.model import Domain, parse_domain
@@ -155,7 +155,7 @@ class Definition:
             try:
                 self._mig = migratable_xml(self.dom, self.caps, self.prof)
             except LibvirtError as e:
-                self._mig = e
+                self._mig = fresh_copy(e)
         return _value(self._mig)
 
     def validate(self) -> None:
@@ -165,13 +165,14 @@ class Definition:
                 validate(self.dom, self.caps)
                 self._valid = True
             except LibvirtError as e:
-                self._valid = e
+                self._valid = fresh_copy(e)
         _value(self._valid)
 
 
 def _value(v):
+    """A stored outcome: the value, or a fresh copy of the stored error raised."""
     if isinstance(v, LibvirtError):
-        raise v.with_traceback(None)
+        raise fresh_copy(v)
     return v
 
 
@@ -190,11 +191,11 @@ def _lookup(table: memo.Lru, key: tuple, compute, *args) -> Definition:
         try:
             d = Definition(compute(*args), None, caps, prof)
         except LibvirtError as e:
-            d = Definition(None, e, caps, prof)
+            d = Definition(None, fresh_copy(e), caps, prof)
         if use:
             table.put(key, d)
     if d.error is not None:
-        raise d.error.with_traceback(None)
+        raise fresh_copy(d.error)
     return d
 
 
