@@ -9,6 +9,8 @@ spapr-pci-host-bridge model name); the definition-level removals live in oracle.
 
 from __future__ import annotations
 
+import functools
+
 from oracle.model import Controller, Domain, Info
 
 # Every formatter appends its lines to ``out`` (one list per document, joined once): formatting
@@ -16,13 +18,20 @@ from oracle.model import Controller, Domain, Info
 # than the text itself.
 
 
+@functools.lru_cache(maxsize=4096)
+def _pci_address(ind: str, domain: int, bus: int, slot: int, function: int, multi: str | None) -> str:
+    """The start of a PCI <address> element (hex formatting is the costliest text in a domain,
+    and a few hundred distinct addresses cover everything the oracle formats)."""
+    multi = f" multifunction='{multi}'" if multi else ""
+    return (f"{ind}<address type='pci' domain='0x{domain:04x}' bus='0x{bus:02x}' "
+            f"slot='0x{slot:02x}' function='0x{function:x}'{multi}")
+
+
 def _addr(info: Info, ind: str, out: list[str]) -> None:
     t = info.type
     if t == "pci" and info.pci is not None:
         a = info.pci
-        multi = f" multifunction='{a.multi}'" if a.multi else ""
-        head = (f"{ind}<address type='pci' domain='0x{a.domain:04x}' bus='0x{a.bus:02x}' "
-                f"slot='0x{a.slot:02x}' function='0x{a.function:x}'{multi}")
+        head = _pci_address(ind, a.domain, a.bus, a.slot, a.function, a.multi)
         if a.zpci_uid is None and a.zpci_fid is None:
             out.append(head + "/>")
             return

@@ -305,6 +305,8 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
     if kids is None:
         kids = children(el)
     info = Info()
+    if not kids:  # no <address>, <master> or <alias>
+        return info
     a = first(kids, "address")
     if a is not None:
         t = a.get("type")
