@@ -301,7 +301,7 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:
     job.deadline = deadline
     try:
         n = 0
-        while time.time() < deadline:
+        while n == 0 or time.time() < deadline:  # at least one batch, however slow the start-up
             try:
                 queue.put(asdict(job.run_batch(n)))
             except Exception as e:  # report and keep fuzzing: one bad batch must not end the campaign
