@@ -7,8 +7,9 @@ a migratable XML is reloaded and is the source of two ABI checks), so the oracle
 
 Two conditions make a memo answer identical to a fresh one:
 
-- Keys are the exact inputs (XML text, CapSet -- compared by value, profile version, parse mode)
-  and values are never mutated after they are stored (see oracle.pipeline.Definition).
+- Keys are the exact inputs (XML text, CapSet identity -- each entry holds its CapSet, so the id
+  stays unique --, profile version, parse mode) and values are never mutated after they are
+  stored (see oracle.pipeline.Definition).
 - The rules have not been changed in-process.  bench/mutants.py does exactly that (it patches
   rule functions, ``CapSet.has`` and the profile tables) and expects changed answers, so memo
   tables are only used inside a :func:`session` that verified on entry that every oracle module
@@ -37,25 +38,30 @@ _PRISTINE_PROFILES: dict[str, dict] = {}
 
 
 class Lru:
-    """A bounded least-recently-used table (the campaign's working set is one batch)."""
+    """A bounded least-recently-used table (the campaign's working set is one batch); safe to
+    share between threads (sessions themselves are per thread)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._d: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> object | None:
-        v = self._d.get(key)
-        if v is not None:
-            self._d.move_to_end(key)
-        return v
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
 
     def put(self, key: Hashable, value: object) -> None:
-        self._d[key] = value
-        if len(self._d) > self.size:
-            self._d.popitem(last=False)
+        with self._lock:
+            self._d[key] = value
+            if len(self._d) > self.size:
+                self._d.popitem(last=False)
 
     def clear(self) -> None:
-        self._d.clear()
+        with self._lock:
+            self._d.clear()
 
     def __len__(self) -> int:
         return len(self._d)
@@ -113,14 +119,14 @@ def active() -> bool:
 
 def usable(prof) -> bool:
     """Whether memo tables may be used for a call under profile ``prof`` (its tables are
-    compared with the JSON file once per session)."""
+    compared with the JSON file once per session and Profile object)."""
     if not getattr(_STATE, "active", False):
         return False
     checked = _STATE.profiles
-    ok = checked.get(prof.version)
-    if ok is None:
-        ok = checked[prof.version] = _profile_intact(prof)
-    return ok
+    seen = checked.get(id(prof))
+    if seen is None:
+        seen = checked[id(prof)] = (prof, _profile_intact(prof))  # holds prof: the id stays unique
+    return seen[1]
 
 
 @contextmanager

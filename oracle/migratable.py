@@ -57,7 +57,10 @@ def _reparse_may_differ(dom: Domain) -> bool:
     Post-parse and address assignment are idempotent on their own output (no ABI_UPDATE on the
     re-parse), except for USB: a model='none' USB controller beside the ones post-parse added
     fails virDomainDefControllersParse, and hub-relative ports (bus 0 port 1.1) are resolved
-    against the hubs in parse order (virDomainUSBAddressFindPort).  Those take the real path."""
+    against the hubs in parse order (virDomainUSBAddressFindPort).  Those take the real path.
+    (Hotplug's persistent copy uses this conservative test; migratable_xml uses the narrower
+    _reparse_may_fail / _hub_relative_ports, checked against the real path by
+    tests/test_oracle_fastpaths.py.)"""
     for c in dom.controllers:
         if c.type == "usb" and c.model == "none":
             return True
