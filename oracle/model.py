@@ -18,7 +18,7 @@ from lxml import etree
 from oracle.errors import LibvirtError, OracleInputError, OracleUnsupported
 
 
-@dataclass
+@dataclass(slots=True)
 class PCIAddr:
     domain: int = 0
     bus: int = 0
@@ -35,7 +35,7 @@ class PCIAddr:
         return f"{self.domain:04x}:{self.bus:02x}:{self.slot:02x}.{self.function:x}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Info:
     """virDomainDeviceInfo: address (+ USB master for companion controllers)."""
 
@@ -49,7 +49,7 @@ class Info:
     alias: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Controller:
     type: str
     idx: int
@@ -64,20 +64,20 @@ class Controller:
     hotplug: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Input:
     type: str
     bus: str
     info: Info = field(default_factory=Info)
 
 
-@dataclass
+@dataclass(slots=True)
 class Hub:
     type: str = "usb"
     info: Info = field(default_factory=Info)
 
 
-@dataclass
+@dataclass(slots=True)
 class Redirdev:
     bus: str
     type: str
@@ -86,7 +86,7 @@ class Redirdev:
     info: Info = field(default_factory=Info)
 
 
-@dataclass
+@dataclass(slots=True)
 class Serial:
     """A pty <serial> (the only chardev kind modelled); target type/model filled by post-parse."""
 
@@ -97,26 +97,26 @@ class Serial:
     spapr_reg: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Memballoon:
     model: str
     info: Info = field(default_factory=Info)
     autodeflate: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Panic:
     model: str | None = None
     info: Info = field(default_factory=Info)
 
 
-@dataclass
+@dataclass(slots=True)
 class Audio:
     id: int
     type: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Cpu:
     mode: str = "custom"
     match: str | None = "exact"
@@ -125,7 +125,7 @@ class Cpu:
     fallback: str | None = "forbid"
 
 
-@dataclass
+@dataclass(slots=True)
 class Domain:
     virt_type: str
     name: str
@@ -161,10 +161,12 @@ class Domain:
 
 
 def shallow_copy(obj):
-    """copy.copy for the model's plain dataclass instances (no __slots__, no __copy__): the same
-    attributes, without copy.copy's __reduce_ex__ round trip (ten times slower here)."""
-    c = object.__new__(type(obj))
-    c.__dict__.update(obj.__dict__)
+    """copy.copy for the model's slotted dataclass instances: the same attribute values, without
+    copy.copy's __reduce_ex__ round trip (ten times slower here)."""
+    cls = type(obj)
+    c = object.__new__(cls)
+    for name in cls.__slots__:
+        object.__setattr__(c, name, getattr(obj, name))
     return c
 
 

@@ -11,7 +11,7 @@ from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleInputError, fresh_copy
 from oracle.fmt import format_domain
 from oracle.migratable import migratable_xml
-from oracle.model import Domain, parse_domain
+from oracle.model import Domain, clone_domain, parse_domain
 from oracle.profile import Profile
 
 
@@ -112,14 +112,14 @@ def validate(dom: Domain, caps: CapSet) -> None:
 def reparse(xml: str, caps: CapSet, prof: Profile) -> Domain:
     """virDomainDefCopy / virDomainDefParseString(INACTIVE|SKIP_VALIDATE): parse + post-parse
     without ABI_UPDATE, no validation."""
-    d = parse_domain(xml, prof.data)
+    d = _parse(xml, prof)
     check_caps(d, caps)
     post_parse(d, caps, prof, abi_update=False)
     return d
 
 
 def parse_and_define(xml: str, caps: CapSet, prof: Profile, abi_update: bool) -> Domain:
-    dom = parse_domain(xml, prof.data)
+    dom = _parse(xml, prof)
     check_caps(dom, caps)
     post_parse(dom, caps, prof, abi_update)
     validate(dom, caps)
@@ -146,14 +146,14 @@ class Definition:
     def xml(self) -> str:
         """XMLDesc(0)."""
         if self._xml is None:
-            self._xml = format_domain(self.dom)
+            self._xml = _produced(format_domain(self.dom), self.prof)
         return self._xml
 
     def migratable(self) -> str:
         """XMLDesc(MIGRATABLE); raises its LibvirtError."""
         if self._mig is None:
             try:
-                self._mig = migratable_xml(self.dom, self.caps, self.prof)
+                self._mig = _produced(migratable_xml(self.dom, self.caps, self.prof), self.prof)
             except LibvirtError as e:
                 self._mig = fresh_copy(e)
         return _value(self._mig)
@@ -176,11 +176,45 @@ def _value(v):
     return v
 
 
-# Sized for one campaign batch (128 domains insert ~450 definitions and ~650 re-parses, and
-# reuse never reaches further back than their batch): larger tables only feed the garbage
-# collector, which scans every live definition.
-_DEFINED = memo.table(2048)
-_REPARSED = memo.table(2048)
+# Sized for campaign batches: with 128 domains per batch, reuse reaches at most ~170-290
+# insertions back in each table (cases carried into the next batch included).  Larger tables
+# only feed the garbage collector, whose full passes scan every live definition (an eviction
+# costs a recomputation, never a different answer).
+_DEFINED = memo.table(768)
+_REPARSED = memo.table(768)
+_OWN_XML = memo.table(768)
+
+
+def _produced(xml: str, prof: Profile) -> str:
+    """Note an XML string the oracle produced (stored or migratable XML): the campaign parses
+    those again in both modes (a stored XML is re-defined and reloaded, a migratable XML is
+    reloaded and is an ABI source), so :func:`_parse` keeps their parse."""
+    if memo.usable(prof) and _OWN_XML.get((xml, prof.version)) is None:
+        _OWN_XML.put((xml, prof.version), True)
+    return xml
+
+
+def _parse(xml: str, prof: Profile) -> Domain:
+    """parse_domain(xml), as a private definition to post-parse.  Parsing does not depend on the
+    mode (ABI_UPDATE or not, validation or not), so inside a memo session the parse of an XML the
+    oracle produced is kept and each mode post-parses its own copy (model.clone_domain copies
+    every part a parse sets).  Other XML is parsed as always: most is parsed only once, and a
+    copy would cost more than it saves."""
+    if not memo.usable(prof):
+        return parse_domain(xml, prof.data)
+    key = (xml, prof.version)
+    parsed = _OWN_XML.get(key)
+    if parsed is None:
+        return parse_domain(xml, prof.data)
+    if parsed is True:
+        try:
+            parsed = parse_domain(xml, prof.data)
+        except LibvirtError as e:
+            parsed = fresh_copy(e)
+        _OWN_XML.put(key, parsed)
+    if isinstance(parsed, LibvirtError):
+        raise fresh_copy(parsed)
+    return clone_domain(parsed)
 
 
 def _lookup(table: memo.Lru, key: tuple, compute, *args) -> Definition:

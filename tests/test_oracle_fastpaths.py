@@ -140,17 +140,38 @@ def test_memo_session_answers_like_fresh_calls() -> None:
 
 
 def test_memo_entries_stay_unmodified() -> None:
-    """Shared definitions are never modified by the operations that read them."""
+    """Shared definitions and parses are never modified by the operations that read them."""
+    import dataclasses
+
     from oracle import memo
 
+    def shared() -> dict:
+        out = {}
+        for i, t in enumerate(memo.TABLES):
+            for k, v in t._d.items():
+                dom = getattr(v, "dom", v)
+                if dataclasses.is_dataclass(dom):
+                    out[i, k] = repr(dataclasses.asdict(dom))
+        return out
+
     backend = open_backend("oracle")
+    cases = draw_batch(80, 22, 0.3)
     memo.clear()
-    _all_operations(backend, draw_batch(80, 22, 0.3))
-    entries = [d for t in memo.TABLES for d in t._d.values() if d.dom is not None]
-    assert len(entries) > 100
-    for d in entries:
-        if d._xml is not None:
-            assert format_domain(d.dom) == d._xml
+    _all_operations(backend, cases)
+    before = shared()
+    assert len(before) > 100
+    _all_operations(backend, cases)  # warm: every operation reads the shared objects again
+    after = shared()
+    assert {k: after[k] for k in before} == before
+    # the kept parses (oracle.pipeline._parse) are exactly what parsing their XML gives
+    from oracle.model import parse_domain
+    from oracle.pipeline import _OWN_XML
+
+    prof = get_profile("9.0.0")
+    kept = [(k[0], v) for k, v in _OWN_XML._d.items() if dataclasses.is_dataclass(v)]
+    assert len(kept) > 50
+    for xml, dom in kept:
+        assert dataclasses.asdict(dom) == dataclasses.asdict(parse_domain(xml, prof.data)), xml
 
 
 def test_mutants_turn_the_memo_off() -> None:
