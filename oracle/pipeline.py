@@ -176,12 +176,12 @@ def _value(v):
     return v
 
 
-# Sized for campaign batches: with 128 domains per batch, reuse reaches at most ~170-290
-# insertions back in each table (cases carried into the next batch included).  Larger tables
+# Sized for campaign batches: with 128 or 200 domains per batch these sizes hit exactly as
+# often as unbounded tables would (cases carried into the next batch included).  Larger tables
 # only feed the garbage collector, whose full passes scan every live definition (an eviction
 # costs a recomputation, never a different answer).
-_DEFINED = memo.table(768)
-_REPARSED = memo.table(768)
+_DEFINED = memo.table(512)
+_REPARSED = memo.table(512)
 _OWN_XML = memo.table(768)
 
 
@@ -220,9 +220,10 @@ def _parse(xml: str, prof: Profile) -> Domain:
 def _lookup(table: memo.Lru, key: tuple, compute, *args) -> Definition:
     """The memoised Definition for ``key`` (inside a memo session), else a fresh one; raises the
     definition's LibvirtError.  Other exceptions (OracleInputError, oracle bugs) propagate and
-    are never stored."""
-    caps, prof = args[1], args[2]
-    use = memo.usable(prof)
+    are never stored.  Only definitions of XML the oracle produced are kept: those are the ones
+    asked for again (inputs, ABI-check mutations and hotplug results never were, in campaigns)."""
+    xml, caps, prof = args[0], args[1], args[2]
+    use = memo.usable(prof) and _OWN_XML.get((xml, prof.version)) is not None
     d = table.get(key) if use else None
     if d is None:
         try:
