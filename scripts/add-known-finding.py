@@ -27,7 +27,8 @@ def main() -> int:
     for f in ("input.xml", "device.xml", "steps.json", "destination.xml"):
         if (src / f).exists():
             shutil.copy2(src / f, dst / f)
-    rec.update({"status": status, "triage": why, "reproduce": f"virtfuzz replay {dst.relative_to(KNOWN.parent.parent)}"})
+    rec.update({"status": status, "triage": why,
+                "reproduce": f"virtfuzz replay {dst.relative_to(KNOWN.parent.parent)}"})
     (dst / "finding.json").write_text(json.dumps(rec, indent=2) + "\n")
     print(dst)
     return 0
