@@ -314,8 +314,12 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:
         queue.put({"job": index, "done": True})
 
 
-def run_campaign(cfg: CampaignConfig, progress=sys.stderr) -> tuple[dict, int]:
-    """Run until the budget is spent (or Ctrl-C); returns (summary, exit status)."""
+def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
+    """Run until the budget is spent (or Ctrl-C); returns (summary, exit status).
+
+    ``progress`` defaults to the current ``sys.stderr`` (looked up per call: a default bound at
+    import time can be a stream that pytest's capture has closed since)."""
+    progress = progress or sys.stderr
     cfg.out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     deadline = start + cfg.budget

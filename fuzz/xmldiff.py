@@ -67,6 +67,9 @@ def _diff(a: etree._Element, b: etree._Element, path: str) -> Difference | None:
         i = next(k for k in range(len(ka)) if ka[k] != kb[k])
         # same children, other order: say so instead of a misleading value diff
         return Difference(f"{path}/(order)", _summary(ca[i]), _summary(cb[i]))
+    aligned = _align(ca, cb)
+    if aligned is not None:
+        return _diff_aligned(ca, cb, ka, kb, aligned, path)
     for i in range(max(len(ca), len(cb))):
         if i >= len(ca):
             return Difference(f"{path}/{_label(cb[i])}", None, etree.tostring(cb[i]).decode().strip())
@@ -78,6 +81,43 @@ def _diff(a: etree._Element, b: etree._Element, path: str) -> Difference | None:
         if d:
             return d
     return None
+
+
+def _identity(el: etree._Element) -> tuple:
+    """What makes a child the same device on both sides: tag, type and index (a controller's type
+    and index name it; a device without an index is named by its tag and type)."""
+    return (el.tag, el.get("type"), el.get("index"), el.get("bus"), el.get("id"))
+
+
+def _align(ca: list, cb: list) -> dict[int, int] | None:
+    """Children of ``a`` matched to children of ``b`` by identity, when identities are unique on
+    both sides and the two sides are not the same length with the same identities in the same
+    order (then positions already match). Matching by identity keeps a reordering from hiding
+    the real difference: "the USB controller lost ports='12'", not "the first controller's model
+    differs" because another controller moved in front of it."""
+    ia, ib = [_identity(c) for c in ca], [_identity(c) for c in cb]
+    if ia == ib or len(set(ia)) != len(ia) or len(set(ib)) != len(ib):
+        return None
+    where = {k: j for j, k in enumerate(ib)}
+    return {i: where[k] for i, k in enumerate(ia) if k in where}
+
+
+def _diff_aligned(ca: list, cb: list, ka: list, kb: list, aligned: dict[int, int], path: str) -> Difference | None:
+    for i, el in enumerate(ca):
+        j = aligned.get(i)
+        if j is None:
+            return Difference(f"{path}/{_label(el)}", etree.tostring(el).decode().strip(), None)
+        if ka[i] != kb[j]:
+            d = _diff(el, cb[j], f"{path}/{_label(el)}[{_position(ca, i)}]")
+            if d:
+                return d
+    extra = sorted(set(range(len(cb))) - set(aligned.values()))
+    if extra:
+        el = cb[extra[0]]
+        return Difference(f"{path}/{_label(el)}", None, etree.tostring(el).decode().strip())
+    # same children after matching, in another order
+    i = next((k for k in range(min(len(ka), len(kb))) if ka[k] != kb[k]), 0)
+    return Difference(f"{path}/(order)", _summary(ca[i]), _summary(cb[i]))
 
 
 def first_difference(left: str, right: str) -> Difference | None:
