@@ -23,11 +23,11 @@ from oracle.model import (
     Domain,
     Hub,
     Info,
-    Input,
     insert_controller,
     parse_controller,
     parse_domain,
     parse_info,
+    parse_input,
     parse_redirdev,
     parse_xml,
 )
@@ -56,7 +56,6 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
     tag = el.tag
     if el.find("alias") is not None:
         raise OracleUnsupported("hotplug of a device with an <alias> (alias validation not modelled)")
-    x86 = dom.arch in postparse.X86
     if tag == "controller":
         c = parse_controller(el, prof.data["usb_models"])
         postparse.controller_post_parse(dom, c, caps, True, prof)
@@ -69,14 +68,10 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
             raise OracleUnsupported("hotplug of a PCI controller with an explicit model name")
         return "controller", c
     if tag == "input":
-        itype = el.get("type")
-        if itype not in ("mouse", "tablet", "keyboard"):
-            raise OracleUnsupported(f"input type {itype!r}")
-        bus = el.get("bus") or ("ps2" if (itype != "tablet" and x86) else (
-            "virtio" if dom.arch.startswith("s390") else "usb"))
+        inp = parse_input(el, dom.arch)  # the parser a domain's inputs go through (same checks, messages)
+        itype, bus = inp.type, inp.bus
         if bus not in ("usb", "virtio"):
             raise OracleUnsupported(f"hotplug of a {bus} input")
-        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio")))
         if validate and bus == "usb" and itype == "keyboard" and not caps.has("usb-kbd"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")
         if validate and bus == "virtio" and not caps.has(f"virtio-{itype}"):

@@ -712,6 +712,38 @@ _DEVICE_TAGS = frozenset({"emulator", "controller", "input", "hub", "redirdev", 
 _INFO_TAGS = frozenset({"address", "alias"})
 
 
+def parse_input(el: etree._Element, arch: str) -> Input:
+    """One ``<input>`` element, as virDomainInputDefParseXML (src/conf/domain_conf.c) reads it.
+
+    Shared by a domain's parse and by hotplug (virDomainDeviceDefParse uses the same function), so
+    both refuse the same inputs with the same messages.
+    """
+    ikids = children(el, _INFO_TAGS)
+    itype = el.get("type")
+    if itype is None:
+        raise LibvirtError("INTERNAL_ERROR", "missing input device type")
+    if itype not in INPUT_TYPES:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown input device type '{itype}'")
+    if itype not in ("mouse", "tablet", "keyboard"):
+        raise OracleUnsupported(f"input type {itype!r}")
+    x86 = arch in ("x86_64", "i686")
+    bus = el.get("bus")
+    if bus is not None and bus not in INPUT_BUSES:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown input bus type '{bus}'")
+    if bus is None:
+        # hvm default bus: ps2 for mouse/keyboard on x86, virtio on s390, else usb
+        bus = "ps2" if (itype != "tablet" and x86) else ("virtio" if arch.startswith("s390") else "usb")
+    if bus not in ("ps2", "usb", "virtio"):
+        raise OracleUnsupported(f"input bus {bus!r}")
+    if el.get("model") is not None:
+        raise OracleUnsupported("input model attribute")
+    if bus == "ps2" and not x86:
+        raise OracleUnsupported("ps2 input on a non-x86 arch")
+    if bus == "ps2" and itype == "tablet":
+        raise OracleUnsupported("ps2 tablet")
+    return Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio"), ikids))
+
+
 def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
     kids = children(devs, _DEVICE_TAGS)
     em = first(kids, "emulator")
@@ -742,34 +774,9 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
     if usb_other and not usb_master:
         raise LibvirtError("XML_DETAIL", "No master USB controller specified")
     _parse_chardevs(dom, kids)
-    x86 = dom.arch in ("x86_64", "i686")
     for el in kids.get("input", ()):
-        ikids = children(el, _INFO_TAGS)
-        itype = el.get("type")
-        if itype is None:
-            raise LibvirtError("INTERNAL_ERROR", "missing input device type")
-        if itype not in INPUT_TYPES:
-            raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown input device type '{itype}'")
-        if itype not in ("mouse", "tablet", "keyboard"):
-            raise OracleUnsupported(f"input type {itype!r}")
-        bus = el.get("bus")
-        if bus is not None and bus not in INPUT_BUSES:
-            raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown input bus type '{bus}'")
-        if bus is None:
-            # virDomainInputDefParseXML: hvm default bus is ps2 for mouse/keyboard on x86, else usb
-            bus = "ps2" if (itype != "tablet" and x86) else (
-                "virtio" if dom.arch.startswith("s390") else "usb")
-        if bus not in ("ps2", "usb", "virtio"):
-            raise OracleUnsupported(f"input bus {bus!r}")
-        if el.get("model") is not None:
-            raise OracleUnsupported("input model attribute")
-        if bus == "ps2" and not x86:
-            raise OracleUnsupported("ps2 input on a non-x86 arch")
-        if bus == "ps2" and itype == "tablet":
-            raise OracleUnsupported("ps2 tablet")
-        inp = Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio"),
-                                           ikids))
-        if bus == "usb" and usb_none:
+        inp = parse_input(el, dom.arch)
+        if inp.bus == "usb" and usb_none:
             raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB input device. USB bus is disabled")
         dom.inputs.append(inp)
     for el in kids.get("audio", ()):
