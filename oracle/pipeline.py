@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from oracle import memo, pci, postparse, usb
 from oracle.capsets import CapSet
-from oracle.errors import LibvirtError, OracleInputError, fresh_copy
+from oracle.errors import LibvirtError, OracleInputError, OracleUnsupported, fresh_copy
 from oracle.fmt import format_domain
 from oracle.migratable import migratable_xml
 from oracle.model import Domain, clone_domain, parse_domain
@@ -90,6 +90,7 @@ def validate(dom: Domain, caps: CapSet) -> None:
         if c.chassis_nr is not None and not 1 <= c.chassis_nr <= 255:
             raise LibvirtError("CONFIG_UNSUPPORTED", f"PCI controller chassisNr '{c.chassis_nr}' out of "
                                "range - must be 1-255")
+        validate_pci_controller(c, dom, caps)  # the device validation callback, same device
     for i in dom.inputs:
         if i.bus == "usb" and i.type == "keyboard" and not caps.has("usb-kbd"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb keyboard is not supported by this QEMU binary")
@@ -107,6 +108,78 @@ def validate(dom: Domain, caps: CapSet) -> None:
         if not caps.has("usb-redir"):
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                "USB redirection is not supported by this version of QEMU")
+
+
+# virValidateControllerPCIModelNameToQEMUCaps (src/qemu/qemu_validate.c): the capability each PCI
+# controller model name needs, by its name in libvirt's caps XML (qemu_capabilities.c)
+PCI_MODEL_NAME_CAPS = {
+    "pci-bridge": "pci-bridge", "i82801b11-bridge": "dmi-to-pci-bridge", "ioh3420": "ioh3420",
+    "x3130-upstream": "x3130-upstream", "xio3130-downstream": "xio3130-downstream", "pxb": "pxb",
+    "pxb-pcie": "pxb-pcie", "pcie-root-port": "pcie-root-port",
+    "spapr-pci-host-bridge": "spapr-pci-host-bridge", "pcie-pci-bridge": "pcie-pci-bridge",
+}
+# the model names each model allows (qemuValidateDomainDeviceDefControllerPCI, "modelName (cont'd)")
+_PCI_MODEL_NAMES_OK = {
+    "pci-root": (None, "spapr-pci-host-bridge"), "pcie-root": (None,), "pci-bridge": ("pci-bridge",),
+    "dmi-to-pci-bridge": ("i82801b11-bridge",), "pcie-root-port": ("ioh3420", "pcie-root-port"),
+    "pcie-switch-upstream-port": ("x3130-upstream",), "pcie-switch-downstream-port": ("xio3130-downstream",),
+    "pci-expander-bus": ("pxb",), "pcie-expander-bus": ("pxb-pcie",), "pcie-to-pci-bridge": ("pcie-pci-bridge",),
+}
+_PCI_ROOTS = ("pci-root", "pcie-root")
+_PCI_PORTS = ("pcie-root-port", "pcie-switch-downstream-port")
+
+
+def validate_pci_controller(c, dom: Domain, caps: CapSet) -> None:
+    """qemuValidateDomainDeviceDefControllerPCI (src/qemu/qemu_validate.c, libvirt 9.0.0), its
+    checks in its order for the options the oracle models: modelName, index, targetIndex,
+    chassisNr, chassis/port, hotplug, then the QEMU device's capability.  pcihole64, busNr and
+    numaNode are outside the vocabulary (expander buses are declined at address assignment)."""
+    model, name = c.model, c.model_name
+    if name is not None and name not in PCI_MODEL_NAME_CAPS:
+        raise OracleUnsupported(f"PCI controller model name {name!r}")
+    where = f"for PCI controller with index '{c.idx}', model '{model}' and modelName '{name or 'none'}'"
+
+    def missing(opt: str) -> LibvirtError:
+        return LibvirtError("INTERNAL_ERROR", f"Required option '{opt}' is not set {where}")
+
+    def invalid(opt: str) -> LibvirtError:
+        return LibvirtError("CONFIG_UNSUPPORTED", f"Option '{opt}' is not valid {where}")
+
+    if name is None and (model not in _PCI_ROOTS or (model == "pci-root" and postparse.is_pseries(dom))):
+        raise missing("modelName")
+    if name is not None and (model == "pcie-root" or (model == "pci-root" and not postparse.is_pseries(dom))):
+        raise invalid("modelName")
+    if name not in _PCI_MODEL_NAMES_OK[model]:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"Option 'modelName' has invalid value {where}")
+    phb = model == "pci-root" and name == "spapr-pci-host-bridge"
+    if model not in _PCI_ROOTS and c.idx == 0:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"Index for '{model}' controllers must be > 0")
+    if model in _PCI_ROOTS and not phb and c.idx != 0:
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"Index for '{model}' controllers must be 0")
+    if phb and c.target_index is None:
+        raise missing("targetIndex")
+    if not phb and c.target_index is not None:
+        raise invalid("targetIndex")
+    if model == "pci-bridge" and c.chassis_nr is None:
+        raise missing("chassisNr")
+    if model != "pci-bridge" and c.chassis_nr is not None:
+        raise invalid("chassisNr")
+    for opt, val in (("chassis", c.chassis), ("port", c.port)):
+        if model in _PCI_PORTS and val is None:
+            raise missing(opt)
+        if model not in _PCI_PORTS and val is not None:
+            raise invalid(opt)
+    if c.hotplug is not None:
+        if model not in _PCI_PORTS and model != "pci-root":
+            raise invalid("hotplug")
+        flag = "piix4.acpi-root-pci-hotplug" if model == "pci-root" else "pcie-root-port.hotplug"
+        if not caps.has(flag):
+            raise LibvirtError("CONFIG_UNSUPPORTED", "setting the 'hotplug' property on a "
+                               f"'{name if model != 'pci-root' else 'pci-root'}' device is not "
+                               "supported by this QEMU binary")
+    cap = PCI_MODEL_NAME_CAPS.get(name)
+    if cap is not None and not caps.has(cap):
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"The '{name}' device is not supported by this QEMU binary")
 
 
 def reparse(xml: str, caps: CapSet, prof: Profile) -> Domain:
