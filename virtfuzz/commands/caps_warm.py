@@ -22,19 +22,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _minimal_domain(arch: str) -> str:
-    """No machine: the probe happens on the capability lookup, whatever the define's verdict."""
+    """No machine: the arch's default. libvirt accepts it for every binary and variant it could
+    probe, so a refusal means the probe failed."""
     return (f"<domain type='qemu'><name>warm-{arch}</name><memory unit='KiB'>65536</memory>"
             f"<os><type arch='{arch}'>hvm</type></os></domain>")
 
 
-def _probe(variants: list[tuple[str, str | None, tuple[str, ...]]], libvirt_version: str | None) -> int:
+def _probe(variants: list[tuple[str, str | None, tuple[str, ...]]], libvirt_version: str | None) -> list[str]:
+    """Define a minimal domain on each; returns what libvirt refused (a failed probe), one line each."""
     from virtfuzz.backends.caps_context import CapsContext
     from virtfuzz.backends.libvirt_backend import LibvirtBackend
 
     xmls = [CapsContext(version, dels).prepare(_minimal_domain(arch)) for arch, version, dels in variants]
     with LibvirtBackend(libvirt_version) as backend:  # closing saves the new cache entries
-        backend.define_many(xmls, migratable=False)
-    return len(xmls)
+        results = backend.define_many(xmls, migratable=False)
+    return [f"{arch} {version or 'installed QEMU'} {' '.join(dels)}: {r.error}"
+            for (arch, version, dels), r in zip(variants, results, strict=True) if r.kind != "ok"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     shares = [variants[i::jobs] for i in range(jobs)]
     with mp.get_context("spawn").Pool(jobs) as pool:
-        done = sum(pool.starmap(_probe, [(s, args.libvirt) for s in shares if s]))
-    print(f"caps-warm: {done} QEMU binaries and variants in libvirt's cache ({time.perf_counter() - t:.1f} s)")
-    return 0
+        refused = [line for lines in pool.starmap(_probe, [(s, args.libvirt) for s in shares if s]) for line in lines]
+    for line in refused:
+        print(f"virtfuzz caps-warm: not probed: {line}", file=sys.stderr)
+    print(f"caps-warm: {len(variants) - len(refused)} QEMU binaries and variants in libvirt's cache "
+          f"({time.perf_counter() - t:.1f} s)")
+    return 1 if refused else 0
