@@ -283,7 +283,6 @@ class Job:
         path = write_finding(self.cfg.out, sig, f, case.xml, reduced, case.device, self._context(seed))
         return None if path is None else self._new_record(sig, f, path, reduced, case.device)
 
-
     def _record_sequence_step(self, sig: str, f: Failure, case: Case, seed: int) -> dict | None:
         """A failure on the stored result of a sequence step. Not reduced: a smaller XML would no
         longer be what libvirt stored (invariant 4 is about exactly that XML); the steps that led to

@@ -63,10 +63,12 @@ def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL
         # defining a case's own input again would repeat the same call on the same input: the
         # result of a definition that is already its own stored XML is its re-define (the usual
         # case for the results of sequence steps)
-        again = [i for i in ok if defined[i].xml != cases[i].xml]
+        again = []
         for i in ok:
             if defined[i].xml == cases[i].xml:
                 obs[i].redefine = replace(defined[i], migratable=None, migratable_error=None)
+            else:
+                again.append(i)
         for i, r in zip(again, backend.define_many([defined[i].xml for i in again], migratable=False),
                         strict=True):
             obs[i].redefine = r

@@ -406,9 +406,9 @@ def main(argv: list[str]) -> int:
     # first, while single-threaded (see cpuinfo_snapshot); None means in use
     CPUINFO_SNAPSHOT = use_cpuinfo_snapshot(root / "virtfuzz") or "in use"
     if argv[0] == "--loader":
-        serve(loader_handlers(Path(argv[1])), int(argv[2]), int(argv[3]))
+        serve(loader_handlers(root), int(argv[2]), int(argv[3]))
         return 0
-    root, req_fd, resp_fd = Path(argv[0]), int(argv[1]), int(argv[2])
+    req_fd, resp_fd = int(argv[1]), int(argv[2])
     become_subreaper()
     worker = Worker(root)
     # running guests need libvirt's event loop (QEMU monitor I/O); definitions alone do not
