@@ -110,7 +110,7 @@ def bench(opts: argparse.Namespace, work: Path) -> int:
     from virtfuzz.fakeqemu import flags, probe
 
     os.chmod(work, 0o755)
-    env = {**os.environ, "VIRTFUZZ_DATA": str(work / "data")}
+    env = {**os.environ, "VIRTFUZZ_DATA_DIR": str(work / "data")}
     root = work / "root"
     probe.init_root(root)
 

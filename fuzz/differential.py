@@ -9,7 +9,6 @@ are counted separately, never as agreement.
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from fuzz.checks import Observation, oracle_agrees_with_libvirt
 from fuzz.signature import signature
+from virtfuzz import datadir
 from virtfuzz.inputs import domain_arch
 
 UPSTREAM_PATTERN = re.compile(r"usb|controller|pci|pseries|aarch64|s390|riscv|q35|i440fx|mach-virt|virt|arm|ppc",
@@ -25,7 +25,7 @@ UPSTREAM_PATTERN = re.compile(r"usb|controller|pci|pseries|aarch64|s390|riscv|q3
 
 
 def libvirt_source() -> Path:
-    return Path(os.environ.get("VIRTFUZZ_LIBVIRT_SRC", "/var/cache/virtfuzz/libvirt-src/installed"))
+    return datadir.libvirt_src()
 
 
 def upstream_cases() -> list[tuple[str, str]]:

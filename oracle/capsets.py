@@ -25,7 +25,7 @@ RECORDED_DIR = REPO / "capsets"
 
 
 def libvirt_src() -> Path:
-    return Path(os.environ.get("VIRTFUZZ_LIBVIRT_SRC", "/var/cache/virtfuzz/libvirt-src/installed"))
+    return Path(os.environ.get("VIRTFUZZ_DATA_DIR") or "/var/cache/virtfuzz") / "libvirt-src" / "installed"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 # qemucapabilitiesdata) and source at the version we run, not at some other upstream tag.
 # Uses a private apt configuration with the system's own Debian mirror URI; /etc/apt is untouched.
 set -euo pipefail
-data=${VIRTFUZZ_DATA:-/var/cache/virtfuzz}
+data=${VIRTFUZZ_DATA_DIR:-/var/cache/virtfuzz}
 ver=$(dpkg-query -W -f='${Version}' libvirt0)
 upstream=${ver%%-*}
 dest="$data/libvirt-src/$ver"

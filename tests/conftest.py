@@ -10,7 +10,19 @@ import os
 
 import pytest
 
+from virtfuzz import datadir
 from virtfuzz.backend import BackendUnavailable
+
+
+def seed_data_dir(path):
+    """A new data directory that reads the set-up's libvirt source package (read-only, by symlink):
+    for tests that must not write into the machine's data directory."""
+    path.mkdir(parents=True, exist_ok=True)
+    src = datadir.libvirt_src()
+    if src.exists():
+        (path / "libvirt-src").mkdir(exist_ok=True)
+        (path / "libvirt-src" / "installed").symlink_to(src.resolve())
+    return path
 
 
 def _libvirt_backend_or_fail():

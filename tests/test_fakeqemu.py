@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import seed_data_dir
 from virtfuzz.fakeqemu import compiled, flags, mutations, probe, replies, schema, server, variants
 
 CAPSDATA = variants.libvirt_src() / "tests" / "qemucapabilitiesdata"
@@ -63,8 +64,9 @@ def root():
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("VIRTFUZZ_DATA", str(tmp_path / "data"))
-    return tmp_path / "data"
+    path = seed_data_dir(tmp_path / "data")
+    monkeypatch.setenv("VIRTFUZZ_DATA_DIR", str(path))
+    return path
 
 
 # --- recordings -------------------------------------------------------------------------------
@@ -295,8 +297,8 @@ def probed(tmp_path_factory):
     _need_libvirt()
     tmp = tmp_path_factory.mktemp("fakeqemu")
     short = probe.short_dir()
-    old = os.environ.get("VIRTFUZZ_DATA")
-    os.environ["VIRTFUZZ_DATA"] = str(tmp / "data")
+    old = os.environ.get("VIRTFUZZ_DATA_DIR")
+    os.environ["VIRTFUZZ_DATA_DIR"] = str(seed_data_dir(tmp / "data"))
     try:
         jobs = {}
         for name in LIBVIRT_SETS:
@@ -307,9 +309,9 @@ def probed(tmp_path_factory):
         results = probe.probe(short / "root", list(jobs.values()))
     finally:
         if old is None:
-            os.environ.pop("VIRTFUZZ_DATA", None)
+            os.environ.pop("VIRTFUZZ_DATA_DIR", None)
         else:
-            os.environ["VIRTFUZZ_DATA"] = old
+            os.environ["VIRTFUZZ_DATA_DIR"] = old
     yield {name: {**res, "root": short / "root"} for name, res in zip(jobs, results, strict=True)}
     shutil.rmtree(short, ignore_errors=True)
 

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from virtfuzz import datadir
+
 QEMU_CONF = (
     "# written by virtfuzz: see the platform notes\n"
     'user = "root"\n'  # otherwise x86 caps are discarded and re-probed on every lookup when /dev/kvm exists
@@ -25,7 +27,7 @@ QEMU_CONF = (
 
 def data_dir() -> Path:
     """Machine-wide cache (libvirt source, caps cache, fake-QEMU variants)."""
-    return Path(os.environ.get("VIRTFUZZ_DATA", "/var/cache/virtfuzz"))
+    return datadir.data_dir()
 
 
 def shared_caps_cache(build: str) -> Path:

@@ -2,7 +2,7 @@
 
 A fake-QEMU variant (``--qemu``/``--caps-del``, ``virtfuzz.fakeqemu``) costs libvirt a QEMU probe
 (0.1-0.4 s) the first time a root sees it; libvirt's capability cache, shared across roots and
-runs in /var/cache/virtfuzz/capscache/<libvirt version>, serves it afterwards. A campaign on a
+runs in $VIRTFUZZ_DATA_DIR/capscache/<libvirt version>, serves it afterwards. A campaign on a
 fresh machine would otherwise spend a large part of its budget probing (about 110 variants, times
 two roots per job). ``scripts/setup.sh`` runs this; it is idempotent and cheap when warm.
 """

@@ -1,13 +1,13 @@
 """Named capability variants and the stable emulator paths libvirt is pointed at.
 
 A variant is (recording, mutations). Each gets a wrapper executable at
-``${VIRTFUZZ_DATA:-/var/cache/virtfuzz}/variants/<name>/qemu-system-<arch>`` that runs the fake
+``$VIRTFUZZ_DATA_DIR/variants/<name>/qemu-system-<arch>`` that runs the fake
 QEMU on that recording. Why stable paths rewritten only when their content changes: libvirt
 keys its capabilities cache by emulator path and invalidates an entry when the file's ctime
 changes, so an unchanged wrapper keeps its cached probe across processes and runs.
 
 Recordings: libvirt 9.0.0's own ``tests/qemucapabilitiesdata/caps_<ver>.<arch>.replies``
-(found under ``$VIRTFUZZ_LIBVIRT_SRC``, default the source fetched by
+(found under ``$VIRTFUZZ_DATA_DIR/libvirt-src/installed``, the source fetched by
 scripts/fetch-libvirt-source.sh) with version ids like ``7.2.0``, and this project's recordings
 of the installed QEMU (``capsets/replies/qemu-<ver>/<arch>.replies``) with ids like
 ``7.2.0-host``. A plain version also selects a host recording when libvirt has none for that
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from virtfuzz import datadir
 from virtfuzz.fakeqemu import compiled
 from virtfuzz.fakeqemu import flags as flags_mod
 
@@ -79,11 +80,11 @@ class Variant:
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("VIRTFUZZ_DATA") or "/var/cache/virtfuzz")
+    return datadir.data_dir()
 
 
 def libvirt_src() -> Path:
-    return Path(os.environ.get("VIRTFUZZ_LIBVIRT_SRC") or "/var/cache/virtfuzz/libvirt-src/installed")
+    return datadir.libvirt_src()
 
 
 def _version_key(version: str) -> tuple[int, ...]:
