@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fuzz.checks import Failure, check_case
-from fuzz.findings import known_signatures, write_finding
+from fuzz.findings import KnownFindings, write_finding
 from fuzz.generate import draw_batch
 from fuzz.lifecycle import next_case
 from fuzz.live import check_live, destination_variants
@@ -113,7 +113,7 @@ class Job:
         self.backends = {name: open_backend(name, libvirt_version=cfg.libvirt_version, qemu=cfg.qemu,
                                             caps_del=cfg.caps_del) for name in cfg.backends}
         self.seen: set[str] = set()
-        self.known = known_signatures()
+        self.known = KnownFindings()
         self.deadline: float | None = None  # wall-clock end of the campaign (time.time())
         self.tier_seconds: Counter[str] = Counter()
         self.pending: list[Case] = []  # sequences under way: their next case (see fuzz.lifecycle)
@@ -240,9 +240,12 @@ class Job:
     def _new_record(self, sig: str, f: Failure, path: Path, xml: str, device: str | None,
                     **extra: object) -> dict:
         """The summary/report entry of a finding just written to ``path``."""
+        match = self.known.match(sig, f)
         return {"signature": sig, "invariant": f.invariant, "party": f.party, "message": f.message,
                 "xpath": f.xpath, "left": f.left, "right": f.right, "path": str(path), "input": xml,
-                "device": device, "reproduce": f"virtfuzz replay {path}", "known": sig in self.known, **extra}
+                "device": device, "reproduce": f"virtfuzz replay {path}", "known": match is not None,
+                "known_as": match[0]["signature"] if match else None, "known_how": match[1] if match else None,
+                **extra}
 
     def run_sequences(self, seed: int) -> BatchReport:
         """A round of state-machine sequences; a new failure comes back shrunk by hypothesis."""
@@ -279,7 +282,7 @@ class Job:
             return [any(signature(g) == sig for g in fails) for fails in results]
 
         # a known finding already has its reproducer in the repository: record it, do not reduce it
-        reduced = case.xml if sig in self.known else reduce_xml(case.xml, still_fails, self.cfg.reduce_rounds)[0]
+        reduced = case.xml if self.known.match(sig, f) else reduce_xml(case.xml, still_fails, self.cfg.reduce_rounds)[0]
         path = write_finding(self.cfg.out, sig, f, case.xml, reduced, case.device, self._context(seed))
         return None if path is None else self._new_record(sig, f, path, reduced, case.device)
 
@@ -336,7 +339,6 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
     tier_cases: Counter[str] = Counter()
     errors: list[str] = []
     done = 0
-    known = known_signatures()
     tty = progress.isatty()
     lead = "\r" if tty else ""
     last_line = 0.0
@@ -345,8 +347,8 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
         secs = time.time() - start
         return {"cases": steps, "domains": cases, "seconds": round(secs, 2), "jobs": cfg.jobs,
                 "seed": cfg.seed, "backends": list(cfg.backends), "context": cfg.context(),
-                "findings": [{k: r[k] for k in ("signature", "invariant", "message", "path", "party", "known")}
-                             for r in records],
+                "findings": [{k: r.get(k) for k in ("signature", "invariant", "message", "path", "party", "known",
+                                                    "known_as")} for r in records],
                 "new_findings": sum(1 for r in records if not r["known"]),
                 "rules_covered": sorted(features), "batch_errors": errors[:20],
                 "oracle_unsupported": dict(unsupported.most_common()),
@@ -376,7 +378,6 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
             for rec in msg["new"]:
                 if rec["signature"] not in seen:
                     seen.add(rec["signature"])
-                    rec["known"] = rec["signature"] in known
                     records.append(rec)
             s = summary()
             write_summary(cfg.out, s)

@@ -33,6 +33,42 @@ def known_signatures(directory: Path = KNOWN_DIR) -> dict[str, dict]:
     return out
 
 
+def _failure_of(rec: dict) -> Failure:
+    return Failure(rec["invariant"], rec["party"], rec["message"], rec.get("xpath"), rec.get("left"),
+                   rec.get("right"))
+
+
+class KnownFindings:
+    """The triaged findings, matched by behaviour.
+
+    A failure is known when its signature is a known finding's, or when it is the oracle breaking an
+    invariant exactly where a known libvirt finding breaks it (same invariant and first-difference
+    class, see ``fuzz.signature.behaviour_key``): the oracle models that libvirt behaviour
+    faithfully, so a ``--backend oracle`` campaign reports it as known, reproduced by the oracle.
+    """
+
+    def __init__(self, directory: Path = KNOWN_DIR) -> None:
+        from fuzz.signature import behaviour_key
+
+        self._key = behaviour_key
+        self.by_signature = known_signatures(directory)
+        self.by_behaviour = {behaviour_key(_failure_of(r)): r for r in self.by_signature.values()
+                             if r["party"] == "libvirt"}
+
+    def match(self, sig: str, f: Failure) -> tuple[dict, str] | None:
+        """(the known record, how it matched: "known" or "known, reproduced by the oracle"), or None."""
+        if sig in self.by_signature:
+            return self.by_signature[sig], "known"
+        if f.party == "oracle":
+            rec = self.by_behaviour.get(self._key(f))
+            if rec is not None:
+                return rec, "known, reproduced by the oracle"
+        return None
+
+    def __contains__(self, sig: str) -> bool:
+        return sig in self.by_signature
+
+
 def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced: str,
                   device: str | None, context: dict, steps: list[dict] | None = None,
                   extra: dict[str, str] | None = None) -> Path | None:

@@ -21,7 +21,7 @@ def write_report(out: Path, summary: dict, records: list[dict]) -> None:
     for rec in records:
         lines += [f"## {rec['signature']}", "",
                   f"- invariant: `{rec['invariant']}`; broken by: **{rec['party']}**"
-                  + (" (known)" if rec.get("known") else ""),
+                  + (f" ({rec.get('known_how') or 'known'}: {rec.get('known_as')})" if rec.get("known") else ""),
                   f"- message: {rec['message']}"]
         if rec.get("xpath"):
             lines += [f"- first difference: `{rec['xpath']}` — left `{rec.get('left')}`, right `{rec.get('right')}`"]

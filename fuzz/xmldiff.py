@@ -84,19 +84,31 @@ def _diff(a: etree._Element, b: etree._Element, path: str) -> Difference | None:
 
 
 def _identity(el: etree._Element) -> tuple:
-    """What makes a child the same device on both sides: tag, type and index (a controller's type
-    and index name it; a device without an index is named by its tag and type)."""
+    """What makes a child the same device on both sides: tag, type, index, bus and id (a
+    controller's type and index name it; a device without an index is named by its tag and type)."""
     return (el.tag, el.get("type"), el.get("index"), el.get("bus"), el.get("id"))
 
 
+def _keys(children: list) -> list[tuple]:
+    """Each child's identity plus its ordinal among children of the same identity, so that two
+    identical USB mice are "the first mouse" and "the second mouse" on both sides."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for c in children:
+        ident = _identity(c)
+        seen[ident] = seen.get(ident, 0) + 1
+        out.append((*ident, seen[ident]))
+    return out
+
+
 def _align(ca: list, cb: list) -> dict[int, int] | None:
-    """Children of ``a`` matched to children of ``b`` by identity, when identities are unique on
-    both sides and the two sides are not the same length with the same identities in the same
-    order (then positions already match). Matching by identity keeps a reordering from hiding
-    the real difference: "the USB controller lost ports='12'", not "the first controller's model
-    differs" because another controller moved in front of it."""
-    ia, ib = [_identity(c) for c in ca], [_identity(c) for c in cb]
-    if ia == ib or len(set(ia)) != len(ia) or len(set(ib)) != len(ib):
+    """Children of ``a`` matched to children of ``b`` by identity (see ``_keys``), unless the two
+    sides have the same identities in the same order (then positions already match). Matching by
+    identity keeps a reordering from hiding the real difference: "the USB controller lost
+    ports='12'", not "the first controller's model differs" because another controller moved in
+    front of it; and it never compares a PCI controller with a USB controller."""
+    ia, ib = _keys(ca), _keys(cb)
+    if ia == ib:
         return None
     where = {k: j for j, k in enumerate(ib)}
     return {i: where[k] for i, k in enumerate(ia) if k in where}
