@@ -16,6 +16,14 @@ USB_MODELS = ("piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "pci-ohci", "nec
 
 
 def _rng(xml: str) -> random.Random:
+    """Seeded by the document as a default installation sees it: a fake-QEMU variant's path
+    depends on the data directory, so it is hashed as if that were the default one (a finding then
+    picks the same mutation on every machine, and those recorded on a default one still do)."""
+    from virtfuzz import datadir
+
+    here = f"{datadir.data_dir()}/variants/"
+    if here != f"{datadir.DEFAULT}/variants/":
+        xml = xml.replace(here, f"{datadir.DEFAULT}/variants/")
     return random.Random(int.from_bytes(hashlib.sha256(xml.encode()).digest()[:8], "big"))
 
 

@@ -72,10 +72,16 @@ class KnownFindings:
 def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced: str,
                   device: str | None, context: dict, steps: list[dict] | None = None,
                   extra: dict[str, str] | None = None) -> Path | None:
-    """Create ``root/findings/sig``; returns its path, or None if another job already wrote it."""
+    """Create ``root/findings/sig``; returns its path, or None if another job already wrote it.
+
+    Inputs that name a fake-QEMU variant's wrapper are stored naming the stock binary, with the
+    variant recorded in the context (``qemu``, ``caps_del``): the finding replays on any machine,
+    where ``virtfuzz replay`` re-creates the variant (see ``caps_context.portable``).
+    """
     final = root / "findings" / sig
     if final.exists():
         return None
+    reduced, original, device, steps, extra, context = _portable(reduced, original, device, steps, extra, context)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{sig}.", dir=final.parent))
     try:
@@ -97,6 +103,29 @@ def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced
             return None
         raise
     return final
+
+
+def _portable(reduced: str, original: str, device: str | None, steps: list[dict] | None,
+              extra: dict[str, str] | None, context: dict):
+    from virtfuzz.backends.caps_context import portable
+
+    variants = []
+
+    def fix(text: str) -> str:
+        out, variant = portable(text)
+        if variant is not None:
+            variants.append(variant)
+        return out
+
+    reduced, original = fix(reduced), fix(original)
+    if steps is not None:
+        steps = json.loads(fix(json.dumps(steps)))
+    extra = {k: fix(v) for k, v in (extra or {}).items()}
+    if variants:
+        qemu, caps_del = variants[0]
+        context = {**context, "qemu": context.get("qemu") or qemu,
+                   "caps_del": list(context.get("caps_del") or caps_del)}
+    return reduced, original, device, steps, extra, context
 
 
 def load_finding(path: Path) -> tuple[dict, str, str | None, list[dict] | None]:

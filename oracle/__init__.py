@@ -15,9 +15,10 @@ from oracle.api import abi, arch_of, attach, define, detach, load
 from oracle.capsets import CapSet, capset_for
 from oracle.errors import OracleInputError, OracleUnsupported
 from oracle.memo import session
+from oracle.profile import get_profile
 
 __all__ = ["define", "load", "abi", "attach", "detach", "arch_of", "session", "CapSet", "capset_for",
-           "OracleInputError", "OracleUnsupported"]
+           "OracleInputError", "OracleUnsupported", "get_profile"]
 
 # every oracle module is imported now, before anyone could patch a rule: this is the state memo
 # sessions compare against (see oracle.memo)

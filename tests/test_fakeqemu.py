@@ -211,8 +211,11 @@ def test_variant_names_and_errors(data_dir):
         variants.emulator_for("x86_64", "3.1.0")
     with pytest.raises(variants.VariantError, match="known arches: .*x86_64"):
         variants.emulator_for("mips")
-    with pytest.raises(variants.VariantError, match="known flags: .*piix3-usb-uhci"):
+    with pytest.raises(variants.VariantError,
+                       match=r"unknown --caps-del flag 'kvm' \(closest: .*\); see `virtfuzz caps-flags`"):
         variants.emulator_for("x86_64", caps_del=["kvm"])
+    with pytest.raises(variants.VariantError, match=r"'piix3-usb-uhc' \(closest: piix3-usb-uhci, "):
+        variants.check_flags(["piix3-usb-uhc"])
 
 
 def test_wrapper_is_stable_and_readable(data_dir):

@@ -12,11 +12,15 @@ import argparse
 import sys
 
 from virtfuzz.backend import BackendUnavailable
-from virtfuzz.commands import abi, caps_warm, define, export, fuzz, replay
+from virtfuzz.commands import abi, caps_flags, caps_warm, define, export, fuzz, replay
 from virtfuzz.inputs import InputError
 
 COMMANDS = {"define": define, "abi": abi, "fuzz": fuzz, "replay": replay, "export": export,
-            "caps-warm": caps_warm}
+            "caps-warm": caps_warm, "caps-flags": caps_flags}
+# (option, attribute) of the shared backend options; a command honours all unless its module
+# lists the ones it does in BACKEND_OPTIONS, and giving any other one is a usage error
+BACKEND_OPTION_NAMES = (("--backend", "backend"), ("--libvirt", "libvirt"), ("--qemu", "qemu"),
+                        ("--caps-del", "caps_del"))
 
 
 def add_backend_options(p: argparse.ArgumentParser, default: str = "libvirt") -> None:
@@ -40,12 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
         add_backend_options(p, default=getattr(mod, "DEFAULT_BACKEND", "libvirt"))
         mod.add_arguments(p)
-        p.set_defaults(run=mod.run)
+        p.set_defaults(run=mod.run, module=mod)
     return ap
+
+
+def _ignored_options(args: argparse.Namespace) -> list[str]:
+    """The backend options given on the command line that this command would not use."""
+    mod = args.module
+    honoured = getattr(mod, "BACKEND_OPTIONS", [o for o, _ in BACKEND_OPTION_NAMES])
+    defaults = {"backend": getattr(mod, "DEFAULT_BACKEND", "libvirt"), "libvirt": None, "qemu": None,
+                "caps_del": []}
+    return [opt for opt, attr in BACKEND_OPTION_NAMES
+            if opt not in honoured and getattr(args, attr) != defaults[attr]]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    ignored = _ignored_options(args)
+    if ignored:
+        print(f"virtfuzz {args.command}: {', '.join(ignored)} has no effect on this command", file=sys.stderr)
+        return 2
     try:
         return args.run(args)
     except InputError as e:

@@ -2,15 +2,18 @@
 
 libvirt takes its capabilities from the domain's ``<emulator>``; a capability variant is a fake
 QEMU wrapper replaying a recorded probe with mutations (``virtfuzz.fakeqemu``). So the context is
-applied to the *input*: the domain gets that wrapper as its emulator, for the real libvirt and the
-oracle alike, and both therefore format the same emulator path. The oracle additionally picks the
+applied to the *input*: the domain gets that wrapper as its emulator (in place of none or of the
+stock binary), for the real libvirt and the oracle alike, and both therefore format the same
+emulator path. The oracle additionally picks the
 matching recorded capability set for the arch. Without ``--qemu``/``--caps-del`` inputs pass through
 unchanged and libvirt uses the installed QEMU binaries.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from lxml import etree
 
@@ -19,10 +22,24 @@ from virtfuzz.inputs import InputError
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
 
+def stock_emulator(arch: str) -> str:
+    """The installed QEMU binary libvirt picks for ``arch`` (Debian's path)."""
+    from virtfuzz.fakeqemu.variants import QEMU_BINARY
+
+    return f"/usr/bin/{QEMU_BINARY.get(arch, f'qemu-system-{arch}')}"
+
+
 class CapsContext:
     def __init__(self, qemu: str | None, caps_del: Sequence[str]) -> None:
         self.qemu = qemu
         self.caps_del = tuple(caps_del)
+        if self.caps_del:  # an unknown flag is refused before any work starts
+            from virtfuzz.fakeqemu.variants import VariantError, check_flags
+
+            try:
+                check_flags(self.caps_del)
+            except VariantError as e:
+                raise InputError(str(e)) from None
         self._emulators: dict[str, str] = {}
 
     @property
@@ -39,8 +56,15 @@ class CapsContext:
                 raise InputError(str(e)) from None
         return self._emulators[arch]
 
-    def prepare(self, xml: str) -> str:
-        """The domain with the variant's emulator, unless it names an emulator itself."""
+    def prepare(self, xml: str, where: str = "domain") -> str:
+        """The domain with the variant's fake QEMU as its emulator.
+
+        A domain without ``<emulator>`` gets the variant's; one naming the stock binary for its
+        arch (``/usr/bin/qemu-system-ARCH``, what libvirt itself would pick) has it replaced, so a
+        hand-written file or a corpus case means the same thing with and without the options; one
+        already naming this variant is kept. Any other emulator contradicts ``--qemu``/
+        ``--caps-del``: that is bad input (never silently ignored), reported naming ``where``.
+        """
         if not self.active:
             return xml
         try:
@@ -49,13 +73,24 @@ class CapsContext:
             return xml  # let the backend report the parse error as libvirt would
         ostype = root.find("os/type")
         arch = ostype.get("arch") if ostype is not None else None
-        if not arch or root.find("devices/emulator") is not None:
+        if not arch:
             return xml
+        want = self.emulator(arch)
+        emu = root.find("devices/emulator")
+        if emu is not None:
+            have = (emu.text or "").strip()
+            if have == want:
+                return xml
+            if have != stock_emulator(arch):
+                raise InputError(f"{where}: <emulator>{have}</emulator> contradicts --qemu/--caps-del "
+                                 f"(they select {want}); name {stock_emulator(arch)} or no emulator")
+            emu.text = want
+            return etree.tostring(root, encoding="unicode")
         devices = root.find("devices")
         if devices is None:
             devices = etree.SubElement(root, "devices")
         emu = etree.Element("emulator")
-        emu.text = self.emulator(arch)
+        emu.text = want
         devices.insert(0, emu)
         return etree.tostring(root, encoding="unicode")
 
@@ -104,3 +139,29 @@ class ContextBackend:
 
     def close(self) -> None:
         self.inner.close()
+
+
+_EMULATOR_ELEMENT = re.compile(r"(<emulator>\s*)([^<]*?)(\s*</emulator>)")
+
+
+def portable(xml: str) -> tuple[str, tuple[str | None, tuple[str, ...]] | None]:
+    """``xml`` with a fake-QEMU variant's wrapper path replaced by the stock binary, and the variant
+    it named as (QEMU version, deleted flags), or None when it named none.
+
+    A finding or corpus case keeps its capability context as data (``qemu``, ``caps_del``) and
+    names ``/usr/bin/qemu-system-ARCH``; replaying it through a :class:`CapsContext` re-creates
+    the variant in whatever data directory the replaying machine has.
+    """
+    from virtfuzz.fakeqemu.variants import variant_of_emulator
+
+    found: list[tuple[str | None, tuple[str, ...]]] = []
+
+    def swap(m: re.Match) -> str:
+        variant = variant_of_emulator(m.group(2))
+        if variant is None:
+            return m.group(0)
+        found.append(variant)
+        return m.group(1) + f"/usr/bin/{Path(m.group(2)).name}" + m.group(3)
+
+    out = _EMULATOR_ELEMENT.sub(swap, xml)
+    return out, (found[0] if found else None)

@@ -7,22 +7,21 @@ variant there, see ``virtfuzz.backends.caps_context``).
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
-from pathlib import Path
 
 from virtfuzz.backend import BackendUnavailable
-from virtfuzz.inputs import domain_arch
+from virtfuzz.fakeqemu.variants import VariantError, variant_of_emulator
+from virtfuzz.inputs import InputError, domain_arch
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
 DEFAULT_PROFILE = "9.0.0"
 
 
 _EMULATOR = re.compile(r"<emulator>\s*([^<]*?)\s*</emulator>")
-_VARIANT = re.compile(r"^(?P<version>\d+\.\d+\.\d+(?:-host)?)-(?P<arch>[a-z0-9_]+?)(?:-del-.*)?$")
 
 
 def emulator_path(xml: str) -> str | None:
@@ -32,17 +31,15 @@ def emulator_path(xml: str) -> str | None:
 
 @lru_cache(maxsize=256)
 def variant_of(emulator: str | None) -> tuple[str | None, tuple[str, ...]]:
-    """(QEMU version or None for the installed one, deleted flags) described by an emulator path."""
+    """(QEMU version or None for the installed one, deleted flags) described by an emulator path:
+    a fake-QEMU variant's wrapper names its own; any other emulator is the installed QEMU."""
     if not emulator:
         return None, ()
-    vdir = Path(emulator).parent
-    m = _VARIANT.match(vdir.name)
-    if not m or not (vdir / "probe.marshal").exists():  # not a fake-QEMU variant: the installed QEMU
-        return None, ()
-    meta = vdir / "variant.json"
-    caps_del = tuple(json.loads(meta.read_text()).get("caps_del", [])) if meta.is_file() else ()
-    version = m.group("version")
-    return (None if version.endswith("-host") else version), caps_del
+    try:
+        found = variant_of_emulator(emulator)
+    except VariantError as e:
+        raise InputError(str(e)) from None
+    return found if found is not None else (None, ())
 
 
 class OracleBackend:
@@ -59,6 +56,10 @@ class OracleBackend:
             raise BackendUnavailable(f"the oracle package is not importable: {e}") from None
         self._oracle = oracle
         self.profile = libvirt_version or DEFAULT_PROFILE
+        try:  # an unknown version is refused here, never computed as another one
+            oracle.get_profile(self.profile)
+        except oracle.OracleInputError as e:
+            raise BackendUnavailable(f"oracle: {e}") from None
         self._caps: dict[tuple[str, str | None], object] = {}
 
     @property
@@ -94,6 +95,10 @@ class OracleBackend:
                 pass
         return domain_arch(xml)
 
+    def _call(self, op: str):
+        """The oracle operation ``op`` computed with this backend's profile (every call passes it)."""
+        return functools.partial(getattr(self._oracle, op), profile=self.profile)
+
     def _guard(self, result_type: type, fn, *args):
         """Run an oracle call; an input outside its vocabulary becomes an ``unsupported`` result."""
         if args[-1] is None:
@@ -107,7 +112,7 @@ class OracleBackend:
                                input=args[0] if isinstance(args[0], str) else None)
 
     def define(self, xml: str) -> DefineResult:
-        return self._guard(DefineResult, self._oracle.define, xml, self.caps(xml))
+        return self._guard(DefineResult, self._call("define"), xml, self.caps(xml))
 
     def define_many(self, xmls: Sequence[str], migratable: bool = True) -> list[DefineResult]:
         with self._oracle.session():
@@ -117,14 +122,14 @@ class OracleBackend:
         return out
 
     def load(self, xml: str) -> XmlResult:
-        return self._guard(XmlResult, self._oracle.load, xml, self.caps(xml))
+        return self._guard(XmlResult, self._call("load"), xml, self.caps(xml))
 
     def load_many(self, xmls: Sequence[str]) -> list[XmlResult]:
         with self._oracle.session():
             return [self.load(x) for x in xmls]
 
     def abi(self, src_xml: str, dst_xml: str) -> AbiResult:
-        return self._guard(AbiResult, self._oracle.abi, src_xml, dst_xml, self.caps(src_xml))
+        return self._guard(AbiResult, self._call("abi"), src_xml, dst_xml, self.caps(src_xml))
 
     def abi_many(self, pairs: Sequence[tuple[str, str]]) -> list[AbiResult]:
         with self._oracle.session():
@@ -139,10 +144,10 @@ class OracleBackend:
             return [self.detach(d, x) for d, x in items]
 
     def attach(self, domain_xml: str, device_xml: str) -> XmlResult:
-        return self._guard(XmlResult, self._oracle.attach, domain_xml, device_xml, self.caps(domain_xml))
+        return self._guard(XmlResult, self._call("attach"), domain_xml, device_xml, self.caps(domain_xml))
 
     def detach(self, domain_xml: str, device_xml: str) -> XmlResult:
-        return self._guard(XmlResult, self._oracle.detach, domain_xml, device_xml, self.caps(domain_xml))
+        return self._guard(XmlResult, self._call("detach"), domain_xml, device_xml, self.caps(domain_xml))
 
     def close(self) -> None:
         pass

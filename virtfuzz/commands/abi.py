@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from virtfuzz.commands.common import backend_from_args
-from virtfuzz.inputs import read_domain_file
+from virtfuzz.commands.common import backend_from_args, read_domain_inputs
 
 HELP = "ABI-stability verdict for a (source, destination) pair of domain XML files"
 
@@ -21,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    src, dst = read_domain_file(args.src), read_domain_file(args.dst)
+    src, dst = read_domain_inputs(args, [args.src, args.dst])
     backend = backend_from_args(args)
     try:
         r = backend.abi(src, dst)

@@ -15,6 +15,7 @@ import sys
 import time
 
 HELP = "probe every capability variant the fuzzer draws into libvirt's shared cache"
+BACKEND_OPTIONS = ("--backend", "--libvirt")  # it probes every variant itself
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

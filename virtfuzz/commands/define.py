@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from virtfuzz.atomic import write_text
-from virtfuzz.commands.common import backend_from_args
-from virtfuzz.inputs import InputError, read_domain_file
+from virtfuzz.commands.common import backend_from_args, read_domain_inputs
+from virtfuzz.inputs import InputError
 
 HELP = "define domain XML and print/write the stored and migratable XML"
 
@@ -39,7 +39,7 @@ def _stem(path: str) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.out is None and len(args.files) != 1:
         raise InputError("several FILEs need --out DIR (batch mode)")
-    xmls = [read_domain_file(f) for f in args.files]  # all inputs checked before any work starts
+    xmls = read_domain_inputs(args, args.files)  # all inputs checked before any work starts
     backend = backend_from_args(args)
     try:
         results = backend.define_many(xmls)

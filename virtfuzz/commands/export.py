@@ -21,6 +21,7 @@ from virtfuzz.atomic import write_text
 from virtfuzz.inputs import InputError
 
 HELP = "export the regression corpus in libvirt's qemuxml2argvdata/qemuxml2xmloutdata layout"
+BACKEND_OPTIONS = ()  # the corpus is exported as recorded, for every backend
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "cases"
 
 

@@ -2,6 +2,10 @@
 
 Exit 1 when the same signature reproduces, 0 when it no longer does (fixed, or flaky: the output
 says which failures, if any, were seen instead).
+
+The finding's recorded context (backends, libvirt, QEMU, deleted flags) is used unless an option
+overrides it: ``--libvirt 12.9.0`` replays a 9.0.0 finding on another build, ``--backend libvirt``
+replays it on one party only.
 """
 
 from __future__ import annotations
@@ -32,9 +36,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{path}: not a finding directory (no finding.json)")
     rec, xml, device, steps = load_finding(path)
     ctx = rec.get("context", {})
-    cfg = CampaignConfig(backends=tuple(ctx.get("backends") or ("oracle", "libvirt")),
-                         libvirt_version=ctx.get("libvirt"), qemu=ctx.get("qemu"),
-                         caps_del=tuple(ctx.get("caps_del") or ()))
+    backends = tuple(ctx.get("backends") or ("oracle", "libvirt"))
+    if args.backend != DEFAULT_BACKEND:
+        backends = (args.backend,)
+    cfg = CampaignConfig(backends=backends, libvirt_version=args.libvirt or ctx.get("libvirt"),
+                         qemu=args.qemu or ctx.get("qemu"),
+                         caps_del=tuple(args.caps_del or ctx.get("caps_del") or ()))
     job = Job(cfg, 0)
     try:
         if ctx.get("tier") == "live":

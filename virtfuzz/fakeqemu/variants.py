@@ -16,6 +16,7 @@ arch. ``qemu_version=None`` means the installed QEMU's recording.
 
 from __future__ import annotations
 
+import difflib
 import fcntl
 import functools
 import hashlib
@@ -124,17 +125,22 @@ def find_recording(arch: str, qemu_version: str | None = None) -> Recording:
     )
 
 
+def check_flags(caps_del: Sequence[str]) -> None:
+    """Refuse a flag the fake QEMU cannot delete, in one line naming the closest known ones."""
+    known = flags_mod.known_flags()
+    for flag in caps_del:
+        if flag not in flags_mod.table()["flags"]:
+            close = difflib.get_close_matches(flag, known, n=3, cutoff=0.0)
+            raise VariantError(f"unknown --caps-del flag {flag!r} (closest: {', '.join(close)}); "
+                               f"see `virtfuzz caps-flags`")
+
+
 def variant_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = ()) -> Variant:
     rec = find_recording(arch, qemu_version)
     if isinstance(caps_del, str):  # a lone flag name, not its characters
         caps_del = [caps_del]
     wanted = sorted(set(caps_del))
-    unknown = [f for f in wanted if f not in flags_mod.table()["flags"]]
-    if unknown:
-        raise VariantError(
-            f"no QMP-level mutation known for flag(s) {', '.join(unknown)}; "
-            f"known flags: {', '.join(flags_mod.known_flags())}"
-        )
+    check_flags(wanted)
     return Variant(rec, tuple(wanted))
 
 
@@ -286,6 +292,31 @@ def emulator_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[
     (as in the caps XML) whose QMP sources are removed. Raises :class:`VariantError`.
     """
     return str(materialise(variant_for(arch, qemu_version, caps_del)))
+
+
+_VARIANT_DIR = re.compile(r"^(?P<version>\d+\.\d+\.\d+(?:-host)?)-(?P<arch>[a-z0-9_]+?)(?P<dels>(?:-del-.+)?)$")
+
+
+def variant_of_emulator(emulator: str) -> tuple[str | None, tuple[str, ...]] | None:
+    """(QEMU version, deleted flags) of a fake-QEMU variant's wrapper path, or None for any other
+    emulator. The version is None for the installed QEMU's own recording (``-host``), as
+    ``--qemu`` would be. Decoded from the directory name (``materialise``'s naming), so a path
+    recorded under another data directory still says which variant it was; a hashed name is read
+    from its ``variant.json``, and one that no longer exists raises :class:`VariantError`."""
+    path = Path(emulator)
+    if path.parent.parent.name != "variants" or path.name not in QEMU_BINARY.values():
+        return None
+    m = _VARIANT_DIR.match(path.parent.name)
+    if not m:
+        return None
+    version = None if m.group("version").endswith(HOST_SUFFIX) else m.group("version")
+    dels = tuple(d for d in m.group("dels").split("-del-") if d)
+    if len(dels) == 1 and re.fullmatch(r"[0-9a-f]{16}", dels[0]):  # a hashed (long) flag list
+        meta = path.parent / "variant.json"
+        if not meta.is_file():
+            raise VariantError(f"{emulator}: no such fake-QEMU variant (its flags are only in its variant.json)")
+        dels = tuple(json.loads(meta.read_text())["caps_del"])
+    return version, dels
 
 
 def caps_root() -> Path:
