@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import random
 import re
+import signal
 import sys
 import time
 from collections import Counter
@@ -30,6 +31,8 @@ from fuzz.reduce import reduce_xml
 from fuzz.report import write_report, write_summary
 from fuzz.signature import error_class, signature
 from virtfuzz.backends import open_backend
+from virtfuzz.backends.embed_root import reap_stale_roots
+from virtfuzz.lifeline import die_with_parent, kill_tree, wait_gone
 
 SLOW_TIERS_AFTER = 10.0  # job seconds of generated batches before the first sequence or live round
 
@@ -122,6 +125,11 @@ class Job:
     def close(self) -> None:
         for b in self.backends.values():
             b.close()
+
+    def abort(self) -> None:
+        """Stop at once (interrupted): workers are killed, not asked to finish."""
+        for b in self.backends.values():
+            getattr(b, "abort", b.close)()
 
     def check(self, cases: list[Case], parties: tuple[str, ...] | None = None,
               steps: frozenset[str] = ALL_STEPS) -> list[list[Failure]]:
@@ -298,10 +306,21 @@ class Job:
                                                           steps=[op for op, _ in case.history])
 
 
-def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:
-    job = Job(cfg, index)
-    job.deadline = deadline
+def _stop_job(signum: int, frame) -> None:
+    """SIGTERM from the campaign parent (or from the kernel when the parent died): stop now."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)  # one stop is enough; the parent kills what lingers
+    raise KeyboardInterrupt
+
+
+def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue, parent: int | None = None) -> None:
+    signal.signal(signal.SIGTERM, _stop_job)
+    die_with_parent(signal.SIGTERM, parent)
+    job = None
+    interrupted = False
     try:
+        job = Job(cfg, index)
+        job.deadline = deadline
         n = 0
         while n == 0 or time.time() < deadline:  # at least one batch, however slow the start-up
             try:
@@ -309,11 +328,52 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue) -> None:
             except Exception as e:  # report and keep fuzzing: one bad batch must not end the campaign
                 queue.put(asdict(BatchReport(job=index, cases=0, steps=0, error=f"{type(e).__name__}: {e}")))
             n += 1
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: finish quietly, the parent reports
-        pass
+    except KeyboardInterrupt:  # Ctrl-C (the process group) or SIGTERM from the parent: stop quietly
+        interrupted = True
     finally:
-        job.close()
-        queue.put({"job": index, "done": True})
+        if job is not None:
+            job.abort() if interrupted else job.close()
+        if interrupted:
+            queue.cancel_join_thread()  # exit now even if the parent no longer reads the queue
+        else:
+            queue.put({"job": index, "done": True})
+
+
+class CampaignStopped(BaseException):
+    """The parent received SIGINT, SIGTERM or SIGHUP (a BaseException: no ``except Exception``
+    on the way, such as the queue poll's, may swallow it)."""
+
+
+def _stop_jobs(procs: list, grace: float) -> None:
+    """Every job process and everything below it gone, and their embed roots removed.
+
+    Jobs get SIGTERM (they kill their libvirt workers and remove their roots); after ``grace``
+    seconds what is left of the tree is killed, and roots whose owner died with it are removed.
+    """
+    started = [p for p in procs if p.pid is not None]
+    if grace < 30.0:
+        for p in started:
+            if p.is_alive():
+                try:
+                    os.kill(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+    for p in started:
+        p.join(timeout=grace)
+    left = [p.pid for p in started if p.is_alive()]
+    below = [q for p in started for q in _tree(p.pid)]
+    if left or below:
+        kill_tree(left + below)
+        wait_gone(left + below, 5.0)
+    for p in started:
+        p.join(timeout=1.0)
+    reap_stale_roots()
+
+
+def _tree(pid: int) -> list[int]:
+    from virtfuzz.lifeline import descendants
+
+    return descendants(pid)
 
 
 def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
@@ -327,9 +387,16 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
     deadline = start + cfg.budget
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_job_main, args=(cfg, i, deadline, queue), daemon=True) for i in range(cfg.jobs)]
-    for p in procs:
-        p.start()
+    procs = [ctx.Process(target=_job_main, args=(cfg, i, deadline, queue, os.getpid()), daemon=True)
+             for i in range(cfg.jobs)]
+    stopped_by: list[str] = []
+
+    def on_stop(signum: int, frame) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        raise CampaignStopped
+
+    # explicitly, also for SIGINT: a shell starts background jobs with SIGINT ignored, and then
+    # Python installs no KeyboardInterrupt handler, so `kill -INT <parent>` would do nothing
     cases = steps = 0
     records: list[dict] = []
     seen: set[str] = set()
@@ -353,9 +420,12 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 "rules_covered": sorted(features), "batch_errors": errors[:20],
                 "oracle_unsupported": dict(unsupported.most_common()),
                 "job_seconds_by_tier": {k: round(v, 1) for k, v in tier_seconds.items()},
-                "cases_by_tier": dict(tier_cases)}
+                "cases_by_tier": dict(tier_cases), "interrupted": bool(stopped_by)}
 
+    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
+        for p in procs:
+            p.start()
         while done < cfg.jobs:
             try:
                 msg = queue.get(timeout=1.0)
@@ -388,18 +458,26 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 print(f"{lead}[{now - start:5.0f}s] cases {steps} ({rate:.0f}/s) "
                       f"findings {len(records)} (new {s['new_findings']}) rules {len(features)}",
                       end="" if tty else "\n", file=progress, flush=True)
-    except KeyboardInterrupt:
-        print("\ninterrupted: findings so far are on disk", file=progress)
+    except (KeyboardInterrupt, CampaignStopped):
+        stopped_by = stopped_by or ["SIGINT"]
     finally:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.terminate()
+        for sig in previous:  # a second signal while stopping must not cut the summary short
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_jobs(procs, grace=3.0 if stopped_by else 30.0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     s = summary()
+    if stopped_by:
+        s["interrupted"] = True
+        s["stopped_by"] = stopped_by[0]
+        print(f"\ninterrupted by {stopped_by[0]}: every campaign process stopped; findings so far are on disk",
+              file=progress)
     write_summary(cfg.out, s)
     write_report(cfg.out, s, records)
     print(f"\n{steps} cases in {s['seconds']:.0f} s, {len(records)} findings ({s['new_findings']} new); "
           f"{cfg.out / 'summary.json'}, {cfg.out / 'report.md'}", file=progress)
+    if stopped_by:
+        return s, 128 + signal.Signals[stopped_by[0]].value
     # 2: the campaign itself malfunctioned (a batch raised: a virtfuzz bug); 1: new findings
     status = 2 if errors else (1 if s["new_findings"] else 0)
     return s, status

@@ -140,6 +140,9 @@ class ContextBackend:
     def close(self) -> None:
         self.inner.close()
 
+    def abort(self) -> None:
+        getattr(self.inner, "abort", self.inner.close)()
+
 
 _EMULATOR_ELEMENT = re.compile(r"(<emulator>\s*)([^<]*?)(\s*</emulator>)")
 

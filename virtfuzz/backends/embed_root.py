@@ -42,8 +42,9 @@ def _tmp_parent() -> Path:
     return parent
 
 
-def _reap_stale_roots(parent: Path) -> None:
+def reap_stale_roots(parent: Path | None = None) -> None:
     """Remove roots left by processes that died without cleaning up (named by owner pid)."""
+    parent = parent or _tmp_parent()
     for entry in parent.iterdir():
         pid = entry.name.split("-", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
@@ -57,7 +58,7 @@ class EmbedRoot:
         self.build = build
         if path is None:
             parent = _tmp_parent()
-            _reap_stale_roots(parent)
+            reap_stale_roots(parent)
             path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=parent))
         self.path = path
         (path / "etc").mkdir(parents=True, exist_ok=True)

@@ -243,6 +243,16 @@ class LibvirtBackend:
             self.load_root.save_caps()
             self.load_root.remove()
 
+    def abort(self) -> None:
+        """Stop now (the campaign was interrupted): kill the workers, whatever they are doing,
+        and remove their roots. Nothing is saved: a capability probe may have been cut off."""
+        self.worker.kill()
+        if self.loader is not None:
+            self.loader.kill()
+        self.root.remove()
+        if self.load_root is not None:
+            self.load_root.remove()
+
     def __enter__(self) -> LibvirtBackend:
         return self
 

@@ -28,6 +28,7 @@ from virtfuzz.backends import wire
 from virtfuzz.backends.cpuinfo_snapshot import use_cpuinfo_snapshot
 from virtfuzz.backends.reaper import become_subreaper
 from virtfuzz.backends.saveimage import write_save_image
+from virtfuzz.lifeline import PARENT_ENV, descendants, die_with_parent, kill_tree
 
 MIGRATABLE = libvirt.VIR_DOMAIN_XML_MIGRATABLE
 MIGRATABLE_INACTIVE = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE
@@ -399,8 +400,19 @@ def loader_handlers(root: Path) -> dict:
 CPUINFO_SNAPSHOT: str = "not set up"
 
 
+def _orphaned(signum: int, frame) -> None:
+    """The job process that owns this worker is gone: take the QEMU processes along, and exit."""
+    kill_tree(descendants(os.getpid()))
+    os._exit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
     global CPUINFO_SNAPSHOT
+    parent = os.environ.get(PARENT_ENV)
+    # nobody else would stop a worker whose job process was killed: libvirt (and the QEMU it
+    # daemonized, which this subreaper adopts) would run on
+    signal.signal(signal.SIGTERM, _orphaned)
+    die_with_parent(signal.SIGTERM, int(parent) if parent and parent.isdigit() else None)
     root = Path(argv[1] if argv[0] == "--loader" else argv[0])
     (root / "virtfuzz").mkdir(exist_ok=True)
     # first, while single-threaded (see cpuinfo_snapshot); None means in use

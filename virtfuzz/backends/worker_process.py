@@ -15,6 +15,7 @@ from typing import Any
 
 from virtfuzz.backends import wire
 from virtfuzz.backends.embed_root import EmbedRoot
+from virtfuzz.lifeline import PARENT_ENV, descendants, kill_tree
 
 DAEMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -53,6 +54,7 @@ class WorkerProcess:
         # PATH on every capability lookup, and a developer's long PATH only adds failed lookups
         env["PATH"] = DAEMON_PATH
         env.update(self.env)
+        env[PARENT_ENV] = str(os.getpid())  # the worker dies with us (virtfuzz.lifeline)
         # libvirt logs errors to a file: a driver restart reports why it skipped a definition only there
         env["LIBVIRT_LOG_OUTPUTS"] = f"4:file:{self.root.log_file}"
         env["LIBVIRT_LOG_FILTERS"] = "4:*"
@@ -110,11 +112,16 @@ class WorkerProcess:
         return " | ".join(text.strip().splitlines()[-lines:])
 
     def kill(self) -> None:
+        """SIGKILL the worker, its process group and what it reaps: QEMU daemonizes (its own
+        session), and the worker, a child subreaper, is its parent, so its probes and guests are
+        found below it and would otherwise outlive it."""
         if self.proc is not None and self.proc.poll() is None:
+            below = descendants(self.proc.pid)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            kill_tree(below)
             self.proc.wait()
         self._close_fds()
 

@@ -1,0 +1,102 @@
+"""A campaign stops completely when its parent is told to: no process, root or write is left.
+
+What CI runners, ``timeout`` and service managers do: SIGTERM to the parent alone; a user's
+``kill -INT`` (to a campaign started from a script, where SIGINT starts out ignored); SIGKILL.
+Within 5 s every process of the campaign is gone and its embed roots are removed; for SIGTERM and
+SIGINT the summary says ``"interrupted": true`` and nothing is written after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from virtfuzz.lifeline import descendants
+
+pytestmark = pytest.mark.libvirt
+ROOTS = Path("/dev/shm/virtfuzz-roots")
+
+
+def _start(out: Path) -> subprocess.Popen:
+    def ignore_sigint() -> None:  # as a non-interactive shell starts a background job
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return subprocess.Popen([sys.executable, "-m", "virtfuzz.cli", "fuzz", "--budget", "120", "--jobs", "2",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=ignore_sigint, start_new_session=True)
+
+
+def _wait_running(proc: subprocess.Popen, out: Path) -> None:
+    """Until both jobs have libvirt workers and a batch was reported."""
+    end = time.monotonic() + 90
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        summary = out / "summary.json"
+        workers = [p for p in descendants(proc.pid) if b"libvirt_worker" in _cmdline(p)]
+        if summary.exists() and json.loads(summary.read_text())["cases"] > 0 and len(workers) >= 2:
+            return
+        time.sleep(0.2)
+    pytest.fail("the campaign did not start within 90 s")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pids: list[int]) -> list[int]:
+    out = []
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            out.append(p)
+    return out
+
+
+def _snapshot(out: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in out.rglob("*")}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_signal_to_the_parent_stops_the_whole_campaign(sig, tmp_path, libvirt_backend):
+    out = tmp_path / "out"
+    proc = _start(out)
+    try:
+        _wait_running(proc, out)
+        tree = descendants(proc.pid)
+        owners = {str(p) for p in [proc.pid, *tree]}
+        t0 = time.monotonic()
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=10)
+        parent_seconds = time.monotonic() - t0
+        while _alive(tree) and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        left = _alive(tree)
+        assert not left, f"still running {time.monotonic() - t0:.1f} s after {sig.name}: " + \
+            "; ".join(_cmdline(p).replace(b"\0", b" ").decode()[:100] for p in left)
+        assert parent_seconds < 5, f"the parent took {parent_seconds:.1f} s to exit"
+        roots = [r.name for r in ROOTS.iterdir() if r.name.split("-", 1)[0] in owners] if ROOTS.is_dir() else []
+        assert not roots, f"embed roots left behind: {roots}"
+        if sig != signal.SIGKILL:
+            summary = json.loads((out / "summary.json").read_text())
+            assert summary["interrupted"] is True and summary["stopped_by"] == sig.name
+            assert proc.returncode == 128 + sig.value
+            before = _snapshot(out)
+            time.sleep(3)
+            assert _snapshot(out) == before, "the output directory changed after the final summary"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

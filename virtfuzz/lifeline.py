@@ -1,0 +1,95 @@
+"""Every process of a campaign dies with the one that started it, and is stopped within seconds.
+
+A campaign is a tree: the ``virtfuzz fuzz`` parent, its job processes, their libvirt worker
+processes (each in its own session, so a terminal's Ctrl-C does not kill libvirt mid-call) and
+the loader children those fork. CI runners, ``timeout`` and service managers stop it with SIGTERM
+to the parent alone, or SIGKILL it. So: each child asks the kernel to signal it when its parent
+dies (``PR_SET_PDEATHSIG``), and the parent, when told to stop, signals its jobs, waits a grace
+period and then kills whatever of its tree is left (``kill_tree``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+
+PR_SET_PDEATHSIG = 1
+PARENT_ENV = "VIRTFUZZ_PARENT_PID"
+
+
+def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> bool:
+    """Have the kernel send ``sig`` to this process when its parent exits; False if unsupported.
+
+    ``parent`` is the pid the parent had when it started us: if it has already gone (we are
+    re-parented), the signal is sent at once, closing the race between fork and this call.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+    return True
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """All processes below ``pid`` (children first seen first), from /proc."""
+    found: list[int] = []
+    todo = _children(pid)
+    while todo:
+        p = todo.pop()
+        if p not in found:
+            found.append(p)
+            todo += _children(p)
+    return found
+
+
+def kill_tree(pids: list[int]) -> None:
+    """SIGKILL ``pids`` and everything below them (read before any is killed)."""
+    victims = list(pids)
+    for p in pids:
+        victims += descendants(p)
+    for p in victims:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait until none of ``pids`` exists (zombies count as gone); returns those still alive."""
+    end = time.monotonic() + timeout
+    alive = list(pids)
+    while alive and time.monotonic() < end:
+        alive = [p for p in alive if _running(p)]
+        if alive:
+            time.sleep(0.05)
+    return [p for p in alive if _running(p)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
