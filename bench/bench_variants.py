@@ -36,9 +36,10 @@ import json, sys, time
 sys.path.insert(0, sys.argv[3])
 import libvirt
 from virtfuzz.fakeqemu import probe, variants
+from virtfuzz.backends.embed_open import open_embedded
 libvirt.virEventRegisterDefaultImpl()
 root, spec = sys.argv[1], json.loads(sys.argv[2])
-conn = libvirt.open("qemu:///embed?root=" + root)
+conn = open_embedded(root)
 def one(dels):
     t = time.perf_counter()
     emu = variants.emulator_for(spec["arch"], spec["qemu"], dels)

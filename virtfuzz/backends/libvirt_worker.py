@@ -26,7 +26,8 @@ import libvirt
 
 from virtfuzz.backends import wire
 from virtfuzz.backends.cpuinfo_snapshot import use_cpuinfo_snapshot
-from virtfuzz.backends.reaper import become_subreaper
+from virtfuzz.backends.embed_open import open_embedded
+from virtfuzz.backends.reaper import fork_reaper
 from virtfuzz.backends.saveimage import write_save_image
 from virtfuzz.lifeline import PARENT_ENV, descendants, die_with_parent, kill_tree
 
@@ -73,7 +74,7 @@ class Worker:
         self.scratch.mkdir(exist_ok=True)
         libvirt.registerErrorHandler(_silence, None)
         libvirt.virEventRegisterDefaultImpl()
-        self.conn = libvirt.open(f"qemu:///embed?root={root}")
+        self.conn = open_embedded(str(root))
 
     # -- requests -------------------------------------------------------------------------
     def hello(self) -> dict:
@@ -421,7 +422,7 @@ def main(argv: list[str]) -> int:
         serve(loader_handlers(root), int(argv[2]), int(argv[3]))
         return 0
     req_fd, resp_fd = int(argv[1]), int(argv[2])
-    become_subreaper()
+    fork_reaper(close_in_reaper=(req_fd, resp_fd))
     worker = Worker(root)
     # running guests need libvirt's event loop (QEMU monitor I/O); definitions alone do not
     threading.Thread(target=_event_loop, daemon=True, name="libvirt-events").start()

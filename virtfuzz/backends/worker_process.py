@@ -113,8 +113,8 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the worker, its process group and what it reaps: QEMU daemonizes (its own
-        session), and the worker, a child subreaper, is its parent, so its probes and guests are
-        found below it and would otherwise outlive it."""
+        session) and the worker's reaping parent (a child subreaper, ``reaper.py``) adopts it, so
+        probes and guests are found below the worker and would otherwise outlive it."""
         if self.proc is not None and self.proc.poll() is None:
             below = descendants(self.proc.pid)
             try:

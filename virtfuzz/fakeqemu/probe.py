@@ -23,9 +23,10 @@ QEMU_CONF = 'user = "root"\ngroup = "root"\nstdio_handler = "file"\n'
 _CHILD = r"""
 import json, sys, time
 import libvirt
+from virtfuzz.backends.embed_open import open_embedded
 libvirt.virEventRegisterDefaultImpl()
 root, jobs = sys.argv[1], json.loads(sys.argv[2])
-conn = libvirt.open("qemu:///embed?root=" + root)
+conn = open_embedded(root)
 out = []
 for job in jobs:
     t = time.perf_counter()
