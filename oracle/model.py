@@ -209,6 +209,7 @@ def clone_domain(dom: Domain) -> Domain:
 # the lexical checks of the parser, compiled once
 _DIGITS = re.compile(r"[0-9]+")
 _UINT_ATTR = re.compile(r"(0x[0-9a-fA-F]+|[0-9]+)")
+_DECIMAL_UINT_ATTR = re.compile(r"[0-9]+")  # virStrToLong_uip(..., 10, ...) as the oracle models it
 _USB_PORT = re.compile(r"[0-9]+(\.[0-9]+){0,3}")
 _USER_ALIAS = re.compile(r"ua-[A-Za-z0-9_-]+")
 _INT_ATTR = re.compile(r"-?[0-9]+")
@@ -340,14 +341,16 @@ def parse_info(el: etree._Element, allow: tuple[str, ...] = ("pci", "usb", "ccw"
                 if z.get("fid") is not None:
                     info.pci.zpci_fid = _int(z.get("fid"), "zpci fid", 0, 0xFFFFFFFF)
         elif t == "usb":
-            bus = a.get("bus", "0")
-            if not _UINT_ATTR.fullmatch(bus):
-                raise _bad_value("bus", "address", bus, " Expected non-negative integer value")
-            info.usb_bus = _int(bus, "usb bus", 0, 31)
+            # virDomainDeviceUSBAddressParseXML (libvirt 9.0.0 src/conf/device_conf.c): the port
+            # first, at most VIR_DOMAIN_DEVICE_USB_MAX_PORT_DEPTH (4) levels; then the bus, read
+            # by virXMLPropUInt in base 10 (so bus='0x00' is an error, unlike PCI addresses)
             port = a.get("port")
-            # virDomainDeviceUSBAddressParsePort: at most VIR_DOMAIN_DEVICE_USB_MAX_PORT_DEPTH (4)
             if port is not None and port != "" and not _USB_PORT.fullmatch(port):
                 raise LibvirtError("INTERNAL_ERROR", "Cannot parse <address> 'port' attribute")
+            bus = a.get("bus", "0")
+            if not _DECIMAL_UINT_ATTR.fullmatch(bus):
+                raise _bad_value("bus", "address", bus, " Expected non-negative integer value")
+            info.usb_bus = _int(bus, "usb bus", 0, 31)
             info.usb_port = tuple(_int(p, "usb port", 1, 31) for p in port.split(".")) if port else ()
         elif t == "ccw":
             info.ccw = (_int(a.get("cssid"), "cssid", 0xFE, 0xFE), _int(a.get("ssid"), "ssid", 0, 3),

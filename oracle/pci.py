@@ -706,12 +706,13 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
             if c.chassis is None:
                 c.chassis = c.idx
             if c.port is None:
-                c.port = (a.slot << 3) + a.function
+                _, _, slot, function = _union_pci_view(c.info)
+                c.port = (slot << 3) + function
         elif c.model == "pcie-switch-downstream-port":
             if c.chassis is None:
                 c.chassis = c.idx
             if c.port is None:
-                c.port = a.slot
+                c.port = _union_pci_view(c.info)[2]
         elif c.model in ("pci-expander-bus", "pcie-expander-bus"):
             raise OracleUnsupported("expander buses (busNr assignment)")
         elif c.model == "pci-root" and is_pseries(dom):
@@ -730,3 +731,22 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                f"PCI controller at index {c.idx} (0x{c.idx:02x}) has "
                                f"bus='0x{a.bus:02x}', but index must be larger than bus")
+
+
+def _union_pci_view(info) -> tuple[int, int, int, int]:
+    """(domain, bus, slot, function) as libvirt reads ``info.addr.pci`` whatever the address type.
+
+    qemuDomainAssignPCIAddresses (libvirt 9.0.0 src/qemu/qemu_domain_address.c) derives a root
+    port's ``port`` from ``cont->info.addr.pci`` without checking the address type; ``addr`` is a
+    C union, so a controller given ``<address type='usb' bus='B' port='P0.P1.P2'/>`` (accepted by
+    the parser) gets slot=P1, function=P2 (virDomainDeviceUSBAddress is {bus, port[4]} and
+    virPCIDeviceAddress {domain, bus, slot, function, ...}): measured, port='1' gives port='0x0'.
+    """
+    if info.type == "pci" and info.pci is not None:
+        return info.pci.domain, info.pci.bus, info.pci.slot, info.pci.function
+    if info.type == "usb":
+        ports = (*info.usb_port, 0, 0, 0, 0)
+        return info.usb_bus or 0, ports[0], ports[1], ports[2]
+    if info.type is None:
+        return 0, 0, 0, 0
+    raise OracleUnsupported(f"a PCI controller with an address of type {info.type!r}")
