@@ -29,6 +29,7 @@ from fuzz.machine import run_sequences
 from fuzz.observe import ALL_STEPS, Case, counted_cases, observe, steps_for
 from fuzz.reduce import reduce_xml
 from fuzz.report import write_report, write_summary
+from fuzz.report_junit import write_junit
 from fuzz.signature import error_class, signature
 from virtfuzz.backends import open_backend
 from virtfuzz.backends.embed_root import reap_stale_roots
@@ -60,6 +61,7 @@ class CampaignConfig:
     live_share: float = 0.05
     live_cases: int = 2
     reduce_rounds: int = 8
+    junit_xml: Path | None = None  # --junit-xml: one test case per finding signature
 
     def context(self) -> dict:
         return {"backends": list(self.backends), "libvirt": self.libvirt_version, "qemu": self.qemu,
@@ -474,6 +476,8 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
               file=progress)
     write_summary(cfg.out, s)
     write_report(cfg.out, s, records)
+    if cfg.junit_xml is not None:
+        write_junit(cfg.junit_xml, s, records)
     print(f"\n{steps} cases in {s['seconds']:.0f} s, {len(records)} findings ({s['new_findings']} new); "
           f"{cfg.out / 'summary.json'}, {cfg.out / 'report.md'}", file=progress)
     if stopped_by:
