@@ -6,7 +6,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(libvirt-daemon-driver-qemu libvirt-daemon libvirt-clients libvirt-dev pkg-config
       qemu-system-x86 qemu-system-ppc qemu-system-arm qemu-system-misc qemu-system-data
-      gcc python3-dev python3-venv dpkg-dev)
+      gcc python3-dev python3-venv dpkg-dev
+      mmdebstrap)  # makes the root filesystems of the other libvirt builds (builds/*.toml)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,9 +1,17 @@
-"""Backends: the real libvirt (worker processes) and the oracle (in-process)."""
+"""Backends: the real libvirt (worker processes) and the oracle (in-process).
+
+This package's ``__init__`` imports nothing at module level: the worker-side modules
+(``libvirt_worker``, ``wire``, ``saveimage``, ``cpuinfo_snapshot``, ``embed_open``, ``reaper``) also
+run inside a build's root filesystem with that build's python3 (3.9 on bullseye), where only the
+stdlib and libvirt exist. Everything else is imported when first used.
+"""
 
 from __future__ import annotations
 
-from virtfuzz.backend import Backend, BackendUnavailable
-from virtfuzz.backends.caps_context import CapsContext, ContextBackend
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from virtfuzz.backend import Backend
 
 BACKENDS = ("libvirt", "oracle")
 
@@ -11,10 +19,17 @@ BACKENDS = ("libvirt", "oracle")
 def open_backend(name: str, *, libvirt_version: str | None = None, qemu: str | None = None,
                  caps_del: tuple[str, ...] = ()) -> Backend:
     """Open a backend by CLI name; raises BackendUnavailable with a one-line reason."""
+    from virtfuzz.backend import BackendUnavailable
+    from virtfuzz.backends.caps_context import CapsContext, ContextBackend
+
     backend: Backend
     if name == "libvirt":
+        from virtfuzz.backends.builds import resolve_build
         from virtfuzz.backends.libvirt_backend import LibvirtBackend
 
+        if (qemu or caps_del) and not resolve_build(libvirt_version).host:
+            raise BackendUnavailable(f"--qemu/--caps-del (fake-QEMU capability variants) exist for the host's "
+                                     f"libvirt only, not for build {libvirt_version}")
         backend = LibvirtBackend(libvirt_version=libvirt_version)
     elif name == "oracle":
         from virtfuzz.backends.oracle_backend import OracleBackend
@@ -24,3 +39,15 @@ def open_backend(name: str, *, libvirt_version: str | None = None, qemu: str | N
         raise BackendUnavailable(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
     ctx = CapsContext(qemu, caps_del)
     return ContextBackend(backend, ctx) if ctx.active else backend
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("CapsContext", "ContextBackend"):
+        from virtfuzz.backends import caps_context
+
+        return getattr(caps_context, name)
+    if name in ("Backend", "BackendUnavailable"):
+        from virtfuzz import backend
+
+        return getattr(backend, name)
+    raise AttributeError(f"module 'virtfuzz.backends' has no attribute {name!r}")

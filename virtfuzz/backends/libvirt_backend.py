@@ -51,7 +51,7 @@ class LibvirtBackend:
         self.timeout = timeout or default_timeout()
         self.root = EmbedRoot(self.build.version)
         self.worker = WorkerProcess(self.root, env=self.build.env,
-                                    command_prefix=list(self.build.command_prefix))
+                                    command_prefix=list(self.build.command_prefix), python=self.build.python)
         self.restarts = 0
         self.load_root: EmbedRoot | None = None
         self.loader: WorkerProcess | None = None
@@ -165,7 +165,8 @@ class LibvirtBackend:
             if self.load_root is None:
                 self.load_root = EmbedRoot(self.build.version)
             self.loader = WorkerProcess(self.load_root, env=self.build.env,
-                                        command_prefix=list(self.build.command_prefix), loader=True)
+                                        command_prefix=list(self.build.command_prefix), loader=True,
+                                        python=self.build.python)
             self.loader.start(self.timeout)
         items = [(name, x) for _, name, x in batch]
         try:

@@ -33,8 +33,10 @@ class WorkerError(RuntimeError):
 
 class WorkerProcess:
     def __init__(self, root: EmbedRoot, env: dict[str, str] | None = None,
-                 command_prefix: list[str] | None = None, loader: bool = False) -> None:
+                 command_prefix: list[str] | None = None, loader: bool = False,
+                 python: str | None = None) -> None:
         self.root = root
+        self.python = python or sys.executable  # a build's own interpreter inside its root
         self.loader = loader
         self.env = env or {}
         self.command_prefix = command_prefix or []
@@ -61,7 +63,7 @@ class WorkerProcess:
         self.root.log_file.unlink(missing_ok=True)
         stderr = open(self.root.scratch / "worker.stderr", "ab")
         mode = ["--loader"] if self.loader else []
-        cmd = [*self.command_prefix, sys.executable, "-m", "virtfuzz.backends.libvirt_worker", *mode,
+        cmd = [*self.command_prefix, self.python, "-m", "virtfuzz.backends.libvirt_worker", *mode,
                str(self.root.path), str(req_r), str(resp_w)]
         self.proc = subprocess.Popen(cmd, pass_fds=(req_r, resp_w), env=env, stdin=subprocess.DEVNULL,
                                      stdout=stderr, stderr=stderr, start_new_session=True)

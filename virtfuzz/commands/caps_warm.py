@@ -4,7 +4,9 @@ A fake-QEMU variant (``--qemu``/``--caps-del``, ``virtfuzz.fakeqemu``) costs lib
 (0.1-0.4 s) the first time a root sees it; libvirt's capability cache, shared across roots and
 runs in $VIRTFUZZ_DATA_DIR/capscache/<libvirt version>, serves it afterwards. A campaign on a
 fresh machine would otherwise spend a large part of its budget probing (about 110 variants, times
-two roots per job). ``scripts/setup.sh`` runs this; it is idempotent and cheap when warm.
+two roots per job). Every installed build (``virtfuzz builds``) gets its stock QEMU binaries probed
+(the host's libvirt also the variants), each into its own cache; ``--libvirt V`` warms one build.
+``scripts/setup.sh`` runs this; it is idempotent and cheap when warm.
 """
 
 from __future__ import annotations
@@ -43,22 +45,39 @@ def _probe(variants: list[tuple[str, str | None, tuple[str, ...]]], libvirt_vers
 
 def run(args: argparse.Namespace) -> int:
     from fuzz.generate import all_capability_variants
+    from virtfuzz import buildroots
+    from virtfuzz.backend import BackendUnavailable
+    from virtfuzz.backends.builds import resolve_build
 
     if args.backend != "libvirt":
         print("virtfuzz caps-warm: only the libvirt backend probes capabilities", file=sys.stderr)
         return 2
     from fuzz.vocabulary import ARCHES
 
-    # the installed QEMU binaries (version None) as well as every fake-QEMU variant
-    variants: list[tuple[str, str | None, tuple[str, ...]]] = [(a, None, ()) for a in ARCHES]
-    variants += all_capability_variants()
+    # every installed build (or the one --libvirt names): its stock QEMU binaries (version None);
+    # the host's libvirt also every fake-QEMU variant
+    builds = installed = buildroots.installed()
+    if args.libvirt is not None:
+        builds = {args.libvirt: installed.get(args.libvirt, {})}
+    elif not builds:
+        raise BackendUnavailable("libvirt is not installed (run scripts/setup-host.sh)")
     jobs = max(1, args.jobs)
-    t = time.perf_counter()
-    shares = [variants[i::jobs] for i in range(jobs)]
-    with mp.get_context("spawn").Pool(jobs) as pool:
-        refused = [line for lines in pool.starmap(_probe, [(s, args.libvirt) for s in shares if s]) for line in lines]
-    for line in refused:
-        print(f"virtfuzz caps-warm: not probed: {line}", file=sys.stderr)
-    print(f"caps-warm: {len(variants) - len(refused)} QEMU binaries and variants in libvirt's cache "
-          f"({time.perf_counter() - t:.1f} s)")
-    return 1 if refused else 0
+    status = 0
+    for version, info in builds.items():
+        host = resolve_build(version).host
+        arches = [a for a in ARCHES if not info.get("arches") or a in info["arches"]]
+        variants: list[tuple[str, str | None, tuple[str, ...]]] = [(a, None, ()) for a in arches]
+        if host:
+            variants += all_capability_variants()
+        t = time.perf_counter()
+        shares = [variants[i::jobs] for i in range(jobs)]
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            refused = [line for lines in pool.starmap(_probe, [(s, version) for s in shares if s])
+                       for line in lines]
+        for line in refused:
+            print(f"virtfuzz caps-warm: libvirt {version}: not probed: {line}", file=sys.stderr)
+        what = "QEMU binaries and variants" if host else "QEMU binaries"
+        print(f"caps-warm: libvirt {version}: {len(variants) - len(refused)} {what} in libvirt's cache "
+              f"({time.perf_counter() - t:.1f} s)")
+        status = status or (1 if refused else 0)
+    return status
