@@ -80,6 +80,9 @@ class BatchReport:
     tier: str = "batch"  # batch | sequence | live
     seconds: float = 0.0
     reduce_seconds: float = 0.0
+    # every failure of this batch by signature, already-seen ones included: the parent keeps a
+    # count and first/last time per signature, so the output grows with distinct findings only
+    hits: dict[str, int] = field(default_factory=dict)
 
 
 _OS_TYPE = re.compile(r"<type arch='([^']*)'(?: machine='([^']*)')?")
@@ -203,6 +206,7 @@ class Job:
         for case, fails in zip(cases, failures, strict=True):
             for f in fails:
                 sig = signature(f)
+                rep.hits[sig] = rep.hits.get(sig, 0) + 1
                 if sig in self.seen:
                     continue
                 self.seen.add(sig)
@@ -232,6 +236,7 @@ class Job:
                     rep.steps += 1
             for f, dst in found:
                 sig = signature(f)
+                rep.hits[sig] = rep.hits.get(sig, 0) + 1
                 if sig in self.seen:
                     continue
                 self.seen.add(sig)
@@ -269,6 +274,7 @@ class Job:
         rep = BatchReport(job=self.index, cases=0, steps=steps, features=["tier:sequence"])
         if failure is not None:
             sig = signature(failure.failure)
+            rep.hits[sig] = 1
             self.seen.add(sig)
             step_dicts = [s.to_dict() for s in failure.steps]
             first = step_dicts[0]["xml"] or ""
@@ -402,6 +408,7 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
     cases = steps = 0
     records: list[dict] = []
     seen: set[str] = set()
+    seen_counts: dict[str, dict] = {}  # signature -> {"count", "first_seen", "last_seen"} (seconds)
     features: Counter[str] = Counter()
     unsupported: Counter[str] = Counter()
     tier_seconds: Counter[str] = Counter()
@@ -416,8 +423,9 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
         secs = time.time() - start
         return {"cases": steps, "domains": cases, "seconds": round(secs, 2), "jobs": cfg.jobs,
                 "seed": cfg.seed, "backends": list(cfg.backends), "context": cfg.context(),
-                "findings": [{k: r.get(k) for k in ("signature", "invariant", "message", "path", "party", "known",
-                                                    "known_as")} for r in records],
+                "findings": [{**{k: r.get(k) for k in ("signature", "invariant", "message", "path", "party", "known",
+                                                       "known_as")}, **seen_counts.get(r["signature"], {})}
+                             for r in records],
                 "new_findings": sum(1 for r in records if not r["known"]),
                 "rules_covered": sorted(features), "batch_errors": errors[:20],
                 "oracle_unsupported": dict(unsupported.most_common()),
@@ -447,6 +455,11 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
             tier_cases[msg.get("tier", "batch")] += msg["steps"]
             if msg.get("error"):
                 errors.append(msg["error"])
+            at = round(time.time() - start, 1)
+            for sig, n in msg.get("hits", {}).items():
+                entry = seen_counts.setdefault(sig, {"count": 0, "first_seen": at, "last_seen": at})
+                entry["count"] += n
+                entry["last_seen"] = at
             for rec in msg["new"]:
                 if rec["signature"] not in seen:
                     seen.add(rec["signature"])

@@ -81,13 +81,25 @@ def test_finding_written_once_and_completely(tmp_path):
 
 @pytest.mark.libvirt
 def test_short_campaign_writes_summary_and_replayable_findings(tmp_path, libvirt_backend):
+    from lxml import etree
+
     from fuzz.campaign import CampaignConfig, run_campaign
     from virtfuzz.cli import main
 
-    cfg = CampaignConfig(budget=8, seed=3, jobs=1, out=tmp_path, backends=("libvirt",), batch=16)
-    summary, status = run_campaign(cfg)
+    junit = tmp_path / "junit.xml"
+    cfg = CampaignConfig(budget=8, seed=3, jobs=1, out=tmp_path, backends=("libvirt",), batch=16, junit_xml=junit)
+    _, status = run_campaign(cfg)
     data = json.loads((tmp_path / "summary.json").read_text())
-    assert data["cases"] == summary["cases"] > 0 and (tmp_path / "report.md").exists()
-    assert set(data) >= {"cases", "seconds", "findings", "rules_covered"}
+    assert data["cases"] > 0 and (tmp_path / "report.md").exists() and not data["batch_errors"]
+    assert status == (1 if data["new_findings"] else 0)
+    # libvirt 9.0.0's known re-definition quirks (corpus/known-findings) turn up within seconds:
+    # a campaign that finds none of them checks nothing
+    assert data["findings"], "an 8 s campaign on libvirt 9.0.0 found none of its known findings"
+    for rec in data["findings"]:
+        assert rec["count"] >= 1 and 0 <= rec["first_seen"] <= rec["last_seen"] <= data["seconds"] + 1
+        assert len(list((tmp_path / "findings").glob(rec["signature"]))) == 1
+    assert len(list((tmp_path / "findings").iterdir())) == len(data["findings"])  # one directory per signature
+    suite = etree.parse(str(junit)).getroot()
+    assert int(suite.get("tests")) == len(data["findings"])
     for rec in data["findings"][:2]:
         assert main(["replay", rec["path"]]) == 1  # the reproducer reproduces

@@ -270,9 +270,25 @@ class StartupCrashed(Exception):
     """A forked driver start-up died: reported to the parent as status "crash", not "exception"."""
 
 
-def serve(handlers: dict, req_fd: int, resp_fd: int) -> None:
-    """Answer requests until the parent says quit or closes the pipe."""
+LOG_LIMIT = 1 << 20
+
+
+def _bound_log(log: Path) -> None:
+    """Keep libvirt's log file (on tmpfs, in RAM) small: every rejected definition logs an error,
+    ~2.6 MB a minute at campaign rates, and nothing reads it after the request that caused it
+    (a load reads the errors of its own batch). Truncated in place: libvirt appends (O_APPEND)."""
+    try:
+        if log.stat().st_size > LOG_LIMIT:
+            os.truncate(log, 0)
+    except OSError:
+        pass
+
+
+def serve(handlers: dict, req_fd: int, resp_fd: int, log: Path | None = None) -> None:
+    """Answer requests until the parent says quit or closes the pipe; ``log`` is kept bounded."""
     while True:
+        if log is not None:
+            _bound_log(log)
         try:
             op, args = wire.recv(req_fd)
         except EOFError:
@@ -419,14 +435,14 @@ def main(argv: list[str]) -> int:
     # first, while single-threaded (see cpuinfo_snapshot); None means in use
     CPUINFO_SNAPSHOT = use_cpuinfo_snapshot(root / "virtfuzz") or "in use"
     if argv[0] == "--loader":
-        serve(loader_handlers(root), int(argv[2]), int(argv[3]))
+        serve(loader_handlers(root), int(argv[2]), int(argv[3]), root / "virtfuzz" / "libvirt.log")
         return 0
     req_fd, resp_fd = int(argv[1]), int(argv[2])
     fork_reaper(close_in_reaper=(req_fd, resp_fd))
     worker = Worker(root)
     # running guests need libvirt's event loop (QEMU monitor I/O); definitions alone do not
     threading.Thread(target=_event_loop, daemon=True, name="libvirt-events").start()
-    serve(worker_handlers(worker), req_fd, resp_fd)
+    serve(worker_handlers(worker), req_fd, resp_fd, root / "virtfuzz" / "libvirt.log")
     worker.conn.close()
     return 0
 

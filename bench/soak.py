@@ -1,0 +1,170 @@
+"""Soak: does a long campaign stay bounded (memory, tmpfs, output, descriptors, rate)?
+
+Runs ``virtfuzz fuzz`` for ``--minutes`` and samples, every ``--interval`` seconds, over the whole
+campaign tree (the parent, its jobs, their libvirt workers and loaders, fake QEMUs, guests):
+
+- rss_mb: total proportional set size (PSS, /proc/PID/smaps_rollup: shared pages counted once);
+- tmpfs_mb: size of the campaign's embed roots under /dev/shm/virtfuzz-roots (named by owner pid);
+- out_mb: size of the output directory;
+- fds: open file descriptors;
+- rate: cases/s over the last interval (from summary.json, which the campaign rewrites per batch).
+
+It prints the table, then each quantity's growth per hour between the first sample at or after
+``--from-minute`` (default 5: start-up and the first probes are over) and the last, with the
+issue's bounds, and finally whether any process, root or guest of the campaign is left.
+
+    python bench/soak.py --minutes 60            # the long-campaign acceptance run
+    python bench/soak.py --minutes 3 --interval 15 --from-minute 1   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from virtfuzz.lifeline import descendants  # noqa: E402
+
+ROOTS = Path("/dev/shm/virtfuzz-roots")
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _roots(pids: set[int]) -> list[Path]:
+    if not ROOTS.is_dir():
+        return []
+    return [e for e in ROOTS.iterdir() if e.name.split("-", 1)[0].isdigit() and int(e.name.split("-", 1)[0]) in pids]
+
+
+def _cases(out: Path) -> int:
+    try:
+        return int(json.loads((out / "summary.json").read_text())["cases"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def sample(parent: int, out: Path, started: float, last: dict | None) -> dict:
+    tree = {parent, *descendants(parent)}
+    cases = _cases(out)
+    now = time.monotonic()
+    rate = 0.0
+    if last is not None and now > last["t"]:
+        rate = (cases - last["cases"]) / (now - last["t"])
+    return {"t": now, "minute": (now - started) / 60, "cases": cases, "rate": rate,
+            "rss_mb": sum(_pss_kb(p) for p in tree) / 1024, "procs": len(tree),
+            "tmpfs_mb": sum(_du(r) for r in _roots(tree)) / 2**20,
+            "out_mb": _du(out) / 2**20, "fds": sum(_fds(p) for p in tree),
+            "roots": [str(r) for r in _roots(tree)]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--interval", type=float, default=60.0, metavar="SECONDS")
+    ap.add_argument("--from-minute", type=float, default=5.0)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    out = Path(tempfile.mkdtemp(prefix="virtfuzz-soak-"))
+    cmd = [str(REPO / ".venv" / "bin" / "virtfuzz") if (REPO / ".venv" / "bin" / "virtfuzz").exists() else "virtfuzz",
+           "fuzz", "--budget", str(args.minutes * 60), "--jobs", str(args.jobs), "--seed", str(args.seed),
+           "--out", str(out / "fuzz")]
+    print(f"# soak: {' '.join(cmd[1:])}\n# machine: {platform.node()}, {os.cpu_count()} CPUs, "
+          f"{platform.platform()}", flush=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    rows: list[dict] = []
+    seen_pids: set[int] = set()
+    seen_roots: set[str] = set()
+    header = (f"{'min':>6} {'cases':>9} {'cases/s':>8} {'PSS MB':>8} {'procs':>5} "
+              f"{'tmpfs MB':>9} {'out MB':>7} {'fds':>5}")
+    print(header, flush=True)
+    try:
+        while proc.poll() is None:
+            time.sleep(args.interval)
+            if proc.poll() is not None:
+                break
+            row = sample(proc.pid, out / "fuzz", started, rows[-1] if rows else None)
+            seen_pids |= {proc.pid, *descendants(proc.pid)}
+            seen_roots |= set(row["roots"])
+            rows.append(row)
+            print(f"{row['minute']:6.1f} {row['cases']:9d} {row['rate']:8.0f} {row['rss_mb']:8.1f} {row['procs']:5d} "
+                  f"{row['tmpfs_mb']:9.1f} {row['out_mb']:7.2f} {row['fds']:5d}", flush=True)
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+    proc.wait()
+    time.sleep(2)
+    left = [p for p in seen_pids if Path(f"/proc/{p}").exists()]
+    left_roots = [r for r in seen_roots if Path(r).exists()]
+    # samples of the steady state: after start-up, before the budget ends and the jobs shut down
+    steady = [r for r in rows if args.from_minute <= r["minute"] < args.minutes - 0.05]
+    status = 0
+    if len(steady) >= 2:
+        a, b = steady[0], steady[-1]
+        hours = (b["minute"] - a["minute"]) / 60
+        print(f"\n# growth between minute {a['minute']:.1f} and {b['minute']:.1f} "
+              f"(per hour, extrapolated from {hours * 60:.0f} min):")
+        checks = [
+            ("tmpfs", b["tmpfs_mb"] - a["tmpfs_mb"], "MB", "<= 5 MB over the run", b["tmpfs_mb"] - a["tmpfs_mb"] <= 5),
+            ("PSS", 100 * (b["rss_mb"] - a["rss_mb"]) / max(a["rss_mb"], 1e-9), "%", "<= 10 % over the run",
+             b["rss_mb"] <= 1.10 * a["rss_mb"]),
+            ("fds", b["fds"] - a["fds"], "", "flat", b["fds"] <= a["fds"] + 2),
+            ("out", b["out_mb"] - a["out_mb"], "MB", "grows with distinct findings only", True),
+            ("cases/s", 100 * (b["rate"] - a["rate"]) / max(a["rate"], 1e-9), "%", "within ±15 % of the first",
+             abs(b["rate"] - a["rate"]) <= 0.15 * a["rate"]),
+        ]
+        for name, delta, unit, bound, ok in checks:
+            per_hour = delta / hours if hours > 0 and unit != "%" else delta
+            print(f"  {name:8s} {delta:+8.2f} {unit:2s} over the run ({per_hour:+.2f}{unit}/h)  bound: {bound}  "
+                  f"{'ok' if ok else 'EXCEEDED'}")
+            status |= 0 if ok else 1
+    else:
+        print(f"\n# fewer than 2 samples after minute {args.from_minute}: no growth figures")
+    print(f"# after the campaign: {len(left)} processes left, {len(left_roots)} roots left "
+          f"(campaign exit {proc.returncode})")
+    if left or left_roots:
+        status = 1
+    shutil.rmtree(out, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
