@@ -71,3 +71,21 @@ class XmlResult:
     @classmethod
     def from_dict(cls, d: dict) -> XmlResult:
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class GuestResult:
+    """The guest's USB/PCI layout as QEMU would get it (virtfuzz.guest_layout), or libvirt's reason
+    why no command line can be built for the definition."""
+
+    kind: Kind
+    layout: dict | None = None  # {"machine": str, "devices": [{"driver", "id", "bus", "addr", ...}]}
+    error: str | None = None
+    input: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GuestResult:
+        return cls(**d)

@@ -19,7 +19,7 @@ from lxml import etree
 
 from virtfuzz.backend import Backend
 from virtfuzz.inputs import InputError
-from virtfuzz.results import AbiResult, DefineResult, XmlResult
+from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 
 def stock_emulator(arch: str) -> str:
@@ -136,6 +136,9 @@ class ContextBackend:
 
     def detach(self, domain_xml: str, device_xml: str) -> XmlResult:
         return self.inner.detach(self.ctx.prepare(domain_xml), device_xml)
+
+    def guest_many(self, xmls: Sequence[str]) -> list[GuestResult]:
+        return self.inner.guest_many([self.ctx.prepare(x) for x in xmls])
 
     def close(self) -> None:
         self.inner.close()

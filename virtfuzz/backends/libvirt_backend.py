@@ -17,7 +17,8 @@ from virtfuzz.backend import BackendUnavailable
 from virtfuzz.backends.builds import resolve_build
 from virtfuzz.backends.embed_root import EmbedRoot
 from virtfuzz.backends.worker_process import WorkerLost, WorkerProcess, default_timeout
-from virtfuzz.results import AbiResult, DefineResult, XmlResult
+from virtfuzz.guest_layout import parse_argv
+from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 CHUNK = 64
 _NAME = re.compile(r"<name>\s*([^<]*?)\s*</name>")
@@ -37,6 +38,12 @@ def _restore_identity(r: XmlResult, ident: tuple[str, str, str | None, str | Non
         if uuid and new_uuid:
             error = error.replace(new_uuid, uuid)
     return XmlResult(kind=r.kind, xml=xml, error=error, stage=r.stage, input=r.input)
+
+
+def _guest_result(d: dict) -> GuestResult:
+    if d["kind"] != "ok":
+        return GuestResult(kind=d["kind"], error=d["error"])
+    return GuestResult(kind="ok", layout=parse_argv(d["argv"]))
 
 
 class LibvirtBackend:
@@ -84,6 +91,17 @@ class LibvirtBackend:
                                                                     input=x),
                                        DefineResult.from_dict))
         self.root.save_caps_if_changed()
+        return out
+
+    # -- guest layout ---------------------------------------------------------------------
+    def guest_many(self, xmls: Sequence[str]) -> list[GuestResult]:
+        """Each definition's guest layout: the QEMU command line libvirt would build, reduced."""
+        out: list[GuestResult] = []
+        for i in range(0, len(xmls), CHUNK):
+            chunk = list(xmls[i:i + CHUNK])
+            out.extend(self._isolating(chunk, lambda c: self._call("guest_many", (c,)),
+                                       lambda lost, x: GuestResult(kind=lost.kind, error=lost.message, input=x),
+                                       _guest_result))
         return out
 
     def _isolating(self, chunk: list[str], run: Callable[[list[str]], list[dict]],

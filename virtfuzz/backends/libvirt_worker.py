@@ -225,6 +225,20 @@ class Worker:
                     dom.undefine()
         return out
 
+    def guest_many(self, xmls: list[str]) -> list[dict]:
+        """The QEMU command line libvirt would run for each definition, without starting QEMU
+        (``domainXMLToNative("qemu-argv")``, under a millisecond); the parent reduces it to the
+        guest's USB/PCI layout (virtfuzz.guest_layout)."""
+        out = []
+        for xml in xmls:
+            if FAULTS:
+                _inject_fault(xml)
+            try:
+                out.append({"kind": "ok", "argv": self.conn.domainXMLToNative("qemu-argv", xml, 0), "error": None})
+            except libvirt.libvirtError as e:
+                out.append({"kind": "error", "argv": None, "error": _msg(e)})
+        return out
+
     def undefine_all(self) -> int:
         doms = self.conn.listAllDomains()
         for d in doms:
@@ -317,6 +331,7 @@ def worker_handlers(worker: Worker) -> dict:
         "attach_many": lambda items: worker.hotplug_many("attach", items),
         "detach_many": lambda items: worker.hotplug_many("detach", items),
         "undefine_all": worker.undefine_all,
+        "guest_many": worker.guest_many,
     }
 
 

@@ -1,0 +1,150 @@
+"""Migrate a definition from one real libvirt build to another, and say whether the guest survives.
+
+On the source build: define FILE (a new definition, ABI_UPDATE), apply the hotplug ``--steps``
+(a JSON list of ``{"op": "attach"|"detach", "xml": DEVICE_XML}``, config only), and take the
+migratable XML (``XMLDesc(MIGRATABLE)``). On the destination build: parse it as a migration
+destination does (no ABI_UPDATE: the same parse as a driver restart), run the destination's ABI
+check of that definition against the source's migratable XML (libvirt's
+``virDomainDefCheckABIStability`` through a save image), and compare the guest layouts of both
+sides as QEMU would get them (``virtfuzz guest``). ``ok`` means: the destination accepts, its
+ABI check passes and the guest layout is the same.
+
+Output (``--format json``, default): ``{"ok", "reason", "source": {"target", "xml", "migratable"},
+"destination": {"target", "xml" | "error"}, "abi": {"ok", "error"}, "guest": {"same", "source",
+"destination", "first_difference"}}``; ``--format md`` prints the same for people. Exit 0 when
+ok, 1 when the migration would break the guest or is refused, 2 bad input. Machine aliases
+(``pc``, ``q35``, ``virt``) resolve to each QEMU's newest machine type, so most migrations to an
+older build are refused for the machine type alone: use a versioned machine every QEMU involved
+knows (e.g. ``pc-i440fx-5.2``, ``pc-q35-5.2``, ``virt-5.2``, ``pseries-5.2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from virtfuzz.commands.common import read_domain_inputs
+from virtfuzz.guest_layout import first_difference
+from virtfuzz.inputs import InputError
+from virtfuzz.targets import Target, open_target, parse_target
+
+HELP = "migrate a definition between two real libvirt builds and compare the guests"
+BACKEND_OPTIONS = ()  # the targets name the builds: --from/--to
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="source", required=True, metavar="TARGET", help="e.g. libvirt:9.0.0")
+    p.add_argument("--to", dest="destination", required=True, metavar="TARGET", help="e.g. libvirt:12.9.0")
+    p.add_argument("--steps", type=Path, metavar="STEPS.json", help="hotplug steps applied on the source")
+    p.add_argument("--format", choices=("json", "md"), default="json")
+    p.add_argument("file", metavar="FILE")
+
+
+def _steps(path: Path | None) -> list[dict[str, str]]:
+    if path is None:
+        return []
+    try:
+        steps = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: {e}") from None
+    if not isinstance(steps, list) or not all(
+            isinstance(s, dict) and s.get("op") in ("attach", "detach") and isinstance(s.get("xml"), str)
+            for s in steps):
+        raise InputError(f'{path}: expected a JSON list of {{"op": "attach"|"detach", "xml": DEVICE_XML}}')
+    return steps
+
+
+def _real(spec: str) -> Target:
+    target = parse_target(spec)
+    if target.kind != "libvirt":
+        raise InputError(f"{spec}: migrate needs real builds (the oracle does not model the guest layout yet)")
+    return target
+
+
+def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: Target) -> dict[str, Any]:
+    """The migration report (see the module docstring); the backends are opened and closed here."""
+    report: dict[str, Any] = {
+        "ok": False, "reason": "", "source": {"target": str(source), "xml": None, "migratable": None},
+        "destination": {"target": str(destination)}, "abi": {"ok": None, "error": None},
+        "guest": {"same": None, "source": None, "destination": None, "first_difference": None}}
+    src = open_target(source)
+    try:
+        (defined,) = src.define_many([xml], migratable=False)
+        if defined.kind != "ok":
+            report["reason"] = f"the source refuses the definition: {defined.error}"
+            return report
+        stored = defined.xml or ""
+        for i, step in enumerate(steps, 1):
+            run = src.attach_many if step["op"] == "attach" else src.detach_many
+            (after,) = run([(stored, step["xml"])])
+            if after.kind != "ok":
+                report["reason"] = f"the source refuses step {i} ({step['op']}): {after.error}"
+                return report
+            stored = after.xml or ""
+        (again,) = src.define_many([stored])
+        if again.kind != "ok" or again.migratable is None:
+            report["reason"] = f"the source cannot format the migratable XML: {again.error or again.migratable_error}"
+            return report
+        report["source"].update(xml=again.xml, migratable=again.migratable)
+        (src_guest,) = src.guest_many([again.xml or ""])
+    finally:
+        src.close()
+    report["guest"]["source"] = src_guest.layout
+    dst = open_target(destination)
+    try:
+        (loaded,) = dst.load_many([report["source"]["migratable"]])
+        if loaded.kind != "ok":
+            report["destination"]["error"] = loaded.error
+            report["reason"] = f"the destination refuses the migratable XML: {loaded.error}"
+            return report
+        report["destination"]["xml"] = loaded.xml
+        (abi,) = dst.abi_many([(report["source"]["migratable"], loaded.xml or "")])
+        report["abi"] = {"ok": abi.kind == "ok", "error": abi.error}
+        (dst_guest,) = dst.guest_many([loaded.xml or ""])
+    finally:
+        dst.close()
+    report["guest"]["destination"] = dst_guest.layout
+    if src_guest.kind != "ok":
+        report["reason"] = f"the source cannot build a QEMU command line: {src_guest.error}"
+        return report
+    if dst_guest.kind != "ok":
+        # a migration destination parses without validating (as a restart does); what it cannot
+        # run, e.g. a machine type its QEMU lacks, fails when it starts QEMU, as here
+        report["destination"]["error"] = dst_guest.error
+        report["reason"] = f"the destination cannot start the guest: {dst_guest.error}"
+        return report
+    diff = first_difference(src_guest.layout or {}, dst_guest.layout or {})
+    report["guest"].update(same=diff is None, first_difference=diff)
+    if not report["abi"]["ok"]:
+        report["reason"] = (f"the destination's ABI check refuses: {abi.error}"
+                            + ("" if diff else " (although the guest layout is the same)"))
+    elif diff:
+        report["reason"] = f"the ABI check accepts but the guest changes: {diff}"
+    else:
+        report.update(ok=True, reason="same guest, ABI check passes")
+    return report
+
+
+def _markdown(r: dict[str, Any]) -> str:
+    lines = [f"# {r['source']['target']} → {r['destination']['target']}: {'ok' if r['ok'] else 'BROKEN'}", "",
+             f"- reason: {r['reason']}",
+             f"- ABI check: {'passes' if r['abi']['ok'] else r['abi']['error']}",
+             f"- guest: {'same' if r['guest']['same'] else r['guest']['first_difference']}", ""]
+    for side in ("source", "destination"):
+        layout = r["guest"][side]
+        if layout:
+            lines += [f"## {side} guest ({layout['machine']})", ""]
+            lines += [f"- `{json.dumps(d, sort_keys=True)}`" for d in layout["devices"]] + [""]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    source, destination = _real(args.source), _real(args.destination)
+    steps = _steps(args.steps)
+    (xml,) = read_domain_inputs(args, [args.file])
+    report = migrate(xml, steps, source, destination)
+    sys.stdout.write(json.dumps(report, indent=1) + "\n" if args.format == "json" else _markdown(report))
+    return 0 if report["ok"] else 1

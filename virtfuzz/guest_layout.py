@@ -1,0 +1,153 @@
+"""The guest as QEMU sees it: the USB and PCI-controller part of the command line libvirt builds.
+
+libvirt's own ABI check (``virDomainDefCheckABIStability``) compares two definitions field by
+field and has blind spots (it ignores USB ports). What the guest really gets is the QEMU command
+line, which libvirt computes without starting QEMU (``virConnectDomainXMLToNative("qemu-argv")``).
+This module reduces that command line to what decides the USB and PCI topology: the machine type,
+``-usb``, and the ``-device`` entries of USB controllers, USB devices and PCI controllers with the
+properties that place them (driver, id, bus, addr, port, masterbus, firstport, multifunction,
+chassis, chassis_nr). Numbers are compared as numbers: libvirt 7.0.0 prints ``-device
+ioh3420,port=0x8,...`` and 9.0.0+ prints JSON (``"port":8``); PCI addresses become ``"slot.function"``
+in decimal. USB port paths (``"1.2"``) stay strings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import Any
+
+# QEMU device drivers that make up the USB and PCI topology (QEMU's hw/usb and hw/pci-bridge names)
+USB_CONTROLLER_DRIVERS = frozenset({
+    "piix3-usb-uhci", "piix4-usb-uhci", "usb-ehci", "ich9-usb-ehci1", "ich9-usb-ehci2",
+    "ich9-usb-uhci1", "ich9-usb-uhci2", "ich9-usb-uhci3", "ich9-usb-uhci4", "ich9-usb-uhci5",
+    "ich9-usb-uhci6", "vt82c686b-usb-uhci", "pci-ohci", "sysbus-ohci", "nec-usb-xhci", "qemu-xhci",
+    "qusb1", "qusb2", "usb-xhci",
+})
+PCI_CONTROLLER_DRIVERS = frozenset({
+    "pci-bridge", "i82801b11-bridge", "ioh3420", "pcie-root-port", "x3130-upstream", "xio3130-downstream",
+    "pxb", "pxb-pcie", "pcie-pci-bridge", "spapr-pci-host-bridge", "dmi-to-pci-bridge",
+})
+PLACEMENT_KEYS = ("driver", "id", "bus", "addr", "port", "masterbus", "firstport", "multifunction",
+                  "chassis", "chassis_nr")
+_NUMERIC_KEYS = frozenset({"firstport", "chassis", "chassis_nr"})
+_HEX_OR_DEC = re.compile(r"(0x[0-9a-fA-F]+|[0-9]+)")
+
+
+def is_topology_driver(driver: str) -> bool:
+    return driver in USB_CONTROLLER_DRIVERS or driver in PCI_CONTROLLER_DRIVERS or driver.startswith("usb-")
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, str) and _HEX_OR_DEC.fullmatch(value):
+        return int(value, 0)
+    return value
+
+
+def _addr(value: Any) -> str:
+    """``0x3.0x7`` / ``0x3`` / ``3.7`` -> ``"3.7"``; anything else as it is."""
+    parts = str(value).split(".")
+    if len(parts) in (1, 2) and all(_HEX_OR_DEC.fullmatch(p) for p in parts):
+        slot = int(parts[0], 0)
+        function = int(parts[1], 0) if len(parts) == 2 else 0
+        return f"{slot}.{function}"
+    return str(value)
+
+
+def _bool(value: Any) -> Any:
+    if isinstance(value, str) and value in ("on", "off", "true", "false"):
+        return value in ("on", "true")
+    return value
+
+
+def _device_props(arg: str) -> dict[str, Any]:
+    """One ``-device`` argument, JSON (libvirt >= 9.0) or ``driver,key=value,...`` (older)."""
+    if arg.startswith("{"):
+        return dict(json.loads(arg))
+    driver, _, rest = arg.partition(",")
+    props: dict[str, Any] = {"driver": driver}
+    # QEMU's option syntax escapes a comma as ",,"; no placement value contains one
+    for item in re.split(r"(?<!,),(?!,)", rest) if rest else []:
+        key, _, value = item.partition("=")
+        props[key] = value
+    return props
+
+
+def placement(props: dict[str, Any]) -> dict[str, Any]:
+    """The properties that place a topology device, normalised so builds compare as numbers."""
+    out: dict[str, Any] = {}
+    usb_device = str(props.get("driver", "")).startswith("usb-")
+    for key in PLACEMENT_KEYS:
+        if key not in props:
+            continue
+        value = props[key]
+        if key == "addr":
+            value = _addr(value)
+        elif key == "multifunction":
+            value = _bool(value)
+        elif key in _NUMERIC_KEYS or (key == "port" and not usb_device):
+            value = _number(value)
+        elif key == "port":
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def parse_argv(argv: str) -> dict[str, Any]:
+    """``{"machine": TYPE, "devices": [...]}`` from ``domainXMLToNative("qemu-argv")`` output.
+
+    ``-usb`` (QEMU creates the machine's default USB controller itself) is the device
+    ``{"driver": "-usb"}``, in command-line order, so eras that passed it compare with those that
+    pass ``-device``.
+    """
+    words = shlex.split(argv.replace("\\\n", " "))
+    machine = ""
+    devices: list[dict[str, Any]] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in ("-machine", "-M") and i + 1 < len(words):
+            machine = words[i + 1].split(",", 1)[0]
+            if machine.startswith("type="):
+                machine = machine[len("type="):]
+            i += 2
+            continue
+        if w == "-usb":
+            devices.append({"driver": "-usb"})
+        elif w == "-device" and i + 1 < len(words):
+            props = _device_props(words[i + 1])
+            if is_topology_driver(str(props.get("driver", ""))):
+                devices.append(placement(props))
+            i += 2
+            continue
+        i += 1
+    return {"machine": machine, "devices": devices}
+
+
+def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """Where two layouts differ first, in words (None when the guest is the same)."""
+    if a["machine"] != b["machine"]:
+        return f"machine: {a['machine']!r} vs {b['machine']!r}"
+    da, db = a["devices"], b["devices"]
+    # devices are matched by id where they have one, else by position among the id-less ones
+    def keyed(devs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        out, n = {}, 0
+        for d in devs:
+            if "id" in d:
+                out[f"id={d['id']}"] = d
+            else:
+                out[f"{d['driver']}#{n}"] = d
+                n += 1
+        return out
+    ka, kb = keyed(da), keyed(db)
+    for key in list(ka) + [k for k in kb if k not in ka]:
+        x, y = ka.get(key), kb.get(key)
+        if x is None:
+            return f"device {key} ({y['driver']}) only in the second"
+        if y is None:
+            return f"device {key} ({x['driver']}) only in the first"
+        for prop in PLACEMENT_KEYS:
+            if x.get(prop) != y.get(prop):
+                return f"device {key}: {prop} {x.get(prop)!r} vs {y.get(prop)!r}"
+    return None
