@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from fuzz.checks import Failure, check_case
@@ -26,12 +26,14 @@ from fuzz.generate import draw_batch
 from fuzz.lifecycle import next_case
 from fuzz.live import check_live, destination_variants
 from fuzz.machine import run_sequences
+from fuzz.migration import check_pair, pin_machine
 from fuzz.observe import ALL_STEPS, Case, counted_cases, observe, steps_for
 from fuzz.reduce import reduce_xml
 from fuzz.report import write_report, write_summary
 from fuzz.report_junit import write_junit
 from fuzz.signature import error_class, signature
 from virtfuzz.backends import open_backend
+from virtfuzz.backends.caps_context import portable
 from virtfuzz.backends.embed_root import reap_stale_roots
 from virtfuzz.lifeline import die_with_parent, kill_tree, wait_gone
 
@@ -62,6 +64,10 @@ class CampaignConfig:
     live_cases: int = 2
     reduce_rounds: int = 8
     junit_xml: Path | None = None  # --junit-xml: one test case per finding signature
+    # other real builds (libvirt versions) checked beside the primary one: each generated batch
+    # also runs on one of them (invariants 2-3, round robin) and migrates between it and the
+    # primary build in alternating directions (invariant 6, fuzz.migration)
+    builds: tuple[str, ...] = ()
 
     def context(self) -> dict:
         return {"backends": list(self.backends), "libvirt": self.libvirt_version, "qemu": self.qemu,
@@ -83,6 +89,8 @@ class BatchReport:
     # every failure of this batch by signature, already-seen ones included: the parent keeps a
     # count and first/last time per signature, so the output grows with distinct findings only
     hits: dict[str, int] = field(default_factory=dict)
+    by_target: dict[str, int] = field(default_factory=dict)  # cases each target checked
+    migrations: dict[str, int] = field(default_factory=dict)  # invariant 6 outcomes (fuzz.migration)
 
 
 _OS_TYPE = re.compile(r"<type arch='([^']*)'(?: machine='([^']*)')?")
@@ -126,14 +134,16 @@ class Job:
         self.tier_seconds: Counter[str] = Counter()
         self.pending: list[Case] = []  # sequences under way: their next case (see fuzz.lifecycle)
         self.rng = random.Random(cfg.seed * 1_000_003 + index)
+        self.others = {v: open_backend("libvirt", libvirt_version=v) for v in cfg.builds} \
+            if "libvirt" in self.backends else {}
 
     def close(self) -> None:
-        for b in self.backends.values():
+        for b in [*self.backends.values(), *self.others.values()]:
             b.close()
 
     def abort(self) -> None:
         """Stop at once (interrupted): workers are killed, not asked to finish."""
-        for b in self.backends.values():
+        for b in [*self.backends.values(), *self.others.values()]:
             getattr(b, "abort", b.close)()
 
     def check(self, cases: list[Case], parties: tuple[str, ...] | None = None,
@@ -200,6 +210,8 @@ class Job:
                 self.pending.append(nxt)
         rep = BatchReport(job=self.index, cases=len(fresh), steps=counted_cases(cases, primary),
                           features=sorted(feats))
+        for name, b in self.backends.items():
+            rep.by_target[_target_name(name, b)] = rep.steps
         for o in self._last_obs.get("oracle", []):
             if o.define.kind == "unsupported":
                 rep.unsupported.append(o.define.error or "")
@@ -215,7 +227,43 @@ class Job:
                 rep.reduce_seconds += time.monotonic() - t
                 if rec is not None:
                     rep.new.append(rec)
+        if self.others:
+            self._cross_build(fresh, seed, rep)
         return rep
+
+    def _cross_build(self, cases: list[Case], seed: int, rep: BatchReport) -> None:
+        """The batch's generated cases on one other build (invariants 2-3, its failures carry
+        its target as party) and migrated between it and the primary build (invariant 6)."""
+        versions = sorted(self.others)
+        version = versions[seed % len(versions)]
+        other, primary = self.others[version], self.backends["libvirt"]
+        # capability variants (fake QEMU) exist for the primary build only: stock cases go across
+        stock = [c for c in cases if portable(c.xml)[1] is None]
+        party = f"libvirt:{version}"
+        found: list[tuple[Case, Failure]] = []
+        for case, obs in zip(stock, observe(other, stock, CROSS_BUILD_STEPS), strict=True):
+            found += [(case, replace(f, party=party)) for f in check_case(None, obs)]
+        rep.by_target[party] = len(stock)
+        pinned = [(c, x) for c in stock if (x := pin_machine(c.xml)) is not None]
+        here = f"libvirt:{primary.version}"
+        src, dst, pair = (primary, other, f"{here}->{party}") if (seed // len(versions)) % 2 == 0 \
+            else (other, primary, f"{party}->{here}")
+        outcomes: Counter[str] = Counter()
+        for i, f in check_pair(src, dst, pair, [x for _, x in pinned], outcomes):
+            found.append((Case(xml=pinned[i][1]), f))
+        rep.migrations = {f"{pair}:{k}": n for k, n in outcomes.items()}
+        for case, f in found:
+            sig = signature(f)
+            rep.hits[sig] = rep.hits.get(sig, 0) + 1
+            if sig in self.seen:
+                continue
+            self.seen.add(sig)
+            context = self._context(seed, tier="cross-build", target=f.party)
+            path = write_finding(self.cfg.out, sig, f, case.xml, case.xml, None, context)
+            if path is not None:
+                how = (f"virtfuzz migrate --from {f.party.replace('->', ' --to ')} {path}/input.xml"
+                       if "->" in f.party else f"virtfuzz define --libvirt {version} {path}/input.xml")
+                rep.new.append(self._new_record(sig, f, path, case.xml, None, reproduce=how))
 
     def run_live(self, seed: int) -> BatchReport:
         """Real guests from a few generated cases libvirt accepts; invariant 5 (see fuzz.live)."""
@@ -314,6 +362,15 @@ class Job:
                                                           steps=[op for op, _ in case.history])
 
 
+# what the other builds observe of each case: the per-target invariants 2-3 without the second
+# driver restart and the mutated-destination ABI pairs (those stay with the primary build)
+CROSS_BUILD_STEPS = frozenset({"redefine", "destination", "abi"})
+
+
+def _target_name(name: str, backend) -> str:
+    return f"{name}:{getattr(backend, 'version', None) or 'default'}"
+
+
 def _stop_job(signum: int, frame) -> None:
     """SIGTERM from the campaign parent (or from the kernel when the parent died): stop now."""
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -409,6 +466,8 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
     records: list[dict] = []
     seen: set[str] = set()
     seen_counts: dict[str, dict] = {}  # signature -> {"count", "first_seen", "last_seen"} (seconds)
+    by_target: Counter[str] = Counter()
+    migrations: Counter[str] = Counter()
     features: Counter[str] = Counter()
     unsupported: Counter[str] = Counter()
     tier_seconds: Counter[str] = Counter()
@@ -430,7 +489,9 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 "rules_covered": sorted(features), "batch_errors": errors[:20],
                 "oracle_unsupported": dict(unsupported.most_common()),
                 "job_seconds_by_tier": {k: round(v, 1) for k, v in tier_seconds.items()},
-                "cases_by_tier": dict(tier_cases), "interrupted": bool(stopped_by)}
+                "cases_by_tier": dict(tier_cases), "cases_by_target": dict(by_target),
+                "builds": list(cfg.builds), "migration_outcomes": dict(sorted(migrations.items())),
+                "interrupted": bool(stopped_by)}
 
     previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -455,6 +516,9 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
             tier_cases[msg.get("tier", "batch")] += msg["steps"]
             if msg.get("error"):
                 errors.append(msg["error"])
+            for target, n in msg.get("by_target", {}).items():
+                by_target[target] += n
+            migrations.update(msg.get("migrations", {}))
             at = round(time.time() - start, 1)
             for sig, n in msg.get("hits", {}).items():
                 entry = seen_counts.setdefault(sig, {"count": 0, "first_seen": at, "last_seen": at})

@@ -41,10 +41,11 @@ def _failure_of(rec: dict) -> Failure:
 class KnownFindings:
     """The triaged findings, matched by behaviour.
 
-    A failure is known when its signature is a known finding's, or when it is the oracle breaking an
-    invariant exactly where a known libvirt finding breaks it (same invariant and first-difference
-    class, see ``fuzz.signature.behaviour_key``): the oracle models that libvirt behaviour
-    faithfully, so a ``--backend oracle`` campaign reports it as known, reproduced by the oracle.
+    A failure is known when its signature is a known finding's, or when it is the oracle or another
+    libvirt build (party ``libvirt:V``) breaking an invariant exactly where a known libvirt finding
+    breaks it (same invariant and first-difference class, see ``fuzz.signature.behaviour_key``):
+    the oracle models that behaviour faithfully, or the build shares it; either way it is that
+    known finding ("known, reproduced by the oracle", "known, also on libvirt:V"), not a new one.
     """
 
     def __init__(self, directory: Path = KNOWN_DIR) -> None:
@@ -59,10 +60,11 @@ class KnownFindings:
         """(the known record, how it matched: "known" or "known, reproduced by the oracle"), or None."""
         if sig in self.by_signature:
             return self.by_signature[sig], "known"
-        if f.party == "oracle":
+        if f.party == "oracle" or f.party.startswith("libvirt:"):
             rec = self.by_behaviour.get(self._key(f))
             if rec is not None:
-                return rec, "known, reproduced by the oracle"
+                how = "reproduced by the oracle" if f.party == "oracle" else f"also on {f.party}"
+                return rec, f"known, {how}"
         return None
 
     def __contains__(self, sig: str) -> bool:

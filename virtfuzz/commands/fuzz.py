@@ -26,8 +26,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=48, help="cases per batch")
     p.add_argument("--variant-rate", type=float, default=0.3,
                    help="share of cases given a random fake-QEMU capability variant (0 = installed QEMU only)")
+    p.add_argument("--target", action="append", default=[], metavar="KIND:VERSION",
+                   help="who answers (repeatable), e.g. --target oracle:9.0.0 --target libvirt:9.0.0 "
+                        "--target libvirt:12.9.0; the first libvirt target is the primary build, the "
+                        "others are checked beside it and migrated to and from it (default: --backend/"
+                        "--libvirt plus every other installed build)")
     p.add_argument("--junit-xml", type=Path, default=None, metavar="PATH",
                    help="also write JUnit XML: one test case per finding (failure if new, skipped if known)")
+
+
+def _targets(args: argparse.Namespace) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+    """(backends, primary version, other builds) from ``--target`` or ``--backend``/``--libvirt``."""
+    from virtfuzz import buildroots
+    from virtfuzz.targets import parse_target
+
+    if not args.target:
+        backends = ("oracle", "libvirt") if args.backend == "both" else (args.backend,)
+        if "libvirt" not in backends:
+            return backends, args.libvirt, ()
+        primary = args.libvirt or (buildroots.host_build() or {}).get("version")
+        others = () if (args.qemu or args.caps_del) else \
+            tuple(v for v in buildroots.installed() if v != primary)
+        return backends, args.libvirt, others
+    if args.backend != DEFAULT_BACKEND or args.libvirt:
+        raise InputError("--target names the backends and versions: drop --backend/--libvirt")
+    targets = [parse_target(t) for t in args.target]
+    real = [t.version or "default" for t in targets if t.kind == "libvirt"]
+    profiles = {t.version for t in targets if t.kind == "oracle"}
+    if len(profiles) > 1 or (profiles and real and profiles != {real[0]} and None not in profiles):
+        raise InputError("the oracle is compared with the primary (first) libvirt target: give one oracle "
+                         "target with that target's version")
+    backends = tuple(k for k in ("oracle", "libvirt") if any(t.kind == k for t in targets))
+    primary = real[0] if real else next(iter(profiles), None)
+    if real and (args.qemu or args.caps_del) and len(real) > 1:
+        raise InputError("--qemu/--caps-del apply to the primary build only: give one libvirt target")
+    return backends, None if primary == "default" else primary, tuple(real[1:])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.budget <= 0:
         raise InputError("--budget must be positive")
-    backends = ("oracle", "libvirt") if args.backend == "both" else (args.backend,)
+    backends, libvirt_version, builds = _targets(args)
     cfg = CampaignConfig(budget=args.budget, seed=args.seed, jobs=args.jobs or default_jobs(),
-                         out=Path(args.out), backends=backends, libvirt_version=args.libvirt,
+                         out=Path(args.out), backends=backends, libvirt_version=libvirt_version, builds=builds,
                          qemu=args.qemu, caps_del=tuple(args.caps_del), batch=args.batch,
                          variant_rate=0.0 if (args.qemu or args.caps_del) else args.variant_rate,
                          junit_xml=args.junit_xml)

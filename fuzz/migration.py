@@ -1,0 +1,92 @@
+"""Invariant 6, migration keeps the guest: a definition migrated between two real builds.
+
+For a pair (source build S, destination build D): S defines the domain (ABI_UPDATE) and formats
+its migratable XML; D parses that as a migration destination does (no ABI_UPDATE, no validation:
+the driver-restart parse) and runs its ABI check of the result against the migratable XML; both
+sides' guest layouts are what QEMU would be given (``virtfuzz.guest_layout``). Then:
+
+- D's ABI check accepts but the layout differs: a missed ABI break (the guest changes under a
+  migration libvirt allows);
+- D's ABI check refuses although the layout is identical: a false alarm (a valid migration or
+  restore is blocked).
+
+Both are libvirt findings of the pair, party ``libvirt:S->libvirt:D``. A migratable XML that D
+refuses, or a guest D cannot start (its QEMU lacks the machine type), is an outcome, counted, not
+a finding: new-to-old migrations are not promised to work. Machine aliases resolve to each QEMU's
+newest type, so cases are pinned to machine types every QEMU involved knows (QEMU 5.2's, the oldest
+build's generation) before they go to the pair.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from fuzz.checks import Failure
+from virtfuzz.backend import Backend
+from virtfuzz.guest_layout import first_difference
+
+INVARIANT = "6-migration-keeps-guest"
+
+# machine alias (or its versioned family) -> the type QEMU 5.2 (libvirt 7.0.0's) and every newer QEMU know
+PINNED_MACHINES = {
+    "pc": "pc-i440fx-5.2", "q35": "pc-q35-5.2", "virt": "virt-5.2", "pseries": "pseries-5.2",
+    "s390-ccw-virtio": "s390-ccw-virtio-5.2",
+}
+_MACHINE = re.compile(r"(<type\b[^>]*\bmachine=)(['\"])([^'\"]*)\2")
+
+
+def pin_machine(xml: str) -> str | None:
+    """The case with its machine type pinned to the common generation, or None if it has another
+    machine (a versioned type of another generation, or one not every build's QEMU has)."""
+    m = _MACHINE.search(xml)
+    if m is None:
+        return None
+    machine = m.group(3)
+    pinned = PINNED_MACHINES.get(machine)
+    if pinned is None:
+        return xml if machine in PINNED_MACHINES.values() else None
+    return xml[:m.start(3)] + pinned + xml[m.end(3):]
+
+
+def check_pair(src: Backend, dst: Backend, party: str, xmls: Sequence[str],
+               outcomes: Counter[str] | None = None) -> list[tuple[int, Failure]]:
+    """Migrate each of ``xmls`` from ``src`` to ``dst``; (index into xmls, failure) per finding."""
+    outcomes = outcomes if outcomes is not None else Counter()
+    defined = src.define_many(list(xmls))
+    ok = [i for i, d in enumerate(defined) if d.kind == "ok" and d.migratable is not None]
+    outcomes["source-refuses"] += len(xmls) - len(ok)
+    if not ok:
+        return []
+    src_guests = src.guest_many([defined[i].xml or "" for i in ok])
+    loaded = dst.load_many([defined[i].migratable or "" for i in ok])
+    accepted = [(i, g, r) for i, g, r in zip(ok, src_guests, loaded, strict=True) if r.kind == "ok" and g.kind == "ok"]
+    outcomes["destination-refuses"] += sum(1 for r in loaded if r.kind != "ok")
+    if not accepted:
+        return []
+    abis = dst.abi_many([(defined[i].migratable or "", r.xml or "") for i, _, r in accepted])
+    dst_guests = dst.guest_many([r.xml or "" for _, _, r in accepted])
+    fails: list[tuple[int, Failure]] = []
+    for (i, sg, _), abi, dg in zip(accepted, abis, dst_guests, strict=True):
+        if dg.kind != "ok":
+            outcomes["destination-cannot-start"] += 1
+            continue
+        outcomes["migrated"] += 1
+        diff = first_difference(sg.layout or {}, dg.layout or {})
+        if abi.kind == "ok" and diff is not None:
+            outcomes["missed-abi-break"] += 1
+            fails.append((i, Failure(INVARIANT, party, f"ABI check accepts but the guest changes: {diff}",
+                                     _diff_class(diff), None, None)))
+        elif abi.kind != "ok" and diff is None:
+            outcomes["false-abi-alarm"] += 1
+            fails.append((i, Failure(INVARIANT, party, f"ABI check refuses an identical guest: {abi.error}",
+                                     None, None, abi.error)))
+    return fails
+
+
+def _diff_class(diff: str) -> str:
+    """A layout difference without its values: 'device id=usb: addr' -> the signature's 'where'."""
+    head, _, rest = diff.partition(": ")
+    prop = rest.split(" ", 1)[0] if rest else ""
+    return f"guest/{re.sub(r'#[0-9]+', '#N', head)}/{prop}"
