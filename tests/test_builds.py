@@ -182,8 +182,50 @@ def test_worker_side_modules_are_stdlib_and_libvirt_only():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+WORKER_SIDE = ("backends/libvirt_worker.py", "backends/wire.py", "backends/saveimage.py",
+               "backends/cpuinfo_snapshot.py", "backends/embed_open.py", "backends/reaper.py",
+               "backends/__init__.py", "lifeline.py", "__init__.py")
+
+
+@pytest.mark.parametrize("path", WORKER_SIDE)
+def test_worker_side_modules_are_python_3_9(path):
+    """They run with bullseye's Python 3.9: no 3.10+ grammar, no zip(strict=), no dataclass(slots=)."""
+    import ast
+
+    src = (REPO / "virtfuzz" / path).read_text()
+    tree = ast.parse(src, feature_version=(3, 9))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            kws = {k.arg for k in node.keywords}
+            assert not (name == "zip" and "strict" in kws), f"{path}:{node.lineno}: zip(strict=)"
+            assert not (name == "dataclass" and kws & {"slots", "kw_only"}), f"{path}:{node.lineno}"
+        assert not isinstance(node, ast.Match), f"{path}:{node.lineno}: match"
+
+
 def test_install_limit_and_unknown_description(tmp_path):
     env = {**os.environ, "VIRTFUZZ_BUILDS": "0.0.1"}
     r = _cli("builds", "--install", env=env)
     assert r.returncode == 2 and "0.0.1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert buildroots.limit() is None or isinstance(buildroots.limit(), list)
+
+
+def test_a_mirror_that_moved_on_is_said_in_the_install_line():
+    spec = buildroots.specs()["12.9.0"]
+    assert buildroots.moved_on(spec, dict(spec.packages)) == ""
+    line = buildroots.moved_on(spec, {**spec.packages, "libvirt0": "12.10.0-1~bpo13+1"})
+    assert "libvirt0 12.10.0-1~bpo13+1 (wanted 12.9.0-1~bpo13+1)" in line
+    assert "build named 12.10.0, not 12.9.0" in line and "\n" not in line
+
+
+@pytest.mark.parametrize("version", [v for v in VERSIONS if not buildroots.specs()[v].host])
+def test_a_real_guest_starts_saves_and_restores_inside_the_build(version):
+    """The live tier's operation: QEMU of the build runs (TCG, paused) inside the root."""
+    require_build(version)
+    from virtfuzz.backends.libvirt_backend import LibvirtBackend
+
+    with LibvirtBackend(version) as b:
+        out = b.live(_domains()["x86_64-pc-uhci"], ["<input type='tablet' bus='usb'/>"])
+    assert out["kind"] == "ok", out
+    assert out["attach"] == [{"kind": "ok", "error": None}]
+    assert "<input type='tablet' bus='usb'>" in out["restored_xml"]

@@ -12,6 +12,7 @@ is never changed. See docs/builds.md.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -29,8 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 DESCRIPTIONS = REPO / "builds"
 LIMIT_ENV = "VIRTFUZZ_BUILDS"
 STAMP = "build.json"
-BASE_PACKAGES = ("libvirt-daemon-driver-qemu", "python3-libvirt", "qemu-system-x86", "qemu-system-arm",
-                 "qemu-system-ppc", "qemu-system-misc")
+# libvirt-daemon: libvirt_iohelper, which saving a running guest needs (the live tier)
+BASE_PACKAGES = ("libvirt-daemon-driver-qemu", "libvirt-daemon", "python3-libvirt", "qemu-system-x86",
+                 "qemu-system-arm", "qemu-system-ppc", "qemu-system-misc")
 # what `virtfuzz builds` reports, and the stamp records
 REPORTED = ("libvirt0", "libvirt-daemon-driver-qemu", "qemu-system-x86", "qemu-system-arm", "qemu-system-ppc",
             "qemu-system-misc", "python3-libvirt", "python3")
@@ -59,6 +61,7 @@ class BuildError(Exception):
 class BuildSpec:
     """One ``builds/<version>.toml``."""
 
+    recipe: str  # hash of the description and the base packages: a root made otherwise is re-made
     libvirt: str
     suite: str
     arches: tuple[str, ...]
@@ -70,8 +73,10 @@ class BuildSpec:
 
     @classmethod
     def load(cls, path: Path) -> BuildSpec:
-        d = tomllib.loads(path.read_text())
-        return cls(libvirt=d["libvirt"], suite=d["suite"], arches=tuple(d.get("arches", ())),
+        text = path.read_text()
+        d = tomllib.loads(text)
+        recipe = hashlib.sha256(f"{text}\0{BASE_PACKAGES}".encode()).hexdigest()[:16]
+        return cls(recipe=recipe, libvirt=d["libvirt"], suite=d["suite"], arches=tuple(d.get("arches", ())),
                    packages=dict(d.get("packages", {})), host=bool(d.get("host", False)),
                    backports=d.get("backports"), backports_packages=tuple(d.get("backports_packages", ())),
                    users=tuple(d.get("users", ())))
@@ -234,20 +239,26 @@ def install(spec: BuildSpec, log=sys.stderr) -> tuple[str, dict]:
         if host["version"] != spec.libvirt:
             raise BuildError(f"the host has libvirt {host['version']}, not {spec.libvirt}")
         return f"libvirt {spec.libvirt}: the host's packages", host
-    have = installed()
-    for info in have.values():
-        if info.get("description") == spec.libvirt and not info.get("host"):
-            return f"libvirt {info['version']}: already installed ({info['root']})", info
+    done = _finished(spec)
+    if done is not None:
+        return f"libvirt {done['version']}: already installed ({done['root']})", done
     if shutil.which("mmdebstrap") is None:
         raise BuildError("mmdebstrap is not installed (apt-get install mmdebstrap)")
     builds_dir().mkdir(parents=True, exist_ok=True)
     with open(builds_dir() / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two set-ups at once: the second finds it done
-        have = installed()
-        for info in have.values():
-            if info.get("description") == spec.libvirt and not info.get("host"):
-                return f"libvirt {info['version']}: already installed ({info['root']})", info
+        done = _finished(spec)
+        if done is not None:
+            return f"libvirt {done['version']}: already installed ({done['root']})", done
         return _install_locked(spec, log)
+
+
+def _finished(spec: BuildSpec) -> dict | None:
+    """The installed root made from this very description (same recipe), if any."""
+    for info in installed().values():
+        if info.get("description") == spec.libvirt and info.get("recipe") == spec.recipe:
+            return info
+    return None
 
 
 def _install_locked(spec: BuildSpec, log) -> tuple[str, dict]:
@@ -290,22 +301,32 @@ def _install_locked(spec: BuildSpec, log) -> tuple[str, dict]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise BuildError(f"python3-libvirt does not import in the {spec.suite} root: {py.stderr.strip()[-200:]}")
     final = build_dir(real)
-    info = {"version": real, "description": spec.libvirt, "host": False, "suite": spec.suite,
+    info = {"version": real, "description": spec.libvirt, "recipe": spec.recipe, "host": False, "suite": spec.suite,
             "backports": spec.backports, "root": str(final / "root"), "python": "/usr/bin/python3",
             "python_version": py.stdout.strip(), "packages": pkgs, "arches": list(spec.arches),
             "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(time.monotonic() - t, 1), "bytes": _du(root)}
     (tmp / STAMP).write_text(json.dumps(info, indent=2) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
+    if final.exists():  # a root made from an older description: moved aside first (a running
+        old = builds_dir() / f".{real}.old.{os.getpid()}"  # worker may still write into it)
+        os.replace(final, old)
+        shutil.rmtree(old, ignore_errors=True)
     os.replace(tmp, final)
-    differs = [f"{p} {pkgs.get(p, 'missing')} (wanted {v})" for p, v in spec.packages.items() if pkgs.get(p) != v]
     line = (f"libvirt {real}: installed in {info['seconds']:.0f} s, {info['bytes'] / 1e6:.0f} MB "
             f"({final / 'root'})")
-    if differs:
-        line += f"; the mirror no longer has the described versions: {', '.join(differs)}"
-        if real != spec.libvirt:
-            line += f"; build named {real}"
-    return line, info
+    return line + moved_on(spec, pkgs), info
+
+
+def moved_on(spec: BuildSpec, pkgs: dict[str, str]) -> str:
+    """What the mirror gave that the description did not want ('' when nothing), for the install line."""
+    differs = [f"{p} {pkgs.get(p, 'missing')} (wanted {v})" for p, v in spec.packages.items() if pkgs.get(p) != v]
+    if not differs:
+        return ""
+    out = f"; the mirror no longer has the described versions: {', '.join(differs)}"
+    real = upstream(pkgs["libvirt0"]) if "libvirt0" in pkgs else None
+    if real and real != spec.libvirt:
+        out += f"; build named {real}, not {spec.libvirt}"
+    return out
 
 
 def stock_emulator(arch: str) -> str:
