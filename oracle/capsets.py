@@ -1,7 +1,9 @@
-"""QEMU capability sets as libvirt 9.0.0 caches them (``virQEMUCapsFormatCache`` XML).
+"""QEMU capability sets as libvirt caches them (``virQEMUCapsFormatCache`` XML).
 
 Data, not code: a capset is libvirt's own capability-cache file for one emulator -- the recorded
-QEMU 7.2 sets in ``capsets/qemu-<ver>/<arch>.xml`` or libvirt's test sets
+sets in ``capsets/qemu-<ver>/<arch>.xml`` (each written by the libvirt its ``<selfvers>`` names:
+QEMU 7.2.0 by 9.0.0, 5.2.0 by 7.0.0, 10.0.13 by 11.3.0, 11.1.3 by 12.9.0; a profile's ``qemu``
+field names its build's QEMU) or libvirt 9.0.0's test sets
 ``tests/qemucapabilitiesdata/caps_<ver>.<arch>.xml``.  The oracle reads flags, machine types
 (name/alias/default/defaultCPU, per accelerator) and CPU model typenames from it, exactly the
 inputs the QEMU driver's post-parse code consults (qemu_capabilities.c: virQEMUCapsGet,
@@ -153,10 +155,29 @@ def _load(path: str) -> CapSet:
     return CapSet._parse_file(path)
 
 
-def _candidates(arch: str) -> dict[str, Path]:
+_SELFVERS = re.compile(rb"<selfvers>(\d+)</selfvers>")
+
+
+@functools.cache
+def recorded_libvirt(path: str) -> str | None:
+    """The libvirt release that wrote a recorded cache file (its ``<selfvers>``, e.g. 9000000 ->
+    '9.0.0'): a capability cache is libvirt's derivation of a QEMU's probe, so it belongs to the
+    libvirt that made it (the same QEMU 5.2 gives other flags under 7.0.0 than under 9.0.0)."""
+    with open(path, "rb") as f:
+        m = _SELFVERS.search(f.read(4096))
+    if not m:
+        return None
+    v = int(m.group(1))
+    return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+
+
+def _candidates(arch: str, libvirt: str = "9.0.0", test_sets: bool = True) -> dict[str, Path]:
+    """QEMU version -> capset file for ``arch`` as libvirt ``libvirt`` derives it: the recorded
+    caches that release wrote (``capsets/qemu-<ver>/``), and -- for the release whose source tree
+    is installed (``test_sets``) -- its own ``tests/qemucapabilitiesdata`` sets."""
     found: dict[str, Path] = {}
     capdir = libvirt_src() / "tests" / "qemucapabilitiesdata"
-    if capdir.is_dir():
+    if test_sets and capdir.is_dir():
         for p in capdir.glob(f"caps_*.{arch}.xml"):
             m = re.match(rf"caps_(\d+\.\d+\.\d+)\.{re.escape(arch)}\.xml$", p.name)
             if m:
@@ -164,7 +185,7 @@ def _candidates(arch: str) -> dict[str, Path]:
     if RECORDED_DIR.is_dir():
         for d in RECORDED_DIR.glob("qemu-*"):
             p = d / f"{arch}.xml"
-            if p.is_file():
+            if p.is_file() and recorded_libvirt(str(p)) == libvirt:
                 found[d.name[len("qemu-"):]] = p  # recorded sets win over test sets
     return found
 
@@ -179,25 +200,34 @@ def known_arches() -> list[str]:
     return sorted(arches)
 
 
-def capset_for(arch: str, qemu_version: str = "7.2.0", caps_del=(), caps_add=()) -> CapSet:
-    """Find the capset for ``arch`` at ``qemu_version``, optionally with flags removed/added.
+def capset_for(arch: str, qemu_version: str | None = None, caps_del=(), caps_add=(),
+               profile: str | None = None) -> CapSet:
+    """Find the capset for ``arch`` at ``qemu_version`` (default: the QEMU of the profile's build,
+    its ``qemu`` field) as the profile's libvirt derives it, optionally with flags removed/added.
 
     Raises OracleInputError (one line, listing what exists) for an unknown arch, version or flag.
     Capsets are immutable, so each distinct request is built once per process.
     """
+    from oracle.profile import DEFAULT_PROFILE, get_profile
+
+    data = get_profile(profile or DEFAULT_PROFILE).data
     caps_del = (caps_del,) if isinstance(caps_del, str) else tuple(caps_del)
     caps_add = (caps_add,) if isinstance(caps_add, str) else tuple(caps_add)
-    return _capset_for(arch, qemu_version, caps_del, caps_add, str(libvirt_src()))
+    return _capset_for(arch, qemu_version or data["qemu"], caps_del, caps_add, str(libvirt_src()),
+                       data["libvirt_version"], bool(data.get("qemu_test_capsets")))
 
 
 @functools.lru_cache(maxsize=512)
-def _capset_for(arch: str, qemu_version: str, caps_del: tuple, caps_add: tuple, _src: str) -> CapSet:
-    cands = _candidates(arch)
+def _capset_for(arch: str, qemu_version: str, caps_del: tuple, caps_add: tuple, _src: str,
+                libvirt: str, test_sets: bool) -> CapSet:
+    cands = _candidates(arch, libvirt, test_sets)
     if not cands:
+        if arch in known_arches():
+            raise OracleInputError(f"no capset for {arch} under libvirt {libvirt}")
         raise OracleInputError(f"unknown arch {arch!r}; known: {', '.join(known_arches())}")
     if qemu_version not in cands:
         raise OracleInputError(
-            f"no capset for {arch} QEMU {qemu_version}; known: {', '.join(sorted(cands))}")
+            f"no capset for {arch} QEMU {qemu_version} (libvirt {libvirt}); known: {', '.join(sorted(cands))}")
     cs = CapSet.from_file(cands[qemu_version])
     bad = [f for f in caps_del if f not in cs.flags]
     if bad:

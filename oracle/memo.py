@@ -23,14 +23,14 @@ outside a session never memoise.
 
 from __future__ import annotations
 
-import json
 import operator
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from importlib import resources
+
+from oracle.profile import load_profile_data
 
 _STATE = threading.local()
 _SNAPSHOT: list[tuple[Callable[[str], object], tuple[str, ...], tuple[object, ...]]] = []
@@ -94,8 +94,7 @@ def snapshot_rules() -> None:
 
 def _pristine_profile(version: str) -> dict:
     if version not in _PRISTINE_PROFILES:
-        text = resources.files("oracle").joinpath("data", f"{version}.json").read_text()
-        _PRISTINE_PROFILES[version] = json.loads(text)
+        _PRISTINE_PROFILES[version] = load_profile_data(version)
     return _PRISTINE_PROFILES[version]
 
 

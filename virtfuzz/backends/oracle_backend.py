@@ -79,7 +79,7 @@ class OracleBackend:
             version, caps_del = variant_of(key[1])
             try:
                 self._caps[key] = self._oracle.capset_for(arch, **({"qemu_version": version} if version else {}),
-                                                          caps_del=caps_del)
+                                                          caps_del=caps_del, profile=self.profile)
             except self._oracle.OracleInputError:
                 self._caps[key] = None  # no capability data for this arch/version: an oracle gap
         return self._caps[key]
