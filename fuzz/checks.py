@@ -7,7 +7,9 @@ A case is observed once on each backend (``Observation``); checks compare observ
 3. accepted => migratable XML re-parses as a destination, is ABI-stable with the source, and the
    definition survives a driver restart unchanged,
 4. after an accepted config attach/detach the stored definition defines again to itself, and 2-3
-   hold for it (``fuzz.lifecycle`` feeds it back as a case of the next batch).
+   hold for it (``fuzz.lifecycle`` feeds it back as a case of the next batch),
+6. migration between builds keeps the guest (``fuzz.migration``, run on pairs of builds),
+7. an accepted attach/detach changes exactly the device it names (``fuzz.hotplug_effect``).
 Invariants 2-4 are checked on the real libvirt (libvirt bugs) and on the oracle (oracle bugs),
 so a report says which party broke which rule.
 """
@@ -34,6 +36,7 @@ class Observation:
     abi_pair_what: str | None = None
     hotplug: XmlResult | None = None          # config attach/detach (``step``) of the case's device
     step: str | None = None
+    device: str | None = None                 # the device XML of that step
     # set when the definition is the stored result of an accepted hotplug step ("attach"/"detach"):
     # defining it (``define`` above) must give back ``step_result`` unchanged (invariant 4)
     after: str | None = None
@@ -177,8 +180,14 @@ def _own_checks(obs: Observation, party: str) -> list[Failure]:
         replace(f, invariant="4-hotplug-redefinable", message=f"after {obs.after}: {f.message}") for f in fails]
 
 
+def _hotplug_effect(obs: Observation, party: str) -> list[Failure]:
+    from fuzz.hotplug_effect import hotplug_does_what_it_says  # (it imports this module)
+
+    return hotplug_does_what_it_says(obs, party)
+
+
 SINGLE_PARTY_CHECKS: tuple[Callable[[Observation, str], list[Failure]], ...] = (
-    idempotent_redefine, migration_roundtrip_stable)
+    idempotent_redefine, migration_roundtrip_stable, _hotplug_effect)
 
 
 def _results(obs: Observation) -> list:

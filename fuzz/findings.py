@@ -74,7 +74,9 @@ class KnownFindings:
 def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced: str,
                   device: str | None, context: dict, steps: list[dict] | None = None,
                   extra: dict[str, str] | None = None) -> Path | None:
-    """Create ``root/findings/sig``; returns its path, or None if another job already wrote it.
+    """Create ``root/findings/sig`` atomically and return its path. When it exists already (another
+    job of this campaign, or an earlier campaign into the same directory, wrote it) it is left as it
+    is and its path returned: the finding is still reported, never silently dropped.
 
     Inputs that name a fake-QEMU variant's wrapper are stored naming the stock binary, with the
     variant recorded in the context (``qemu``, ``caps_del``): the finding replays on any machine,
@@ -82,7 +84,7 @@ def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced
     """
     final = root / "findings" / sig
     if final.exists():
-        return None
+        return final
     reduced, original, device, steps, extra, context = _portable(reduced, original, device, steps, extra, context)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{sig}.", dir=final.parent))
@@ -102,7 +104,7 @@ def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
         if final.exists():
-            return None
+            return final
         raise
     return final
 

@@ -47,6 +47,7 @@ STEPS_FOR_INVARIANT = {
     "2-idempotent-redefine": frozenset({"redefine"}),
     "3-migratable-roundtrip": frozenset({"reload", "destination", "abi"}),
     "4-hotplug-redefinable": frozenset({"reload", "destination", "abi"}),
+    "7-hotplug-does-what-it-says": frozenset({"hotplug"}),
 }
 
 
@@ -99,4 +100,5 @@ def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL
             for i, r in zip(ix, run([(defined[i].xml, cases[i].device) for i in ix]), strict=True):
                 obs[i].hotplug = r
                 obs[i].step = op
+                obs[i].device = cases[i].device
     return obs

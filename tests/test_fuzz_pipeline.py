@@ -75,7 +75,10 @@ def test_finding_written_once_and_completely(tmp_path):
     f = Failure("1-oracle-equals-libvirt", "oracle-vs-libvirt", "m", "/domain/@x", "a", "b")
     p = write_finding(tmp_path, "sig1", f, "<domain/>", "<domain/>", None, {"seed": 1})
     assert p is not None and json.loads((p / "finding.json").read_text())["signature"] == "sig1"
-    assert write_finding(tmp_path, "sig1", f, "<domain/>", "<domain/>", None, {}) is None
+    before = (p / "finding.json").read_text()
+    # written once: a second report of the signature (another job, an earlier campaign) keeps it
+    assert write_finding(tmp_path, "sig1", f, "<other/>", "<other/>", None, {}) == p
+    assert (p / "finding.json").read_text() == before and (p / "input.xml").read_text() == "<domain/>"
     assert not [x for x in (tmp_path / "findings").iterdir() if x.name.startswith(".")]
 
 
