@@ -140,6 +140,10 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
     _count("redirected devices count", len(dst.redirdevs), len(src.redirdevs))
     for s, d in zip(src.redirdevs, dst.redirdevs, strict=True):
         _info(s.info, d.info)
+    _count("watchdog device count", len(dst.watchdogs), len(src.watchdogs))
+    for s_, d_ in zip(src.watchdogs, dst.watchdogs, strict=True):
+        if s_.model != d_.model:
+            raise _fail(f"Target watchdog model {d_.model} does not match source {s_.model}")
     if (src.memballoon is None) != (dst.memballoon is None):
         raise _fail(f"Target domain memory balloon count {int(dst.memballoon is not None)} does not "
                     f"match source {int(src.memballoon is not None)}")

@@ -213,8 +213,17 @@ def capset_for(arch: str, qemu_version: str | None = None, caps_del=(), caps_add
     data = get_profile(profile or DEFAULT_PROFILE).data
     caps_del = (caps_del,) if isinstance(caps_del, str) else tuple(caps_del)
     caps_add = (caps_add,) if isinstance(caps_add, str) else tuple(caps_add)
-    return _capset_for(arch, qemu_version or data["qemu"], caps_del, caps_add, str(libvirt_src()),
-                       data["libvirt_version"], bool(data.get("qemu_test_capsets")))
+    cs = _capset_for(arch, qemu_version or data["qemu"], caps_del, caps_add, str(libvirt_src()),
+                     data["libvirt_version"], bool(data.get("qemu_test_capsets")))
+    retired = frozenset(data.get("caps_retired", ())) - cs.flags
+    return _with_retired(cs, retired) if retired else cs
+
+
+@functools.lru_cache(maxsize=512)
+def _with_retired(cs: CapSet, retired: frozenset) -> CapSet:
+    """Flags the profile's libvirt retired (``X_QEMU_CAPS_*``: every QEMU it supports has the
+    feature, so its code no longer asks) are present in the oracle's view, as the rules still ask."""
+    return replace(cs, flags=cs.flags | retired)
 
 
 @functools.lru_cache(maxsize=512)

@@ -190,6 +190,8 @@ def format_domain(dom: Domain, migratable: bool = False) -> str:
         L.append(f"{i2}</redirdev>")
     for h in dom.hubs:
         _device(f"hub type='{h.type}'", "hub", h.info, L)
+    for w in dom.watchdogs:
+        L.append(f"{i2}<watchdog model='{w.model}' action='{w.action}'/>")
     if dom.memballoon is not None:
         mb = dom.memballoon
         head = f"memballoon model='{mb.model}'"

@@ -59,6 +59,9 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
     if tag == "controller":
         c = parse_controller(el, prof.data["usb_models"])
         postparse.controller_post_parse(dom, c, caps, True, prof)
+        if validate and c.type == "usb" and prof.rule("usb_controller_validate"):
+            from oracle.pipeline import validate_usb_controller
+            validate_usb_controller(c, caps, prof)
         if validate and c.type == "pci":
             # qemuValidateDomainDeviceDefControllerPCI runs on the bare device: no model name yet
             if c.model_name is None:

@@ -16,7 +16,7 @@ from oracle import usb
 from oracle.capsets import CapSet
 from oracle.fmt import format_domain
 from oracle.model import Domain, clone_domain, insert_controller, shallow_copy
-from oracle.postparse import is_i440fx
+from oracle.postparse import is_i440fx, is_q35
 from oracle.profile import Profile
 
 
@@ -35,7 +35,7 @@ def migratable_xml(dom: Domain, caps: CapSet, prof: Profile) -> str:
         usb.assign_usb(d, prof, new_domain=False)
     else:
         d = _resorted_copy(dom)
-    return format_domain(make_migratable(d), migratable=True)
+    return format_domain(make_migratable(d, prof), migratable=True)
 
 
 def _reparse_may_fail(dom: Domain) -> bool:
@@ -91,7 +91,7 @@ def usb_infos(dom: Domain):
             yield x.info
 
 
-def make_migratable(d: Domain) -> Domain:
+def make_migratable(d: Domain, prof: Profile | None = None) -> Domain:
     """Apply the removals in place: ``d`` is the private re-parsed copy made by migratable_xml
     (virDomainDefCopy), so no further copy is needed."""
     usbs = [c for c in d.controllers if c.type == "usb"]
@@ -111,4 +111,10 @@ def make_migratable(d: Domain) -> Domain:
     # no graphics are modelled, so the default backend is type='none' id=1
     if len(d.audios) == 1 and d.audios[0].type == "none" and d.audios[0].id == 1:
         d.audios = []
+    # libvirt >= 9.1 (profile switch q35_itco_watchdog): "Old libvirt did not know about the iTCO
+    # watchdog in q35 machine types ... Remove it if it has the default action set."
+    if prof is not None and prof.rule("q35_itco_watchdog") and is_q35(d):
+        itco = next((w for w in d.watchdogs if w.model == "itco"), None)
+        if itco is not None and itco.action == "reset":
+            d.watchdogs = [w for w in d.watchdogs if w is not itco]
     return d

@@ -117,6 +117,12 @@ class Audio:
 
 
 @dataclass(slots=True)
+class Watchdog:
+    model: str
+    action: str = "reset"
+
+
+@dataclass(slots=True)
 class Cpu:
     mode: str = "custom"
     match: str | None = "exact"
@@ -155,6 +161,7 @@ class Domain:
     audios: list[Audio] = field(default_factory=list)
     redirdevs: list[Redirdev] = field(default_factory=list)
     hubs: list[Hub] = field(default_factory=list)
+    watchdogs: list[Watchdog] = field(default_factory=list)
     memballoon: Memballoon | None = None
     panics: list[Panic] = field(default_factory=list)
 
@@ -200,6 +207,7 @@ def clone_domain(dom: Domain) -> Domain:
     d.audios = [shallow_copy(a) for a in dom.audios]
     d.redirdevs = [_clone_dev(r) for r in dom.redirdevs]
     d.hubs = [_clone_dev(h) for h in dom.hubs]
+    d.watchdogs = [shallow_copy(w) for w in dom.watchdogs]
     d.memballoon = _clone_dev(dom.memballoon) if dom.memballoon is not None else None
     d.panics = [_clone_dev(p) for p in dom.panics]
     return d
@@ -711,7 +719,9 @@ def parse_domain(xml: str, profile_data: dict) -> Domain:
 
 
 _DEVICE_TAGS = frozenset({"emulator", "controller", "input", "hub", "redirdev", "memballoon", "panic",
-                          "audio", "serial", "console"})
+                          "audio", "serial", "console", "watchdog"})
+# virDomainWatchdogAction (domain_conf.c)
+WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "dump", "none", "inject-nmi")
 _INFO_TAGS = frozenset({"address", "alias"})
 
 
@@ -788,6 +798,16 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         if el.get("type") != "none":
             raise OracleUnsupported("audio backends other than none")
         dom.audios.append(Audio(_int(el.get("id", "0"), "audio id", 1, 1), el.get("type")))
+    for el in kids.get("watchdog", ()):
+        # virDomainWatchdogDefParseXML: only the models the profile's libvirt knows and the oracle
+        # models (the implicit q35 iTCO watchdog of libvirt >= 9.1), without address or alias
+        if len(el) or set(el.attrib) - {"model", "action"}:
+            raise OracleUnsupported("watchdog beyond model/action")
+        if el.get("model") not in pdata.get("watchdog_models", ()):
+            raise OracleUnsupported(f"watchdog model {el.get('model')!r}")
+        if el.get("action", "reset") not in WATCHDOG_ACTIONS:
+            raise OracleUnsupported(f"watchdog action {el.get('action')!r}")
+        dom.watchdogs.append(Watchdog(el.get("model"), el.get("action", "reset")))
     mbs = kids.get("memballoon", ())
     if len(mbs) > 1:
         raise LibvirtError("INTERNAL_ERROR", "only a single memory balloon device is supported")

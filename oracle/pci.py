@@ -17,7 +17,7 @@ from __future__ import annotations
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
 from oracle.model import Controller, Domain, Info, Input, PCIAddr
-from oracle.postparse import is_arm_virt, is_i440fx, is_pseries, is_q35, is_riscv_virt
+from oracle.postparse import add_controller, is_arm_virt, is_i440fx, is_pseries, is_q35, is_riscv_virt
 from oracle.profile import Profile
 
 AUTOASSIGN = 1 << 0
@@ -676,7 +676,7 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
             if any(c.type == "pci" and c.idx == i for c in dom.controllers):
                 continue
             c = Controller("pci", i, bus.model)
-            dom.controllers.append(c)  # virDomainDefAddController appends
+            add_controller(dom, c, prof)  # virDomainDefAddController (appends, or inserts: profile)
             c.info.pci_flags = _connect_flags(dom, caps, c)
             if bus.model not in ("pci-root", "pcie-root"):
                 addrs.reserve_next(c.info)

@@ -22,11 +22,11 @@ def check_caps(dom: Domain, caps: CapSet) -> None:
 
 def post_parse(dom: Domain, caps: CapSet, prof: Profile, abi_update: bool) -> None:
     postparse.basic(dom, prof)
-    postparse.assign_controller_indexes(dom)
+    postparse.assign_controller_indexes(dom, prof)
     # qemuDomainDefPostParse
     if dom.machine is None:
         dom.machine = caps.default_machine()
-    postparse.add_default_devices(dom, caps)
+    postparse.add_default_devices(dom, caps, prof)
     postparse.canonicalize_machine(dom, caps)
     postparse.set_default_cpu(dom, caps, prof)
     postparse.enable_default_features(dom, caps)
@@ -41,8 +41,9 @@ def post_parse(dom: Domain, caps: CapSet, prof: Profile, abi_update: bool) -> No
     usb.assign_usb(dom, prof, new_domain=abi_update)
 
 
-def validate(dom: Domain, caps: CapSet) -> None:
+def validate(dom: Domain, caps: CapSet, prof: Profile | None = None) -> None:
     """qemuValidateDomainDef (machine) then per-device validation in iteration order."""
+    usb_validate = prof is not None and prof.rule("usb_controller_validate")
     seen: set[str] = set()  # virDomainDefValidateAliases
     infos = [c.info for c in dom.controllers] + [i.info for i in dom.inputs] + \
         [h.info for h in dom.hubs] + [r.info for r in dom.redirdevs] + \
@@ -75,6 +76,8 @@ def validate(dom: Domain, caps: CapSet) -> None:
         raise LibvirtError("CONFIG_UNSUPPORTED", "The 'gic' feature is not supported for architecture "
                            f"'{dom.arch}' or machine type '{dom.machine}'")
     for c in dom.controllers:  # virDomainControllerDefValidate (domain_validate.c), PCI part
+        if c.type == "usb" and usb_validate:
+            validate_usb_controller(c, caps, prof)
         if c.type != "pci":
             continue
         if c.model in ("pci-root", "pcie-root") and c.info.type is not None:
@@ -182,6 +185,22 @@ def validate_pci_controller(c, dom: Domain, caps: CapSet) -> None:
         raise LibvirtError("CONFIG_UNSUPPORTED", f"The '{name}' device is not supported by this QEMU binary")
 
 
+def validate_usb_controller(c, caps: CapSet, prof: Profile) -> None:
+    """qemuValidateDomainDeviceDefControllerUSB: in libvirt <= 11.3 a qemu_command.c check made
+    only when a guest starts; the 12.9.0 build runs it when a domain is defined (profile switch
+    ``usb_controller_validate``).  Model 'none' has no device to check."""
+    if c.model == "none":
+        return
+    if c.model is None:
+        raise OracleUnsupported("USB controller left without a model at validation")
+    cap = prof.data["usb_model_caps"].get(c.model)
+    if cap is None or not caps.has(cap):
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"USB controller model '{c.model}' not supported in this QEMU binary")
+    if c.ports is not None and c.model not in ("nec-xhci", "qemu-xhci"):
+        raise LibvirtError("CONFIG_UNSUPPORTED",
+                           f"usb controller type '{c.model}' doesn't support 'ports' with this QEMU binary")
+
+
 def reparse(xml: str, caps: CapSet, prof: Profile) -> Domain:
     """virDomainDefCopy / virDomainDefParseString(INACTIVE|SKIP_VALIDATE): parse + post-parse
     without ABI_UPDATE, no validation."""
@@ -195,7 +214,7 @@ def parse_and_define(xml: str, caps: CapSet, prof: Profile, abi_update: bool) ->
     dom = _parse(xml, prof)
     check_caps(dom, caps)
     post_parse(dom, caps, prof, abi_update)
-    validate(dom, caps)
+    validate(dom, caps, prof)
     return dom
 
 
@@ -235,7 +254,7 @@ class Definition:
         """validate() of the definition; raises its LibvirtError."""
         if self._valid is False:
             try:
-                validate(self.dom, self.caps)
+                validate(self.dom, self.caps, self.prof)
                 self._valid = True
             except LibvirtError as e:
                 self._valid = fresh_copy(e)

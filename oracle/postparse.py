@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
-from oracle.model import Audio, Controller, Cpu, Domain, Input, Memballoon, Panic
+from oracle.model import Audio, Controller, Cpu, Domain, Input, Memballoon, Panic, Watchdog, insert_controller
 from oracle.profile import Profile
 
 X86 = ("x86_64", "i686")
@@ -56,10 +56,11 @@ def basic(dom: Domain, prof: Profile) -> None:
 USB2_MODELS = ("ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3")
 
 
-def assign_controller_indexes(dom: Domain) -> None:
+def assign_controller_indexes(dom: Domain, prof: Profile | None = None) -> None:
     """virDomainAssignControllerIndexes (domain_postparse.c): an index-less controller gets the
     lowest unused index of its type -- except an ICH9 USB2 controller right after another USB2
     one, which joins that controller's index unless its model is already there."""
+    reinsert = False
     for outer, c in enumerate(dom.controllers):
         if c.idx != -1:
             continue
@@ -74,6 +75,8 @@ def assign_controller_indexes(dom: Domain) -> None:
             if prev is not None and any(o.type == "usb" and o.idx == prev.idx and o.model == c.model
                                         for o in dom.controllers):
                 prev = None
+        if outer > 0 and c.type == "usb" and c.model in USB2_MODELS:
+            reinsert = True
         if prev is not None:
             c.idx = prev.idx
             continue
@@ -81,6 +84,12 @@ def assign_controller_indexes(dom: Domain) -> None:
         while any(o.type == c.type and o.idx == i for o in dom.controllers):
             i += 1
         c.idx = i
+    if reinsert and prof is not None and prof.rule("usb2_index_reinsert"):
+        # libvirt >= 10.x: "virDomainControllerInsert enforces an ordering of USB2 controllers
+        # based on their master port ... we need to re-shuffle the controllers"
+        ctrls, dom.controllers = dom.controllers, []
+        for c in ctrls:
+            insert_controller(dom, c)
 
 
 def _find_controller(dom: Domain, ctype: str, idx: int) -> Controller | None:
@@ -96,23 +105,36 @@ def _maybe_add_input(dom: Domain, itype: str, bus: str) -> None:
         dom.inputs.append(Input(itype, bus))
 
 
-def add_usb_controller(dom: Domain, idx: int, model: str | None) -> None:
-    """virDomainDefAddUSBController: an ich9-ehci1 brings its three UHCI companions."""
-    dom.controllers.append(Controller("usb", idx, model))
+def add_controller(dom: Domain, c: Controller, prof: Profile) -> None:
+    """virDomainDefAddController: appended (rule "append", libvirt <= 9.0), or inserted in
+    index order among its type (rule "insert": virDomainControllerInsert, libvirt >= 11.3)."""
+    if prof.rule("implicit_controller_add") == "insert":
+        insert_controller(dom, c)
+    else:
+        dom.controllers.append(c)
+
+
+def add_usb_controller(dom: Domain, idx: int, model: str | None, prof: Profile) -> None:
+    """virDomainDefAddUSBController: an ich9-ehci1 brings its three UHCI companions (each
+    added first, its master port set afterwards, as libvirt does)."""
+    add_controller(dom, Controller("usb", idx, model), prof)
     if model == "ich9-ehci1":
         for m, sp in (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4)):
             c = Controller("usb", idx, m)
+            add_controller(dom, c, prof)
             c.info.master_startport = sp
-            dom.controllers.append(c)
 
 
-def add_default_devices(dom: Domain, caps: CapSet) -> None:
-    """qemuDomainDefAddDefaultDevices (qemu_domain.c)."""
+def add_default_devices(dom: Domain, caps: CapSet, prof: Profile) -> None:
+    """qemuDomainDefAddDefaultDevices (qemu_domain.c; qemu_postparse.c from libvirt 10.x).
+    Profile switches: ``implicit_controller_add`` (see _add_controller), ``q35_itco_watchdog``
+    (9.1.0+: q35 gets its built-in iTCO watchdog), ``default_audio`` (qemuDomainDefAddDefault
+    AudioBackend, 8.x+), ``default_memballoon`` (the arches that get a virtio balloon)."""
     add_usb = True
     usb_model: str | None = None
     add_sata = add_pci_root = add_pcie_root = False
     add_balloon = True
-    add_panic = False
+    add_panic = add_itco = False
     if dom.arch in X86:
         _maybe_add_input(dom, "mouse", "ps2")
         _maybe_add_input(dom, "keyboard", "ps2")
@@ -122,6 +144,7 @@ def add_default_devices(dom: Domain, caps: CapSet) -> None:
             add_usb = False
         elif is_q35(dom):
             add_pcie_root = add_sata = True
+            add_itco = prof.rule("q35_itco_watchdog")
             if caps.has("qemu-xhci"):
                 usb_model = "qemu-xhci"
             elif caps.has("nec-usb-xhci"):
@@ -151,10 +174,12 @@ def add_default_devices(dom: Domain, caps: CapSet) -> None:
     else:
         raise OracleUnsupported(f"arch {a!r}")
 
+    if a not in prof.data["default_memballoon_arches"]:
+        add_balloon = False
     if add_usb and _find_controller(dom, "usb", 0) is None:
-        add_usb_controller(dom, 0, usb_model)
+        add_usb_controller(dom, 0, usb_model, prof)
     if add_sata and _find_controller(dom, "sata", 0) is None:
-        dom.controllers.append(Controller("sata", 0))
+        add_controller(dom, Controller("sata", 0), prof)
     root = _find_controller(dom, "pci", 0)
     for want, model in ((add_pci_root, "pci-root"), (add_pcie_root, "pcie-root")):
         if not want:
@@ -166,7 +191,7 @@ def add_default_devices(dom: Domain, caps: CapSet) -> None:
                     f"The PCI controller with index='0' must be model='{model}' for this machine "
                     f"type, but model='{root.model}' was found instead")
         else:
-            dom.controllers.append(Controller("pci", 0, model))
+            add_controller(dom, Controller("pci", 0, model), prof)
     if add_balloon and dom.memballoon is None:
         dom.memballoon = Memballoon("virtio")
     if add_panic:
@@ -178,9 +203,11 @@ def add_default_devices(dom: Domain, caps: CapSet) -> None:
                 break
         if not ok:
             dom.panics.append(Panic(None))
+    if add_itco and not any(w.model == "itco" for w in dom.watchdogs):
+        dom.watchdogs.append(Watchdog("itco", dom.watchdogs[0].action if dom.watchdogs else "reset"))
     # qemuDomainDefAddDefaultAudioBackend: no graphics -> one <audio type='none'/> (qemu.conf
     # nogfx_allow_host_audio defaults to off)
-    if not dom.audios:
+    if prof.rule("default_audio") and not dom.audios:
         dom.audios.append(Audio(1, "none"))
 
 
@@ -213,7 +240,9 @@ def enable_default_features(dom: Domain, caps: CapSet) -> None:
 def controller_post_parse(dom: Domain, c: Controller, caps: CapSet, abi_update: bool, prof: Profile) -> None:
     """qemuDomainControllerDefPostParse (qemu_domain.c), USB and PCI parts."""
     if c.type == "usb":
-        if c.model is None:
+        if c.model is None and prof.rule("usb_default_rule") == "per-arch":
+            c.model = _usb_default_per_arch(dom, c, caps, abi_update)
+        if c.model is None and prof.rule("usb_default_rule") == "piix3-first":
             model = "piix3-uhci" if caps.has("piix3-usb-uhci") else None
             if dom.arch.startswith("s390"):
                 if c.info.type is None:
@@ -233,6 +262,8 @@ def controller_post_parse(dom: Domain, c: Controller, caps: CapSet, abi_update: 
                 elif caps.has("nec-usb-xhci"):
                     model = "nec-xhci"
             c.model = model
+        if c.model == "none" and prof.rule("usb_none_drops_address"):
+            c.info.type, c.info.pci = None, None  # "the 'none' USB controller doesn't have an address"
         if c.model in ("qusb1", "qusb2"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "USB controller model type 'qusb1' or 'qusb2' "
                                f"is not supported in {dom.virt_type}")
@@ -245,6 +276,32 @@ def controller_post_parse(dom: Domain, c: Controller, caps: CapSet, abi_update: 
             raise LibvirtError("XML_ERROR", "pci-root and pcie-root controllers should have index 0")
         if c.model is None:
             raise OracleUnsupported("pci controller without model")
+
+
+def _usb_default_per_arch(dom: Domain, c: Controller, caps: CapSet, abi_update: bool) -> str | None:
+    """qemuDomainDefaultUSBControllerModel (libvirt 11.9.0+, NEWS "Improvements to USB controller
+    model selection"), as the 12.9.0 build behaves: x86 keeps piix3-uhci, s390 always gets 'none'
+    (its address dropped: qemuDomainControllerDefPostParse), pSeries keeps its ABI_UPDATE rule,
+    every other arch prefers qemu-xhci then nec-xhci.  Fallbacks with neither device were not
+    observed on the build (its QEMU has qemu-xhci everywhere): declined."""
+    a = dom.arch
+    if a.startswith("s390"):
+        return "none"
+    if a in X86:
+        if caps.has("piix3-usb-uhci"):
+            return "piix3-uhci"
+    elif a.startswith("ppc64"):
+        if abi_update and caps.has("qemu-xhci"):
+            return "qemu-xhci"
+        if abi_update and caps.has("nec-usb-xhci"):
+            return "nec-xhci"
+        if caps.has("pci-ohci"):
+            return "pci-ohci"
+    elif caps.has("qemu-xhci"):
+        return "qemu-xhci"
+    elif caps.has("nec-usb-xhci"):
+        return "nec-xhci"
+    raise OracleUnsupported(f"default USB controller model for {a} without its usual devices")
 
 
 def default_serial_target(dom: Domain) -> str | None:
