@@ -803,8 +803,13 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
         # models (the implicit q35 iTCO watchdog of libvirt >= 9.1), without address or alias
         if len(el) or set(el.attrib) - {"model", "action"}:
             raise OracleUnsupported("watchdog beyond model/action")
-        if el.get("model") not in pdata.get("watchdog_models", ()):
-            raise OracleUnsupported(f"watchdog model {el.get('model')!r}")
+        wmodel = el.get("model")
+        if wmodel is None:
+            raise LibvirtError("INTERNAL_ERROR", "watchdog must contain model name")
+        if wmodel not in pdata["watchdog_models_known"]:  # virDomainWatchdogModelTypeFromString
+            raise LibvirtError("CONFIG_UNSUPPORTED", f"unknown watchdog model '{wmodel}'")
+        if wmodel not in pdata["watchdog_models"]:
+            raise OracleUnsupported(f"watchdog model {wmodel!r}")
         if el.get("action", "reset") not in WATCHDOG_ACTIONS:
             raise OracleUnsupported(f"watchdog action {el.get('action')!r}")
         dom.watchdogs.append(Watchdog(el.get("model"), el.get("action", "reset")))

@@ -113,6 +113,9 @@ class AddrSet:
         self.multiple_roots = multiple_roots
         self.pcie_to_pci_supported = pcie_to_pci
         self.zpci = False
+        # the bus word of "a %s slot is needed to connect a PCI controller model=..." per model
+        # (profile table pci_slot_needed_bus; None: the build's text for that model is unknown)
+        self.slot_needed_bus: dict = {"*": "PCI"}
         self.uids: set[int] = set()
         self.fids: set[int] = set()
 
@@ -230,7 +233,10 @@ class AddrSet:
                               (T_PCI_EXPANDER_BUS, "pci-expander-bus"),
                               (T_PCIE_EXPANDER_BUS, "pcie-expander-bus"), (T_PCI_BRIDGE, "pci-bridge")):
                 if flags & bit:
-                    raise LibvirtError("INTERNAL_ERROR", f"a PCI slot is needed to connect a PCI "
+                    word = self.slot_needed_bus.get(name, self.slot_needed_bus.get("*"))
+                    if word is None:
+                        raise OracleUnsupported(f"this build's text for a missing slot for {name}")
+                    raise LibvirtError("INTERNAL_ERROR", f"a {word} slot is needed to connect a PCI "
                                        f"controller model='{name}', but none is available, and it "
                                        "cannot be automatically added")
             raise LibvirtError("INTERNAL_ERROR", "Cannot automatically add a new PCI bus for a device "
@@ -662,6 +668,7 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
     _fill_flags(dom, caps)
     if nbuses > 0:
         addrs = _create_set(dom, caps, nbuses, True)
+        addrs.slot_needed_bus = prof.data["pci_slot_needed_bus"]
         _validate_chipsets(dom, addrs)
         if has_pci_root(dom):
             if not all(b.fully_reserved() for b in addrs.buses):
@@ -682,6 +689,7 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
                 addrs.reserve_next(c.info)
         nbuses = len(addrs.buses)
     addrs = _create_set(dom, caps, nbuses, False)
+    addrs.slot_needed_bus = prof.data["pci_slot_needed_bus"]
     if not _supports_pci(dom, caps):
         return
     _validate_chipsets(dom, addrs)
