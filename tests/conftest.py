@@ -1,12 +1,17 @@
 """Shared fixtures.
 
-Tests marked ``libvirt`` need the real libvirt 9.0.0. When it is missing they FAIL (that is what
-CI must see); a developer without libvirt may skip them only by setting VIRTFUZZ_SKIP_LIBVIRT=1.
+Tests marked ``libvirt`` need the real libvirt 9.0.0 (or one of the builds in ``builds/``, or the
+set-up's libvirt source). When it is missing they FAIL (that is what CI must see); a developer
+without libvirt may skip them only by setting VIRTFUZZ_SKIP_LIBVIRT=1, and only outside CI: with
+``CI`` set (``.ci/run`` sets CI=true) the opt-out is ignored. :func:`libvirt_missing` is the one
+place that decides.
 """
 
 from __future__ import annotations
 
 import os
+from functools import cache
+from typing import NoReturn
 
 import pytest
 
@@ -25,15 +30,55 @@ def seed_data_dir(path):
     return path
 
 
+def skip_libvirt_opted_out() -> bool:
+    """VIRTFUZZ_SKIP_LIBVIRT=1 is honoured only outside CI (``CI`` unset or empty)."""
+    return os.environ.get("VIRTFUZZ_SKIP_LIBVIRT") == "1" and not os.environ.get("CI")
+
+
+def libvirt_missing(reason: str) -> NoReturn:
+    """A prerequisite of a libvirt test (libvirt-python, a build's root, the libvirt source and
+    test data, the libvirt-qemu user) is missing: FAIL, or skip under the local opt-out."""
+    if skip_libvirt_opted_out():
+        pytest.skip(f"{reason}; skipped because VIRTFUZZ_SKIP_LIBVIRT=1")
+    if os.environ.get("VIRTFUZZ_SKIP_LIBVIRT") == "1":
+        pytest.fail(f"{reason} (VIRTFUZZ_SKIP_LIBVIRT=1 is ignored because CI is set)")
+    pytest.fail(f"{reason} (run scripts/setup.sh; VIRTFUZZ_SKIP_LIBVIRT=1 skips locally)")
+
+
+@cache
+def _libvirt_python_problem() -> str | None:
+    try:
+        import libvirt  # noqa: F401
+    except ImportError as e:
+        return f"libvirt-python is not importable: {e}"
+    return None
+
+
+def pytest_report_header(config) -> str | None:
+    if os.environ.get("VIRTFUZZ_SKIP_LIBVIRT") == "1":
+        if os.environ.get("CI"):
+            return "VIRTFUZZ_SKIP_LIBVIRT=1 IGNORED: CI is set, tests that need libvirt fail when it is missing"
+        return "VIRTFUZZ_SKIP_LIBVIRT=1: tests that need libvirt skip when it is missing"
+    return None
+
+
+def pytest_runtest_setup(item) -> None:
+    """Under the local opt-out, a ``libvirt`` test skips before it starts when libvirt-python is
+    missing (whatever way it reaches libvirt: fixture, CLI, subprocess); otherwise it runs, and
+    fails on what is missing."""
+    if item.get_closest_marker("libvirt") is not None and skip_libvirt_opted_out():
+        problem = _libvirt_python_problem()
+        if problem:
+            libvirt_missing(f"real libvirt unavailable ({problem})")
+
+
 def _libvirt_backend_or_fail():
     from virtfuzz.backends.libvirt_backend import LibvirtBackend
 
     try:
         return LibvirtBackend()
     except BackendUnavailable as e:
-        if os.environ.get("VIRTFUZZ_SKIP_LIBVIRT") == "1":
-            pytest.skip(f"real libvirt unavailable ({e}); skipped because VIRTFUZZ_SKIP_LIBVIRT=1")
-        pytest.fail(f"real libvirt unavailable: {e} (set VIRTFUZZ_SKIP_LIBVIRT=1 to skip locally)")
+        libvirt_missing(f"real libvirt unavailable ({e})")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import libvirt_missing
 from virtfuzz import buildroots
 
 pytestmark = pytest.mark.libvirt
@@ -53,10 +54,8 @@ def require_build(version: str) -> dict:
     info = buildroots.installed().get(version)
     if info is None:
         have = ", ".join(buildroots.installed()) or "none"
-        if os.environ.get("VIRTFUZZ_SKIP_LIBVIRT") == "1":
-            pytest.skip(f"libvirt build {version} not installed (have: {have}); VIRTFUZZ_SKIP_LIBVIRT=1")
-        pytest.fail(f"libvirt build {version} is not installed (have: {have}): run scripts/setup.sh "
-                    f"(or virtfuzz builds --install {version}); VIRTFUZZ_SKIP_LIBVIRT=1 skips locally")
+        libvirt_missing(f"libvirt build {version} is not installed (have: {have}): "
+                        f"virtfuzz builds --install {version}")
     return info
 
 
