@@ -30,15 +30,16 @@ def _fail(msg: str) -> LibvirtError:
     return LibvirtError("CONFIG_UNSUPPORTED", msg)
 
 
-def _info(s: Info, d: Info) -> None:
+def _info(s: Info, d: Info, prof: Profile) -> None:
     """virDomainDeviceInfoCheckABIStability (USB/CCW addresses are not compared)."""
     if s.type != d.type:
         raise _fail(f"Target device address type {d.type or 'none'} does not match source "
                     f"{s.type or 'none'}")
     if s.type == "pci" and s.pci.key() != d.pci.key():
         a, b = d.pci, s.pci
+        sep = prof.data["abi_pci_address_sep"]
         raise _fail(f"Target device PCI address {a.domain:04x}:{a.bus:02x}:{a.slot:02x}.{a.function:x}"
-                    f"does not match source {b.domain:04x}:{b.bus:02x}:{b.slot:02x}.{b.function:x}")
+                    f"{sep}does not match source {b.domain:04x}:{b.bus:02x}:{b.slot:02x}.{b.function:x}")
 
 
 def _model_int(c: Controller, prof: Profile) -> int:
@@ -63,7 +64,7 @@ def _controller(s: Controller, d: Controller, prof: Profile) -> None:
         sp = -1 if s.ports is None else s.ports
         dp = -1 if d.ports is None else d.ports
         raise _fail(f"Target controller ports {dp} does not match source {sp}")
-    _info(s.info, d.info)
+    _info(s.info, d.info, prof)
 
 
 def _count(what: str, d: int, s: int) -> None:
@@ -124,7 +125,7 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
             raise _fail(f"Target input device type {d.type} does not match source {s.type}")
         if s.bus != d.bus:
             raise _fail(f"Target input device bus {d.bus} does not match source {s.bus}")
-        _info(s.info, d.info)
+        _info(s.info, d.info, prof)
     _count("serial port count", len(dst.serials), len(src.serials))
     for s, d in zip(src.serials, dst.serials, strict=True):
         if s.target_type != d.target_type:
@@ -136,10 +137,10 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
     _count("console count", int(dst.console), int(src.console))
     _count("hub device count", len(dst.hubs), len(src.hubs))
     for s, d in zip(src.hubs, dst.hubs, strict=True):
-        _info(s.info, d.info)
+        _info(s.info, d.info, prof)
     _count("redirected devices count", len(dst.redirdevs), len(src.redirdevs))
     for s, d in zip(src.redirdevs, dst.redirdevs, strict=True):
-        _info(s.info, d.info)
+        _info(s.info, d.info, prof)
     _count("watchdog device count", len(dst.watchdogs), len(src.watchdogs))
     for s_, d_ in zip(src.watchdogs, dst.watchdogs, strict=True):
         if s_.model != d_.model:
@@ -154,12 +155,12 @@ def compare(src: Domain, dst: Domain, prof: Profile, skip_volatile: bool = False
         if s.autodeflate != d.autodeflate:
             raise _fail(f"Target balloon autodeflate attribute value '{d.autodeflate or 'absent'}' "
                         f"does not match source '{s.autodeflate or 'absent'}'")
-        _info(s.info, d.info)
+        _info(s.info, d.info, prof)
     _count("panic device count", len(dst.panics), len(src.panics))
     for s, d in zip(src.panics, dst.panics, strict=True):
         if s.model != d.model:
             raise _fail(f"Target panic model '{d.model}' does not match source '{s.model}'")
-        _info(s.info, d.info)
+        _info(s.info, d.info, prof)
 
 
 def check_abi(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiResult:
