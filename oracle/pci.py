@@ -116,7 +116,6 @@ class AddrSet:
         # the bus word of "a %s slot is needed to connect a PCI controller model=..." per model
         # (profile table pci_slot_needed_bus; None: the build's text for that model is unknown)
         self.slot_needed_bus: dict = {"*": "PCI"}
-        self.explicit_bus_growth = True  # profile rule explicit_address_bus_growth
         self.uids: set[int] = set()
         self.fids: set[int] = set()
 
@@ -260,9 +259,6 @@ class AddrSet:
     # -- virDomainPCIAddressReserveAddrInternal
     def reserve(self, addr: PCIAddr, flags: int, from_config: bool = True) -> None:
         if self.dry_run and addr.bus >= len(self.buses):  # grow() would add buses
-            if not self.explicit_bus_growth:
-                raise OracleUnsupported("an explicit PCI address on a bus no controller provides "
-                                        "(this build grows such buses differently)")
             self.grow(addr, flags)
         self.validate(addr, flags, from_config)
         self._take(addr, flags, from_config)
@@ -673,7 +669,6 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
     if nbuses > 0:
         addrs = _create_set(dom, caps, nbuses, True)
         addrs.slot_needed_bus = prof.data["pci_slot_needed_bus"]
-        addrs.explicit_bus_growth = prof.rule("explicit_address_bus_growth")
         _validate_chipsets(dom, addrs)
         if has_pci_root(dom):
             if not all(b.fully_reserved() for b in addrs.buses):
