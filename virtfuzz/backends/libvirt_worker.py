@@ -112,6 +112,8 @@ class Worker:
             return {"kind": "error", "error": _msg(e), "stage": "define-src"}
         try:
             src_mig = dom.XMLDesc(MIGRATABLE_INACTIVE)
+        except libvirt.libvirtError as e:  # defined, but it has no migratable form to save
+            return {"kind": "error", "error": _msg(e), "stage": "define-src"}
         finally:
             dom.undefine()
         image = self.scratch / "abi.save"
