@@ -12,6 +12,10 @@ from a small grammar (machine x device snippet); each case is written as:
 - ``NAME.expected.err``       ``str(libvirtError)`` on failure
 - ``NAME.json``               context {op, arch, machine, qemu, caps_del, profile, recorded_with}
 
+The expected outputs of load, abi, attach and detach cases and of the capability-variant cases
+come from ``scripts/recorder.py`` (libvirt-python alone, no virtfuzz code); ``--rerecord OPS``
+re-records existing cases with it.
+
 Usage: ``scripts/record-golden.py [--root DIR] [--out DIR] [--filter SUBSTR]``. One embedded
 driver root per process (libvirt takes a pid-file lock on it).
 """
@@ -626,38 +630,58 @@ def run(cases_: list[dict], root: str, out: Path) -> dict[str, int]:
             (out / f"{name}.expected.mig.xml").write_text(res["mig"])
         (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
     conn.close()
+    # the expectations of abi/attach/detach cases come from scripts/recorder.py (the in-process
+    # results above only shaped the inputs: a destination is the source's migratable XML, edited)
+    rerecord(out, ["abi", "attach", "detach"], {c["name"] for c in cases_ if c["op"] in ("abi", "attach", "detach")})
     if loads:
         run_load(loads, root, out, stats)
     return stats
 
 
-def run_load(cases_: list[dict], root: str, out: Path, stats: dict[str, int]) -> None:
-    """Driver-restart semantics: put the inputs into a fresh root's config dir and let a new
-    process (own embed root) load them -- parsed without ABI_UPDATE, validation skipped."""
-    from virtfuzz.backends.libvirt_backend import LibvirtBackend
+RECORDER = REPO / "scripts" / "recorder.py"
+RECORDED_BY_RECORDER = RECORDED_WITH + " (scripts/recorder.py)"
+LOAD_ERROR_FROM = "libvirt's log: the last error before \"Failed to load config for domain\" (scripts/recorder.py)"
 
-    # the project's backend restarts a driver on a fresh root and reads the reason a config was
-    # skipped from libvirt's log (virDomainObjListLoadAllConfigs logs it; no API call fails)
-    backend = LibvirtBackend()
-    try:
-        results = backend.load_many([c["xml"] for c in cases_])
-    finally:
-        backend.close()
-    for c, r in zip(cases_, results, strict=True):
+
+def record_with_recorder(op: str, inputs: list[Path], out: Path | None = None) -> dict[str, str]:
+    """Expected outputs from ``scripts/recorder.py OP`` (libvirt-python alone, nothing of
+    virtfuzz): name -> "ok"/"error". ``--out`` defaults to beside the inputs."""
+    import subprocess
+
+    results: dict[str, str] = {}
+    for i in range(0, len(inputs), 2000):  # keep the command line short
+        chunk = inputs[i:i + 2000]
+        cmd = [sys.executable, str(RECORDER), op, *(["--out", str(out)] if out else []), *map(str, chunk)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        for line in proc.stdout.splitlines():
+            path, res = line.rsplit(": ", 1)
+            results[Path(path).name[:-len(".xml")]] = res.split()[0]
+    missing = [p.name for p in inputs if p.name[:-len(".xml")] not in results]
+    if missing:
+        raise SystemExit(f"recorder.py {op} gave no result for {missing[:5]}")
+    return results
+
+
+def run_load(cases_: list[dict], root: str, out: Path, stats: dict[str, int]) -> None:
+    """Driver-restart semantics, recorded by ``scripts/recorder.py load``: the inputs go into a
+    fresh root's config dir and a fresh embedded driver loads them (parsed without ABI_UPDATE,
+    not validated); a skipped definition's reason is the error libvirt logged for it."""
+    paths = []
+    for c in cases_:
         name = c["name"]
         for old in out.glob(f"{name}.*"):
             old.unlink()
-        ctx = {"op": "load", "arch": c["arch"], "machine": c["machine"], "qemu": "7.2.0",
-               "caps_del": [], "profile": "9.0.0", "recorded_with": RECORDED_WITH}
         (out / f"{name}.xml").write_text(c["xml"])
-        if r.kind != "ok":
+        paths.append(out / f"{name}.xml")
+    results = record_with_recorder("load", paths)
+    for c in cases_:
+        name = c["name"]
+        ctx = {"op": "load", "arch": c["arch"], "machine": c["machine"], "qemu": "7.2.0",
+               "caps_del": [], "profile": "9.0.0", "recorded_with": RECORDED_BY_RECORDER}
+        if results[name] != "ok":
             ctx["load_failed"] = True
-            ctx["load_error_from"] = "libvirt log (virDomainObjListLoadAllConfigs)"
-            (out / f"{name}.expected.err").write_text(f"{r.error}\n")
-            stats["error"] += 1
-        else:
-            (out / f"{name}.expected.xml").write_text(r.xml)
-            stats["ok"] += 1
+            ctx["load_error_from"] = LOAD_ERROR_FROM
+        stats["error" if results[name] != "ok" else "ok"] += 1
         (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
 
 
@@ -690,52 +714,86 @@ CAPS_DEL_CASES: list[tuple[str, str, str, str]] = [
 
 
 def record_caps_del(out: Path) -> None:
-    """Capability variants through the team's CLI (`virtfuzz define --backend libvirt --caps-del`,
-    a fake QEMU answering the recorded 7.2 probe minus one flag). The golden input carries the
-    variant's <emulator> path, which is what selects the capability set in libvirt."""
-    import shutil
-    import subprocess
-
-    venv_cli = REPO / ".venv" / "bin" / "virtfuzz"
+    """Capability variants: the input names the stock ``/usr/bin/qemu-system-ARCH`` and the context
+    the deleted flag. virtfuzz's CapsContext prepares a copy naming the variant's fake QEMU (a
+    wrapper replaying the recorded 7.2 probe minus the flag); ``scripts/recorder.py define`` runs
+    on that copy, and the variant's path in libvirt's answers is put back to the stock one."""
     for k, (arch, machine, flag, devs) in enumerate(CAPS_DEL_CASES):
         name = f"capsdel-{k:02d}-{arch}-{flag}"
-        tmp = Path(tempfile.mkdtemp())
         xml = domain_xml(name, arch, machine, devs)
-        (tmp / f"{name}.xml").write_text(xml)
-        subprocess.run([str(venv_cli), "define", "--backend", "libvirt", "--caps-del", flag, "--out",
-                        str(tmp / "out"), str(tmp / f"{name}.xml")], check=True, capture_output=True)
-        res = tmp / "out"
-        stored = res / f"{name}.xml"
+        stock = f"/usr/bin/{'qemu-system-i386' if arch == 'i686' else 'qemu-system-' + arch}"
+        if "<devices>" in xml:
+            xml = xml.replace("<devices>", f"<devices><emulator>{stock}</emulator>")
+        else:
+            xml = xml.replace("</domain>", f"<devices><emulator>{stock}</emulator></devices></domain>")
         for old in out.glob(f"{name}.*"):
             old.unlink()
-        emulator = None
-        if stored.exists():
-            m = re.search(r"<emulator>([^<]*)</emulator>", stored.read_text())
-            emulator = m.group(1) if m else None
-        if emulator is None:  # rejected: learn the variant path from a minimal define
-            probe = domain_xml(name + "-p", arch, machine, "")
-            (tmp / "p.xml").write_text(probe)
-            subprocess.run([str(venv_cli), "define", "--backend", "libvirt", "--caps-del", flag, "--out",
-                            str(tmp / "pout"), str(tmp / "p.xml")], check=True, capture_output=True)
-            m = re.search(r"<emulator>([^<]*)</emulator>", (tmp / "pout" / "p.xml").read_text())
-            emulator = m.group(1)
-        if "<devices>" in xml:
-            xml = xml.replace("<devices>", f"<devices><emulator>{emulator}</emulator>")
-        else:
-            xml = xml.replace("</domain>", f"<devices><emulator>{emulator}</emulator></devices></domain>")
         (out / f"{name}.xml").write_text(xml)
-        if stored.exists():
-            shutil.copy(stored, out / f"{name}.expected.xml")
-            if (res / f"{name}.mig.xml").exists():
-                shutil.copy(res / f"{name}.mig.xml", out / f"{name}.expected.mig.xml")
-            if (res / f"{name}.mig.err").exists():
-                shutil.copy(res / f"{name}.mig.err", out / f"{name}.expected.mig.err")
-        else:
-            shutil.copy(res / f"{name}.err", out / f"{name}.expected.err")
         ctx = {"op": "define", "arch": arch, "machine": machine, "qemu": "7.2.0", "caps_del": [flag],
-               "profile": "9.0.0", "recorded_with": RECORDED_WITH + " (fake-QEMU variant via virtfuzz CLI)"}
+               "profile": "9.0.0", "recorded_with": RECORDED_BY_RECORDER + ", fake-QEMU variant"}
         (out / f"{name}.json").write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
-        shutil.rmtree(tmp, ignore_errors=True)
+    rerecord(out, ["capsdel"])
+
+
+def _emulator_of(xml: str) -> str | None:
+    m = re.search(r"<emulator>\s*([^<]*?)\s*</emulator>", xml)
+    return m.group(1) if m else None
+
+
+def rerecord(out: Path, ops: list[str], names: set[str] | None = None) -> dict[str, dict[str, int]]:
+    """Re-record the expected outputs of the corpus's existing cases of ``ops`` (define, load, abi,
+    attach, detach; "capsdel" for the define cases with a capability context) with
+    ``scripts/recorder.py``, and mark their provenance. Inputs are not touched."""
+    import shutil
+
+    from virtfuzz.backends.caps_context import CapsContext
+
+    counts: dict[str, dict[str, int]] = {}
+    by_op: dict[str, list[tuple[Path, dict]]] = {}
+    for j in sorted(out.glob("*.json")):
+        if names is not None and j.name[:-5] not in names:
+            continue
+        ctx = json.loads(j.read_text())
+        op = "capsdel" if ctx["op"] == "define" and (ctx.get("caps_del") or ctx.get("qemu") not in
+                                                    (None, "7.2.0")) else ctx["op"]
+        if op in ops:
+            by_op.setdefault(op, []).append((j, ctx))
+    for op, items in by_op.items():
+        if op == "capsdel":  # one prepared input per case, in a scratch dir
+            results = {}
+            for j, ctx in items:
+                name = j.name[:-5]
+                tmp = Path(tempfile.mkdtemp(prefix="vf-capsdel-"))
+                try:
+                    src = (out / f"{name}.xml").read_text()
+                    stock = _emulator_of(src)
+                    prepared = CapsContext(None if ctx["qemu"] == "7.2.0" else ctx["qemu"],
+                                           ctx["caps_del"]).prepare(src)
+                    variant = _emulator_of(prepared)
+                    assert stock and variant and variant != stock, (name, stock, variant)
+                    (tmp / f"{name}.xml").write_text(prepared)
+                    results.update(record_with_recorder("define", [tmp / f"{name}.xml"], tmp / "out"))
+                    for suffix in (".expected.xml", ".expected.mig.xml", ".expected.mig.err", ".expected.err"):
+                        (out / f"{name}{suffix}").unlink(missing_ok=True)
+                        got = tmp / "out" / f"{name}{suffix}"
+                        if got.exists():
+                            (out / f"{name}{suffix}").write_text(got.read_text().replace(variant, stock))
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            results = record_with_recorder(op, [out / f"{j.name[:-5]}.xml" for j, _ in items])
+        for j, ctx in items:
+            res = results[j.name[:-5]]
+            ctx["recorded_with"] = RECORDED_BY_RECORDER + (", fake-QEMU variant" if op == "capsdel" else "")
+            if op == "load":
+                ctx.pop("load_failed", None)
+                ctx.pop("load_error_from", None)
+                if res != "ok":
+                    ctx["load_failed"] = True
+                    ctx["load_error_from"] = LOAD_ERROR_FROM
+            j.write_text(json.dumps(ctx, indent=1, sort_keys=True) + "\n")
+            counts.setdefault(op, {"ok": 0, "error": 0})[res] += 1
+    return counts
 
 
 def measure(out: Path) -> int:
@@ -792,7 +850,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--filter", default="")
     ap.add_argument("--caps-del", action="store_true",
-                    help="record the capability-variant cases through the virtfuzz CLI")
+                    help="record the capability-variant cases (fake QEMU prepared by virtfuzz, "
+                         "expectations by scripts/recorder.py)")
+    ap.add_argument("--rerecord", metavar="OPS",
+                    help="re-record the expectations of existing cases with scripts/recorder.py: "
+                         "comma-separated ops (define,load,abi,attach,detach,capsdel)")
     ap.add_argument("--measure", action="store_true",
                     help="compare the oracle with the recorded corpus (no libvirt needed)")
     a = ap.parse_args(argv)
@@ -800,6 +862,10 @@ def main(argv: list[str] | None = None) -> int:
         return measure(a.out)
     if a.caps_del:
         record_caps_del(a.out)
+        return 0
+    if a.rerecord:
+        names = {j.name[:-5] for j in a.out.glob("*.json") if a.filter in j.name}
+        print(json.dumps(rerecord(a.out, a.rerecord.split(","), names)))
         return 0
     selected = [c for c in all_cases() if a.filter in c["name"]]
     stats = run(selected, a.root, a.out)
