@@ -33,6 +33,7 @@ from fuzz.reduce import reduce_xml
 from fuzz.report import write_report, write_summary
 from fuzz.report_junit import write_junit
 from fuzz.signature import error_class, signature
+from oracle.profile import known_profiles
 from virtfuzz.backends import open_backend
 from virtfuzz.backends.caps_context import portable
 from virtfuzz.backends.embed_root import reap_stale_roots
@@ -142,11 +143,15 @@ class Job:
         # campaign ran at half the CPU it had). It touches only its own backends: the other builds
         # and a second primary-build backend for the migration pairs.
         self.pair_primary = open_backend("libvirt", libvirt_version=cfg.libvirt_version) if self.others else None
+        # the oracle checked against each other build it has a profile for (invariant 1 per build)
+        self.other_oracles = {v: open_backend("oracle", libvirt_version=v) for v in self.others
+                              if "oracle" in self.backends and v in known_profiles()}
         self.cross_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cross-build") \
             if self.others else None
 
     def _all_backends(self) -> list:
-        return [*self.backends.values(), *self.others.values(), *([self.pair_primary] if self.pair_primary else [])]
+        return [*self.backends.values(), *self.others.values(), *self.other_oracles.values(),
+                *([self.pair_primary] if self.pair_primary else [])]
 
     def close(self) -> None:
         if self.cross_pool is not None:
@@ -259,8 +264,13 @@ class Job:
         stock = [c for c in cases if portable(c.xml)[1] is None]
         party = f"libvirt:{version}"
         found: list[tuple[Case, Failure]] = []
-        for case, obs in zip(stock, observe(other, stock, CROSS_BUILD_STEPS), strict=True):
-            found += [(case, replace(f, party=party)) for f in check_case(None, obs)]
+        real = observe(other, stock, CROSS_BUILD_STEPS)
+        model = observe(self.other_oracles[version], stock, CROSS_BUILD_STEPS) \
+            if version in self.other_oracles else [None] * len(stock)
+        parties = {"libvirt": party, "oracle": f"oracle:{version}",
+                   "oracle-vs-libvirt": f"oracle-vs-libvirt:{version}"}
+        for case, o, r in zip(stock, model, real, strict=True):
+            found += [(case, replace(f, party=parties.get(f.party, f.party))) for f in check_case(o, r)]
         pinned = [(c, x) for c in stock if (x := pin_machine(c.xml)) is not None]
         here = f"libvirt:{primary.version}"
         src, dst, pair = (primary, other, f"{here}->{party}") if (seed // len(versions)) % 2 == 0 \
@@ -268,7 +278,8 @@ class Job:
         outcomes: Counter[str] = Counter()
         for i, f in check_pair(src, dst, pair, [x for _, x in pinned], outcomes):
             found.append((Case(xml=pinned[i][1]), f))
-        return found, {party: len(stock)}, {f"{pair}:{k}": n for k, n in outcomes.items()}, version
+        by_target = {party: len(stock), **({f"oracle:{version}": len(stock)} if version in self.other_oracles else {})}
+        return found, by_target, {f"{pair}:{k}": n for k, n in outcomes.items()}, version
 
     def _record_cross(self, found: list[tuple[Case, Failure]], by_target: dict, migrations: dict, version: str,
                       seed: int, rep: BatchReport) -> None:

@@ -60,7 +60,7 @@ class KnownFindings:
         """(the known record, how it matched: "known" or "known, reproduced by the oracle"), or None."""
         if sig in self.by_signature:
             return self.by_signature[sig], "known"
-        if f.party == "oracle" or f.party.startswith("libvirt:"):
+        if f.party == "oracle" or f.party.startswith(("libvirt:", "oracle:")):
             rec = self.by_behaviour.get(self._key(f))
             if rec is not None:
                 how = "reproduced by the oracle" if f.party == "oracle" else f"also on {f.party}"
