@@ -6,12 +6,15 @@ per libvirt root), which is what the command exists to avoid.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 
 from fuzz.generate import all_capability_variants, draw_batch
-from virtfuzz.backends.caps_context import CapsContext
+from fuzz.vocabulary import ARCHES
+from virtfuzz import buildroots, datadir
+from virtfuzz.backends.caps_context import CapsContext, stock_emulator
 from virtfuzz.cli import main
 
 _EMULATOR = re.compile(r"<emulator>([^<]*)</emulator>")
@@ -24,7 +27,34 @@ def test_every_drawn_variant_is_enumerated() -> None:
     assert drawn <= enumerated, sorted(drawn - enumerated)
 
 
+def _cache_entry(build: str, emulator: str) -> str | None:
+    """libvirt's capability cache entry for ``emulator`` (file named by the SHA-256 of its path,
+    libvirt 9.0.0 src/qemu/qemu_capabilities.c virQEMUCapsCacheNew/virFileCache), as the backends
+    keep it between roots in $VIRTFUZZ_DATA_DIR/capscache/<build>/."""
+    f = datadir.data_dir() / "capscache" / build / f"{hashlib.sha256(emulator.encode()).hexdigest()}.xml"
+    return f.read_text() if f.exists() else None
+
+
 @pytest.mark.libvirt
-def test_caps_warm_runs(capsys) -> None:
+def test_caps_warm_fills_libvirts_cache_for_every_binary_and_variant(capsys) -> None:
     assert main(["caps-warm", "--jobs", "1"]) == 0
-    assert re.search(r"caps-warm: \d+ QEMU binaries and variants", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    installed = buildroots.installed()
+    assert "9.0.0" in installed, "the host's libvirt is always a build"
+    missing = []
+    for build, info in installed.items():
+        number = sum(int(x) * 1000 ** (2 - i) for i, x in enumerate(build.split(".")))
+        selfvers = f"<selfvers>{number}</selfvers>"
+        jobs = [(a, None, ()) for a in ARCHES if not info.get("arches") or a in info["arches"]]
+        if build == "9.0.0":
+            jobs += all_capability_variants()
+        for arch, version, dels in jobs:
+            emulator = CapsContext(version, dels).emulator(arch) if (version or dels) else stock_emulator(arch)
+            entry = _cache_entry(build, emulator)
+            # libvirt's own record of the probe: this emulator, this libvirt, the deleted flags gone
+            if entry is None or f"<emulator>{emulator}</emulator>" not in entry or selfvers not in entry:
+                missing.append(f"{build} {arch} {version} {dels}: {emulator}")
+            elif any(f"<flag name='{f}'/>" in entry for f in dels):
+                missing.append(f"{build} {arch} {version} {dels}: a deleted flag is still probed")
+        assert re.search(rf"caps-warm: libvirt {re.escape(build)}: {len(jobs)} QEMU binaries", out), out
+    assert not missing, f"{len(missing)} not in libvirt's capability cache:\n" + "\n".join(missing[:20])
