@@ -10,6 +10,7 @@ place that decides.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from functools import cache
 from typing import NoReturn
 
@@ -28,6 +29,30 @@ def seed_data_dir(path):
         (path / "libvirt-src").mkdir(exist_ok=True)
         (path / "libvirt-src" / "installed").symlink_to(src.resolve())
     return path
+
+
+@contextmanager
+def private_data_dir_at(path):
+    """Use a data directory of one's own, seeded read-only with the set-up's libvirt source: the
+    fake-QEMU variants drawn meanwhile are created there, never in the machine's. The campaign's
+    per-process cache of capability contexts (which remember their variants' paths) is emptied on
+    the way in and out, so no path leaks between this directory and the machine's."""
+    from fuzz import generate
+
+    seed_data_dir(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(datadir.ENV, str(path))
+        generate._context.cache_clear()
+        try:
+            yield path
+        finally:
+            generate._context.cache_clear()
+
+
+@pytest.fixture
+def private_data_dir(tmp_path):
+    with private_data_dir_at(tmp_path / "data") as path:
+        yield path
 
 
 def skip_libvirt_opted_out() -> bool:

@@ -20,7 +20,7 @@ from virtfuzz.cli import main
 _EMULATOR = re.compile(r"<emulator>([^<]*)</emulator>")
 
 
-def test_every_drawn_variant_is_enumerated() -> None:
+def test_every_drawn_variant_is_enumerated(private_data_dir) -> None:
     enumerated = {CapsContext(version, dels).emulator(arch) for arch, version, dels in all_capability_variants()}
     drawn = {m.group(1) for c in draw_batch(1500, 3, variant_rate=1.0) if (m := _EMULATOR.search(c.xml))}
     assert len(drawn) > 60, "the sample should reach most variants"

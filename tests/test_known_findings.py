@@ -6,6 +6,7 @@ known list if it was fixed), so the campaign reports it again should it come bac
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,17 @@ def test_known_finding_reproduces(case: Path, capsys, libvirt_backend):
     status = main(["replay", str(case)])
     out = capsys.readouterr().out
     assert status == 1 and f"REPRODUCED: {case.name}" in out, out
+
+
+def test_known_findings_and_corpus_cases_name_no_machine_paths():
+    """A finding or corpus case names the stock QEMU binary; which capability variant it ran on is
+    data (``qemu``/``caps_del`` in its context), re-created wherever it is replayed. A fake-QEMU
+    path (``<data dir>/variants/...``) would tie it to one machine's data directory and contradict
+    its context."""
+    repo = KNOWN_DIR.parent
+    bad = []
+    for f in [*KNOWN_DIR.rglob("*.xml"), *KNOWN_DIR.rglob("*.json"), *(repo / "cases").rglob("*.xml")]:
+        for emulator in re.findall(r"<emulator>\s*([^<]*?)\s*</emulator>", f.read_text()):
+            if not re.fullmatch(r"/usr/bin/qemu-system-[a-z0-9_]+", emulator):
+                bad.append(f"{f.relative_to(repo)}: {emulator}")
+    assert not bad, "\n".join(bad[:20])

@@ -20,6 +20,7 @@ from oracle.fmt import format_domain
 from oracle.migratable import make_migratable, migratable_xml
 from oracle.pipeline import parse_and_define, reparse
 from oracle.profile import get_profile
+from tests.conftest import private_data_dir_at
 from virtfuzz.backends import open_backend
 
 GOLDEN = Path(__file__).resolve().parent.parent / "corpus" / "cases" / "oracle-golden"
@@ -58,10 +59,12 @@ def _domains() -> list[tuple[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def defined():
+def defined(tmp_path_factory):
     prof = get_profile()
     out = []
-    for x, caps in _domains():
+    with private_data_dir_at(tmp_path_factory.mktemp("data")):  # the variants drawn go there
+        domains = _domains()
+    for x, caps in domains:
         try:
             out.append((x, parse_and_define(x, caps, prof, True), caps))
         except (LibvirtError, OracleInputError):
@@ -109,7 +112,7 @@ def _all_operations(backend, cases) -> list:
     return out
 
 
-def test_memo_session_answers_like_fresh_calls() -> None:
+def test_memo_session_answers_like_fresh_calls(private_data_dir) -> None:
     """Batches (memo session) give what single calls (no memo) give, cold and warm."""
     from oracle import memo
 
@@ -139,7 +142,7 @@ def test_memo_session_answers_like_fresh_calls() -> None:
     assert _all_operations(backend, cases) == fresh  # warm: answered from the tables
 
 
-def test_memo_entries_stay_unmodified() -> None:
+def test_memo_entries_stay_unmodified(private_data_dir) -> None:
     """Shared definitions and parses are never modified by the operations that read them."""
     import dataclasses
 

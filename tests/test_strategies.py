@@ -451,7 +451,7 @@ def test_rendering_is_what_lxml_writes() -> None:
         assert etree.tostring(etree.fromstring(xml.encode(), parser), pretty_print=True, encoding="unicode") == xml
 
 
-def test_emulator_goes_where_the_caps_context_puts_it() -> None:
+def test_emulator_goes_where_the_caps_context_puts_it(private_data_dir) -> None:
     from fuzz.generate import _context, _versions
 
     versions = _versions("x86_64")
@@ -466,7 +466,7 @@ def test_random_draw_refuses_foreign_strategies() -> None:
         RandomDraw(random.Random(0))(st.integers())
 
 
-def test_draw_batch_is_the_same_in_another_process() -> None:
+def test_draw_batch_is_the_same_in_another_process(private_data_dir) -> None:
     """Campaign jobs are spawned processes with their own hash seeds; a seed must not depend on it."""
     code = ("import hashlib; from fuzz.generate import draw_batch; "
             "print(hashlib.sha256(repr(draw_batch(200, 99, 0.3)).encode()).hexdigest())")
@@ -475,7 +475,7 @@ def test_draw_batch_is_the_same_in_another_process() -> None:
     assert digests == {hashlib.sha256(repr(draw_batch(200, 99, 0.3)).encode()).hexdigest() + "\n"}
 
 
-def test_draw_batch_is_reproducible_and_keeps_its_rates() -> None:
+def test_draw_batch_is_reproducible_and_keeps_its_rates(private_data_dir) -> None:
     batch = draw_batch(400, 4242, 0.3)
     assert batch == draw_batch(400, 4242, 0.3)
     assert batch != draw_batch(400, 4243, 0.3)
