@@ -13,7 +13,7 @@ from oracle.errors import LibvirtError
 from oracle.model import domain_arch
 from oracle.pipeline import defined, reparsed
 from oracle.profile import DEFAULT_PROFILE, get_profile
-from virtfuzz.results import AbiResult, DefineResult, XmlResult
+from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 
 def arch_of(xml: str) -> str | None:
@@ -66,3 +66,16 @@ def detach(domain_xml: str, device_xml: str, caps: CapSet, profile: str = DEFAUL
     from oracle.hotplug import detach_config
 
     return detach_config(domain_xml, device_xml, caps, get_profile(profile))
+
+
+def guest(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> GuestResult:
+    """domainXMLToNative("qemu-argv") reduced to the guest layout (virtfuzz.guest_layout): the
+    definition parsed as a new one (ABI_UPDATE, validated), then its USB/PCI command line."""
+    from oracle.layout import guest_layout
+
+    prof = get_profile(profile)
+    try:
+        d = defined(xml, caps, prof, True)
+        return GuestResult(kind="ok", layout=guest_layout(d.dom, caps, prof))
+    except LibvirtError as e:
+        return GuestResult(kind="error", error=str(e))

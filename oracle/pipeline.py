@@ -194,11 +194,14 @@ def validate_usb_controller(c, caps: CapSet, prof: Profile) -> None:
     if c.model is None:
         raise OracleUnsupported("USB controller left without a model at validation")
     cap = prof.data["usb_model_caps"].get(c.model)
+    texts = prof.data["usb_cmdline_texts"]
+    from oracle.layout import USB_DRIVERS
+
+    names = {"model": c.model, "qemu": USB_DRIVERS.get(c.model, c.model)}
     if cap is None or not caps.has(cap):
-        raise LibvirtError("CONFIG_UNSUPPORTED", f"USB controller model '{c.model}' not supported in this QEMU binary")
+        raise LibvirtError("CONFIG_UNSUPPORTED", texts["unsupported"].format(**names))
     if c.ports is not None and c.model not in ("nec-xhci", "qemu-xhci"):
-        raise LibvirtError("CONFIG_UNSUPPORTED",
-                           f"usb controller type '{c.model}' doesn't support 'ports' with this QEMU binary")
+        raise LibvirtError("CONFIG_UNSUPPORTED", texts["ports"].format(**names))
 
 
 def reparse(xml: str, caps: CapSet, prof: Profile) -> Domain:

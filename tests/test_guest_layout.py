@@ -95,12 +95,43 @@ def test_migrate_between_builds(tmp_path):
     assert "pc-i440fx-11.1" in report["reason"] and report["destination"]["error"]
 
 
-def test_migrate_refuses_backend_options_and_oracle_targets(tmp_path):
+def test_migrate_refuses_backend_options_and_unknown_oracle_profiles(tmp_path):
     f = tmp_path / "m.xml"
     f.write_text(GUEST)
-    p = subprocess.run([*VIRTFUZZ, "migrate", "--from", "oracle:9.0.0", "--to", "libvirt:9.0.0", str(f)],
+    p = subprocess.run([*VIRTFUZZ, "migrate", "--from", "oracle:3.1.4", "--to", "libvirt:9.0.0", str(f)],
                        capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2 and "oracle" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 2 and "oracle profile" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     p = subprocess.run([*VIRTFUZZ, "migrate", "--libvirt", "9.0.0", "--from", "libvirt:9.0.0", "--to",
                         "libvirt:9.0.0", str(f)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "--libvirt has no effect" in p.stderr
+
+
+def test_oracle_guest_layout_is_the_measured_one(tmp_path):
+    """The oracle's layout of GUEST is the one every real build gave (EXPECTED, measured)."""
+    f = tmp_path / "g.xml"
+    f.write_text(GUEST)
+    p = subprocess.run([*VIRTFUZZ, "guest", "--backend", "oracle", str(f)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == EXPECTED
+
+
+def test_migrate_between_oracle_profiles(tmp_path):
+    f = tmp_path / "m.xml"
+    f.write_text(GUEST)
+    p = subprocess.run([*VIRTFUZZ, "migrate", "--from", "oracle:9.0.0", "--to", "oracle:12.9.0", str(f)],
+                       capture_output=True, text=True, timeout=60)
+    report = json.loads(p.stdout)
+    assert p.returncode == 0 and report["ok"] and report["guest"]["source"] == EXPECTED, report["reason"]
+    assert set(report) == {"ok", "reason", "source", "destination", "abi", "guest"}
+
+
+@pytest.mark.libvirt
+def test_migrate_from_the_oracle_to_a_build(tmp_path):
+    require_build("9.0.0")
+    f = tmp_path / "m.xml"
+    f.write_text(GUEST)
+    p = subprocess.run([*VIRTFUZZ, "migrate", "--from", "oracle:9.0.0", "--to", "libvirt:9.0.0", str(f)],
+                       capture_output=True, text=True, timeout=300)
+    report = json.loads(p.stdout)
+    assert p.returncode == 0 and report["ok"] and report["guest"]["destination"] == EXPECTED, report["reason"]

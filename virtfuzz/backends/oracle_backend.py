@@ -16,7 +16,7 @@ from functools import lru_cache
 from virtfuzz.backend import BackendUnavailable
 from virtfuzz.fakeqemu.variants import VariantError, variant_of_emulator
 from virtfuzz.inputs import InputError, domain_arch
-from virtfuzz.results import AbiResult, DefineResult, XmlResult
+from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 DEFAULT_PROFILE = "9.0.0"
 
@@ -151,3 +151,11 @@ class OracleBackend:
 
     def close(self) -> None:
         pass
+
+    def guest(self, xml: str) -> GuestResult:
+        return self._guard(GuestResult, self._call("guest"), xml, self.caps(xml))
+
+    def guest_many(self, xmls: Sequence[str]) -> list[GuestResult]:
+        """The guest layout (virtfuzz.guest_layout) the profile's libvirt would give QEMU."""
+        with self._oracle.session():
+            return [self.guest(x) for x in xmls]

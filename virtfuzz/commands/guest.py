@@ -5,8 +5,9 @@ command line (``domainXMLToNative("qemu-argv")``: no QEMU is started) is reduced
 ``{"machine": TYPE, "devices": [{"driver", "id", "bus", "addr", "port", "masterbus", "firstport",
 "multifunction", "chassis", "chassis_nr"}, ...]}`` (see ``virtfuzz.guest_layout``); ``-usb`` appears
 as ``{"driver": "-usb"}``. Exit 0 with the JSON on stdout; 1 when libvirt rejects the definition or
-cannot build a command line for it (its message on stderr); 2 bad input. Real builds only: the
-oracle does not model the command line yet (exit 2 saying so).
+cannot build a command line for it (its message on stderr); 2 bad input. ``--backend oracle``
+computes the same layout from the oracle's profile (``oracle.layout``); an input outside its
+vocabulary exits 3.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import sys
 
 from virtfuzz.commands.common import backend_from_args, read_domain_inputs
-from virtfuzz.inputs import InputError
 
 HELP = "print the guest's USB/PCI layout as QEMU would get it (JSON)"
 
@@ -26,20 +26,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.backend != "libvirt":
-        raise InputError("the oracle does not model the QEMU command line yet: use --backend libvirt")
     (xml,) = read_domain_inputs(args, [args.file])
     backend = backend_from_args(args)
     try:
         (defined,) = backend.define_many([xml], migratable=False)
         if defined.kind != "ok":
             print(defined.error, file=sys.stderr)
-            return 1
+            return 3 if defined.kind == "unsupported" else 1
         (guest,) = backend.guest_many([defined.xml or ""])
     finally:
         backend.close()
     if guest.kind != "ok":
         print(guest.error, file=sys.stderr)
-        return 1
+        return 3 if guest.kind == "unsupported" else 1
     print(json.dumps(guest.layout, indent=1))
     return 0

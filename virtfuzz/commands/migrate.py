@@ -1,4 +1,4 @@
-"""Migrate a definition from one real libvirt build to another, and say whether the guest survives.
+"""Migrate a definition from one libvirt to another (real builds or oracle profiles): does the guest survive?
 
 On the source build: define FILE (a new definition, ABI_UPDATE), apply the hotplug ``--steps``
 (a JSON list of ``{"op": "attach"|"detach", "xml": DEVICE_XML}``, config only), and take the
@@ -16,6 +16,11 @@ ok, 1 when the migration would break the guest or is refused, 2 bad input. Machi
 (``pc``, ``q35``, ``virt``) resolve to each QEMU's newest machine type, so most migrations to an
 older build are refused for the machine type alone: use a versioned machine every QEMU involved
 knows (e.g. ``pc-i440fx-5.2``, ``pc-q35-5.2``, ``virt-5.2``, ``pseries-5.2``).
+
+Either side may be an oracle profile (``oracle:9.0.0``, or an era profile such as ``oracle:1.3.1``):
+the oracle then answers every step (define, hotplug, migratable XML, destination parse, ABI check,
+guest layout: ``oracle.layout``). An input outside the oracle's vocabulary is a report with
+``ok`` false and a reason starting ``the oracle declines``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from virtfuzz.guest_layout import first_difference
 from virtfuzz.inputs import InputError
 from virtfuzz.targets import Target, open_target, parse_target
 
-HELP = "migrate a definition between two real libvirt builds and compare the guests"
+HELP = "migrate a definition between two libvirt builds (or oracle profiles) and compare the guests"
 BACKEND_OPTIONS = ()  # the targets name the builds: --from/--to
 
 
@@ -57,11 +62,21 @@ def _steps(path: Path | None) -> list[dict[str, str]]:
     return steps
 
 
-def _real(spec: str) -> Target:
+def _target(spec: str) -> Target:
     target = parse_target(spec)
-    if target.kind != "libvirt":
-        raise InputError(f"{spec}: migrate needs real builds (the oracle does not model the guest layout yet)")
+    if target.kind == "oracle":
+        from oracle.profile import known_profiles
+
+        if target.version is not None and target.version not in known_profiles():
+            raise InputError(f"{spec}: unknown oracle profile; known: {', '.join(known_profiles())}")
     return target
+
+
+def _refusal(who: str, what: str, result: Any) -> str:
+    """The reason text of a refused step; an oracle gap is said to be one."""
+    if result.kind == "unsupported":
+        return f"the oracle declines ({who}, {what}): {result.error}"
+    return f"the {who} refuses {what}: {result.error}"
 
 
 def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: Target) -> dict[str, Any]:
@@ -74,17 +89,20 @@ def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: 
     try:
         (defined,) = src.define_many([xml], migratable=False)
         if defined.kind != "ok":
-            report["reason"] = f"the source refuses the definition: {defined.error}"
+            report["reason"] = _refusal("source", "the definition", defined)
             return report
         stored = defined.xml or ""
         for i, step in enumerate(steps, 1):
             run = src.attach_many if step["op"] == "attach" else src.detach_many
             (after,) = run([(stored, step["xml"])])
             if after.kind != "ok":
-                report["reason"] = f"the source refuses step {i} ({step['op']}): {after.error}"
+                report["reason"] = _refusal("source", f"step {i} ({step['op']})", after)
                 return report
             stored = after.xml or ""
         (again,) = src.define_many([stored])
+        if again.kind == "unsupported":
+            report["reason"] = _refusal("source", "its own stored XML", again)
+            return report
         if again.kind != "ok" or again.migratable is None:
             report["reason"] = f"the source cannot format the migratable XML: {again.error or again.migratable_error}"
             return report
@@ -98,7 +116,7 @@ def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: 
         (loaded,) = dst.load_many([report["source"]["migratable"]])
         if loaded.kind != "ok":
             report["destination"]["error"] = loaded.error
-            report["reason"] = f"the destination refuses the migratable XML: {loaded.error}"
+            report["reason"] = _refusal("destination", "the migratable XML", loaded)
             return report
         report["destination"]["xml"] = loaded.xml
         (abi,) = dst.abi_many([(report["source"]["migratable"], loaded.xml or "")])
@@ -107,6 +125,10 @@ def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: 
     finally:
         dst.close()
     report["guest"]["destination"] = dst_guest.layout
+    for who, res in (("source", src_guest), ("destination", abi), ("destination", dst_guest)):
+        if res.kind == "unsupported":
+            report["reason"] = f"the oracle declines ({who}): {res.error}"
+            return report
     if src_guest.kind != "ok":
         report["reason"] = f"the source cannot build a QEMU command line: {src_guest.error}"
         return report
@@ -142,7 +164,7 @@ def _markdown(r: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    source, destination = _real(args.source), _real(args.destination)
+    source, destination = _target(args.source), _target(args.destination)
     steps = _steps(args.steps)
     (xml,) = read_domain_inputs(args, [args.file])
     report = migrate(xml, steps, source, destination)

@@ -1,0 +1,183 @@
+"""The guest layout: the USB and PCI-controller part of the QEMU command line libvirt builds for a
+definition (``virConnectDomainXMLToNative("qemu-argv")``), in ``virtfuzz.guest_layout``'s format.
+
+libvirt 9.0.0 (src/qemu/qemu_command.c): ``qemuBuildCommandLine`` adds the controllers first
+(``qemuBuildControllersCommandLine``: PCI controllers, then USB controllers, each type in the
+definition's controller order, skipping pci-root/pcie-root and model='none'; a USB controller
+left without a model is skipped where the machine allows legacy USB), then
+``qemuBuildLegacyUSBControllerCommandLine`` (``-usb`` when no USB controller produced a
+``-device``, no 'none' controller exists, and the machine is not q35/ARM virt/RISC-V virt/s390),
+then the hubs (``qemuBuildHubCommandLine``), the inputs (``qemuBuildInputCommandLine``) and the
+redirected devices (``qemuBuildRedirdevCommandLine``).  Aliases come from
+``qemuAssignDeviceAliases`` (src/qemu/qemu_alias.c): ``usb``/``usbN`` for USB controllers, ``pci.N``
+for PCI ones, ``hubN``/``inputN``/``redirN`` by position; a user alias (``ua-...``) is kept.
+
+Era profiles change two things through switches: ``usb_cmdline_default`` (what a USB controller
+without a model becomes on the command line: ``legacy`` = ``-usb`` as above; ``piix3-device`` /
+``ppc-ohci-both`` / ``ppc-ohci`` = the pre-2.2.0 choice made in ``qemuBuildUSBControllerDevStr``,
+see the profiles' sources) and ``legacy_usb_machines`` (which machines never get ``-usb``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oracle.capsets import CapSet
+from oracle.errors import LibvirtError, OracleUnsupported
+from oracle.model import Controller, Domain, Info
+from oracle.pipeline import validate_usb_controller
+from oracle.postparse import is_arm_virt, is_pseries, is_q35, is_riscv_virt
+from oracle.profile import Profile
+from virtfuzz.guest_layout import placement
+
+# QEMU device names of libvirt's USB controller models (qemuControllerModelUSBTypeToString)
+USB_DRIVERS = {"piix3-uhci": "piix3-usb-uhci", "piix4-uhci": "piix4-usb-uhci", "ehci": "usb-ehci",
+               "ich9-ehci1": "ich9-usb-ehci1", "ich9-uhci1": "ich9-usb-uhci1", "ich9-uhci2": "ich9-usb-uhci2",
+               "ich9-uhci3": "ich9-usb-uhci3", "vt82c686b-uhci": "vt82c686b-usb-uhci", "pci-ohci": "pci-ohci",
+               "nec-xhci": "nec-usb-xhci", "qemu-xhci": "qemu-xhci"}
+USB_COMPANIONS = ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3")
+INPUT_DRIVERS = {"mouse": "usb-mouse", "tablet": "usb-tablet", "keyboard": "usb-kbd"}
+
+
+def _controller_alias(c: Controller) -> str:
+    """qemuAssignDeviceControllerAlias."""
+    if c.info.alias:
+        return c.info.alias
+    if c.type == "usb":
+        return "usb" if c.idx == 0 else f"usb{c.idx}"
+    if c.type == "pci":
+        return f"pci.{c.idx}"
+    raise OracleUnsupported(f"alias of a {c.type} controller")
+
+
+def _pci_bus(dom: Domain, bus: int) -> str:
+    """qemuBuildDeviceAddressPCIGetBus: the bus a PCI address names, by the controller's alias
+    (the root bus of i440fx/pSeries is ``pci.0``, of q35/ARM virt ``pcie.0``)."""
+    for c in dom.controllers:
+        if c.type == "pci" and c.idx == bus:
+            if c.idx == 0 and c.model in ("pci-root", "pcie-root") and not c.info.alias:
+                return "pcie.0" if c.model == "pcie-root" else "pci.0"
+            return _controller_alias(c)
+    raise OracleUnsupported(f"PCI address on bus {bus} without a controller")
+
+
+def _address(dom: Domain, info: Info, props: dict[str, Any]) -> None:
+    if info.type == "pci" and info.pci is not None:
+        props["bus"] = _pci_bus(dom, info.pci.bus)
+        props["addr"] = f"{info.pci.slot}.{info.pci.function}"
+        if info.pci.multi == "on":
+            props["multifunction"] = True
+        elif info.pci.multi == "off":
+            props["multifunction"] = False
+    elif info.type == "usb":
+        usbc = next((c for c in dom.controllers if c.type == "usb" and c.idx == info.usb_bus), None)
+        if usbc is None:
+            raise OracleUnsupported(f"USB address on bus {info.usb_bus} without a controller")
+        props["bus"] = f"{_controller_alias(usbc)}.0"
+        props["port"] = ".".join(str(p) for p in info.usb_port)
+    elif info.type is not None:
+        raise OracleUnsupported(f"{info.type} address in the guest layout")
+
+
+def _pci_controller(dom: Domain, c: Controller) -> dict[str, Any] | None:
+    if c.model in ("pci-root", "pcie-root"):
+        if c.model == "pci-root" and c.idx > 0 and is_pseries(dom):
+            return {"driver": "spapr-pci-host-bridge", "id": _controller_alias(c)}
+        return None
+    name = c.model_name
+    if name is None or name in ("pxb", "pxb-pcie"):
+        raise OracleUnsupported(f"PCI controller {c.model} ({name}) on the command line")
+    props: dict[str, Any] = {"driver": name, "id": _controller_alias(c)}
+    if c.model == "pci-bridge":
+        props["chassis_nr"] = c.chassis_nr
+    if c.model in ("pcie-root-port", "pcie-switch-downstream-port"):
+        props["port"] = c.port
+        props["chassis"] = c.chassis
+    _address(dom, c.info, props)
+    return props
+
+
+def _usb_model(dom: Domain, c: Controller, caps: CapSet, prof: Profile) -> str | None:
+    """The model a USB controller has on the command line: its own, or (eras before libvirt
+    2.2.0, where the default model was chosen when the command line was built) the profile's
+    ``usb_cmdline_default`` choice; None means legacy ``-usb``."""
+    if c.model is not None:
+        return c.model
+    rule = prof.rule("usb_cmdline_default")
+    if rule == "legacy":
+        return None
+    if dom.arch.startswith("ppc64") and rule in ("ppc-ohci-both", "ppc-ohci"):
+        # [A] (<= 1.3.0): pci-ohci needs both PIIX3_USB_UHCI and PCI_OHCI; [B] (1.3.1+): PCI_OHCI
+        if caps.has("pci-ohci") and (rule == "ppc-ohci" or caps.has("piix3-usb-uhci")):
+            return "pci-ohci"
+        return None
+    return "piix3-uhci" if caps.has("piix3-usb-uhci") else None
+
+
+def _legacy_usb_allowed(dom: Domain, prof: Profile) -> bool:
+    banned = prof.data.get("legacy_usb_banned", ["q35", "arm-virt", "riscv-virt", "s390"])
+    checks = {"q35": is_q35(dom), "arm-virt": is_arm_virt(dom), "riscv-virt": is_riscv_virt(dom),
+              "s390": dom.arch.startswith("s390")}
+    return not any(checks[b] for b in banned)
+
+
+def guest_layout(dom: Domain, caps: CapSet, prof: Profile) -> dict[str, Any]:
+    """``{"machine", "devices"}`` of a defined domain; raises libvirt's LibvirtError where it
+    cannot build a command line, OracleUnsupported outside the modelled vocabulary."""
+    devices: list[dict[str, Any]] = []
+    for c in dom.controllers:
+        if c.type == "pci":
+            d = _pci_controller(dom, c)
+            if d is not None:
+                devices.append(placement(d))
+    nlegacy = nusb = 0
+    has_none = False
+    for c in dom.controllers:
+        if c.type != "usb":
+            continue
+        if c.model == "none":
+            has_none = True
+            continue
+        model = _usb_model(dom, c, caps, prof)
+        if model is None:
+            if _legacy_usb_allowed(dom, prof):
+                nlegacy += 1
+                continue
+            raise LibvirtError("CONFIG_UNSUPPORTED", "no model provided for USB controller")
+        if c.model is not None and not prof.rule("usb_controller_validate"):
+            validate_usb_controller(c, caps, prof)  # qemuBuildUSBControllerDevProps's checks
+        nusb += 1
+        props: dict[str, Any] = {"driver": USB_DRIVERS[model]}
+        if model in USB_COMPANIONS and c.info.master_startport is not None:
+            # qemuBuildUSBControllerFindMasterAlias: a controller of that index that is no companion
+            master = next((m for m in dom.controllers if m.type == "usb" and m.idx == c.idx
+                           and not (m.model in USB_COMPANIONS and m.info.master_startport is not None)), None)
+            if master is None:
+                raise LibvirtError("INTERNAL_ERROR", "masterbus not found")
+            props["masterbus"] = f"{_controller_alias(master)}.0"
+            props["firstport"] = c.info.master_startport
+        else:
+            props["id"] = _controller_alias(c)
+        _address(dom, c.info, props)
+        devices.append(placement(props))
+    if not has_none:
+        if nlegacy > 1:
+            raise LibvirtError("CONFIG_UNSUPPORTED", "Multiple legacy USB controllers are not supported")
+        if nusb == 0 and _legacy_usb_allowed(dom, prof):
+            devices.append({"driver": "-usb"})
+    for i, h in enumerate(dom.hubs):
+        if h.type == "usb":
+            props = {"driver": "usb-hub", "id": h.info.alias or f"hub{i}"}
+            _address(dom, h.info, props)
+            devices.append(placement(props))
+    for i, inp in enumerate(dom.inputs):
+        if inp.bus == "usb":
+            props = {"driver": INPUT_DRIVERS[inp.type], "id": inp.info.alias or f"input{i}"}
+            _address(dom, inp.info, props)
+            devices.append(placement(props))
+    for i, r in enumerate(dom.redirdevs):
+        if r.bus == "usb":
+            props = {"driver": "usb-redir", "id": r.info.alias or f"redir{i}"}
+            _address(dom, r.info, props)
+            devices.append(placement(props))
+    return {"machine": dom.machine or "", "devices": devices}
