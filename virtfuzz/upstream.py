@@ -1,0 +1,197 @@
+"""Run the exported corpus inside libvirt's own test programs (``tox -e upstream``).
+
+``python -m virtfuzz.upstream [--out out/upstream] [--export DIR]``:
+
+1. ``scripts/upstream-build.sh``: Debian's full libvirt source package of the installed build,
+   patched, configured with only the QEMU driver and the tests (cached in
+   ``$VIRTFUZZ_DATA_DIR/upstream/<version>/``);
+2. ``virtfuzz export --layout libvirt-9.0 --args-from-libvirt`` into ``OUT/export`` (or use
+   ``--export DIR``, an export made earlier, possibly edited: that is how the test shows a changed
+   expected output fails). ``--arch A``, ``--limit N``, ``--shipped-only`` pass to the export;
+   ``--no-start-args`` leaves out the command-line tests of the stored definitions;
+3. inserts the export into the source tree's ``tests/`` (data files; the two macro files as
+   ``tests/virtfuzz/<program>.inc``, ``#include``d inside ``mymain()`` after upstream's own
+   cases), removing what an earlier run inserted; ninja builds the two programs and their mock
+   libraries (incrementally: a cached build recompiles only the two programs' main files);
+4. runs both (``VIR_TEST_VERBOSE=1``) and writes ``OUT/summary.json``
+   ``{"libvirt", "cases", "passed", "failed": [...], "arches": [...], "programs": {...}, ...}``.
+   A case passes when every test made of it passes. Exit 0 when all pass, 1 otherwise, 2 when the
+   build or the programs could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from virtfuzz.atomic import write_text
+
+REPO = Path(__file__).resolve().parents[1]
+PROGRAMS = {
+    # program -> the line of mymain() the macro file is included before (it occurs once)
+    "qemuxml2xmltest": "\n cleanup:\n",
+    "qemuxml2argvtest": '\n    if (getenv("LIBVIRT_SKIP_CLEANUP") == NULL)\n',
+}
+DATA_DIRS = ("qemuxml2argvdata", "qemuxml2xmloutdata", "qemucapabilitiesdata")
+RESULT = re.compile(r"^\s*\d+\) (.+?)\s+\.\.\. (?:.|\n)*?(OK|FAILED|SKIP)$", re.M)
+
+
+def build() -> Path:
+    """The cached build's top directory (src/, build/), built first if missing."""
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "upstream-build.sh")], stdout=subprocess.PIPE,
+                          text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scripts/upstream-build.sh failed (exit {proc.returncode})")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def insert(export: Path, top: Path, tests: Path | None = None) -> None:
+    """Put the export into the source tree's tests/, replacing an earlier run's insertion."""
+    tests = tests or top / "src" / "tests"
+    record = top / "inserted.txt"
+    if record.exists():
+        for rel in record.read_text().splitlines():
+            (tests / rel).unlink(missing_ok=True)
+    inserted = []
+    for d in DATA_DIRS:
+        for f in sorted((export / d).glob("*")) if (export / d).is_dir() else ():
+            rel = f"{d}/{f.name}"
+            if (tests / rel).exists():
+                raise RuntimeError(f"{rel}: the export would overwrite a file of libvirt's own")
+            shutil.copyfile(f, tests / rel)
+            inserted.append(rel)
+    write_text(record, "\n".join(inserted) + "\n")
+    (tests / "virtfuzz").mkdir(exist_ok=True)
+    for prog, anchor in PROGRAMS.items():
+        inc = tests / "virtfuzz" / f"{prog}.inc"
+        new = (export / f"{prog}.inc").read_text()
+        if not inc.exists() or inc.read_text() != new:  # unchanged: ninja need not recompile
+            write_text(inc, new)
+        src = tests / f"{prog}.c"
+        text = src.read_text()
+        line = f'#include "virtfuzz/{prog}.inc"'
+        if line not in text:
+            if text.count(anchor) != 1:
+                raise RuntimeError(f"{src}: cannot find where mymain() ends")
+            text = text.replace(anchor, f"\n    /* the virtfuzz regression corpus */\n{line}\n{anchor[1:]}")
+            src.write_text(text)
+
+
+def run_program(top: Path, prog: str, log: Path) -> tuple[dict[str, str], int]:
+    """Each test's status by title, and the exit status."""
+    env = dict(os.environ, VIR_TEST_VERBOSE="1")
+    env.pop("VIR_TEST_DEBUG", None)
+    env.pop("VIR_TEST_REGENERATE_OUTPUT", None)
+    with open(log, "w") as f:
+        rc = subprocess.run([str(top / "build" / "tests" / prog)], stdout=f, stderr=subprocess.STDOUT,
+                            cwd=top / "build" / "tests", env=env).returncode
+    return {title: status for title, status in RESULT.findall(log.read_text())}, rc
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="virtfuzz-upstream", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=str(REPO / "out" / "upstream"), metavar="DIR")
+    p.add_argument("--export", default=None, metavar="DIR", help="an existing export (default: export now)")
+    p.add_argument("--insert-into", default=None, metavar="LIBVIRT_SRC",
+                   help="only insert --export DIR into this libvirt source tree's tests/ (for a CI of libvirt's own)")
+    args, export_args = p.parse_known_args(argv)
+    if args.insert_into:
+        if not args.export:
+            p.error("--insert-into needs --export DIR")
+        src = Path(args.insert_into)
+        try:
+            insert(Path(args.export), src, src / "tests")
+        except RuntimeError as e:
+            print(f"upstream: {e}", file=sys.stderr)
+            return 2
+        print(f"inserted {args.export} into {src / 'tests'} (the list of files: {src / 'inserted.txt'})")
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+    t0 = time.monotonic()
+    try:
+        top = build()
+    except RuntimeError as e:
+        print(f"upstream: {e}", file=sys.stderr)
+        return 2
+    timing["prepare_s"] = round(time.monotonic() - t0, 1)
+    export = Path(args.export) if args.export else out / "export"
+    if not args.export:
+        shutil.rmtree(export, ignore_errors=True)
+        from virtfuzz.commands.export import export as do_export
+
+        opts = argparse.ArgumentParser(add_help=False)
+        opts.add_argument("--arch", action="append", default=None)
+        opts.add_argument("--limit", type=int, default=None)
+        opts.add_argument("--shipped-only", action="store_true")
+        opts.add_argument("--no-start-args", action="store_true")
+        o = opts.parse_args(export_args)
+        do_export(export, shipped_only=o.shipped_only, arches=o.arch, limit=o.limit,
+                  args_from_libvirt=not o.no_start_args)
+    elif export_args:
+        p.error(f"unexpected arguments with --export: {' '.join(export_args)}")
+    manifest = json.loads((export / "manifest.json").read_text())
+    libvirt = top.name
+    t1 = time.monotonic()
+    try:
+        insert(export, top)
+        targets = subprocess.run(["ninja", "-C", str(top / "build"), "-t", "targets", "all"],
+                                 stdout=subprocess.PIPE, text=True, check=True).stdout
+        mocks = sorted(set(re.findall(r"^(tests/lib\w*mock\.so):", targets, re.M)))
+        proc = subprocess.run(["ninja", "-C", str(top / "build"), *(f"tests/{p}" for p in PROGRAMS), *mocks],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        (out / "ninja.log").write_text(proc.stdout)
+        if proc.returncode != 0:
+            print(f"upstream: the test programs did not build with the export: {out / 'ninja.log'}", file=sys.stderr)
+            return 2
+    except RuntimeError as e:
+        print(f"upstream: {e}", file=sys.stderr)
+        return 2
+    timing["build_s"] = round(time.monotonic() - t1, 1)
+    t2 = time.monotonic()
+    programs = {}
+    status: dict[str, str] = {}
+    for prog in PROGRAMS:
+        results, rc = run_program(top, prog, out / f"{prog}.log")
+        ours = {t: s for t, s in results.items() if " virtfuzz-" in t}
+        upstream_failed = sorted(t for t, s in results.items() if s == "FAILED" and t not in ours)
+        programs[prog] = {"exit": rc, "tests": len(ours), "passed": sum(s == "OK" for s in ours.values()),
+                          "failed": sum(s == "FAILED" for s in ours.values()),
+                          "upstream_tests": len(results) - len(ours), "upstream_failed": upstream_failed}
+        status.update(ours)
+    timing["run_s"] = round(time.monotonic() - t2, 1)
+    failed, passed, arches = [], 0, set()
+    for case in manifest["exported"]:
+        arches.add(case["arch"])
+        states = [status.get(t["test"], "MISSING") for t in case["tests"]]
+        if all(s == "OK" for s in states):
+            passed += 1
+        else:
+            failed.append({"name": case["name"], "case": case["case"], "arch": case["arch"],
+                           "tests": [{"program": t["program"], "test": t["test"], "status": s,
+                                      "expected": t["expected"]} for t, s in zip(case["tests"], states, strict=True)
+                                     if s != "OK"]})
+    summary = {"libvirt": libvirt, "cases": manifest["cases"], "passed": passed,
+               "failed": failed, "arches": sorted(arches), "cases_by_arch": manifest["arches"],
+               "skipped": manifest["skipped"], "programs": programs, "timing": timing,
+               "build": str(top)}
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    for prog, r in programs.items():
+        print(f"{prog}: {r['passed']} passed, {r['failed']} failed of {r['tests']} corpus tests "
+              f"(upstream's own: {r['upstream_tests']}, {len(r['upstream_failed'])} failed)")
+    print(f"libvirt {libvirt}: {passed} of {manifest['cases']} cases passed over {len(arches)} arches "
+          f"({', '.join(sorted(arches))}); fetch+configure {timing['prepare_s']} s, build {timing['build_s']} s, "
+          f"run {timing['run_s']} s: {out / 'summary.json'}")
+    return 0 if passed == manifest["cases"] and manifest["cases"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
