@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -76,6 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only arch/QEMU pairs whose capability data libvirt itself ships (no caps_virtfuzz-* files)")
     p.add_argument("--arch", action="append", default=None, metavar="ARCH", help="only these arches (repeatable)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N cases (a quick sample)")
+    p.add_argument("--args-from-libvirt", action="store_true",
+                   help="for cases without a recorded .args, take the command line of each stored definition "
+                        "from the real libvirt (domainXMLToNative), in the test programs' conventions")
 
 
 def caps_version(arch: str, qemu: str, shipped_only: bool) -> tuple[str | None, str]:
@@ -104,8 +108,78 @@ def input_mismatch(case: corpus.CorpusCase) -> str | None:
     return None
 
 
+def harness_args(argv: str) -> str:
+    """libvirt's QEMU command line (``domainXMLToNative("qemu-argv")`` of the daemon's driver) as
+    qemuxml2argvtest formats it: its environment (``PATH=/bin``, ``USER``/``LOGNAME`` ``test``), its
+    libDir (``/tmp/lib``), listening sockets passed as the mocked descriptor 1729, one option per
+    line (virCommandToStringBuf with line breaks, virBufferEscapeShell quoting)."""
+    words = shlex.split(argv)
+    env = []
+    while words and re.match(r"^[A-Z_]+=", words[0]):
+        env.append(words.pop(0))
+    home = next((e[len("HOME="):] for e in env if e.startswith("HOME=")), None)
+    libdir = home.rsplit("/domain-", 1)[0] if home and "/domain-" in home else None
+
+    def fix(w: str) -> str:
+        if libdir:
+            w = w.replace(libdir + "/", "/tmp/lib/")
+        if w.startswith("socket,") and ",server=on" in w:
+            w = re.sub(r"(^|,)path=[^,]*", r"\1fd=1729", w, count=1)
+        return w
+
+    fixed_env = []
+    for e in env:
+        if e.startswith("PATH="):
+            e = "PATH=/bin"
+        fixed_env.append(fix(e))
+        if e.startswith("HOME="):
+            fixed_env += ["USER=test", "LOGNAME=test"]
+    args = [fix(w) for w in words]
+    buf = [f"{e.split('=', 1)[0]}={_shell(e.split('=', 1)[1])} \\\n" for e in fixed_env]
+    buf.append(_shell(args[0]))
+    had_option = False
+    for i in range(1, len(args)):
+        buf.append(" ")
+        linebreak = True
+        if not args[i].startswith("-"):
+            if had_option:
+                for j in range(i - 1, len(args)):
+                    if args[j].startswith("-"):
+                        linebreak = False
+                        break
+        else:
+            had_option = True
+        if linebreak:
+            buf.append("\\\n")
+        buf.append(_shell(args[i]))
+    return "".join(buf)
+
+
+def _shell(w: str) -> str:
+    if not w:
+        return "''"
+    if not re.search(r"[\r\t\n !\"#$&'()*;<>?\[\\\]^`{|}~]", w):
+        return w
+    return "'" + w.replace("'", "'\\''") + "'"
+
+
+def record_args(xmls: list[str]) -> list[tuple[str, str]]:
+    """(kind, text) per stored definition: ("ok", the .args text) or ("error", libvirt's message)."""
+    from virtfuzz.backends.libvirt_backend import LibvirtBackend
+
+    b = LibvirtBackend()
+    try:
+        out = []
+        for i in range(0, len(xmls), 64):
+            for r in b._call("guest_many", (xmls[i:i + 64],)):
+                out.append(("ok", harness_args(r["argv"])) if r["kind"] == "ok" else ("error", r["error"] or ""))
+        return out
+    finally:
+        b.close()
+
+
 def export(out: Path, root: Path | None = None, shipped_only: bool = False,
-           arches: list[str] | None = None, limit: int | None = None) -> dict:
+           arches: list[str] | None = None, limit: int | None = None, args_from_libvirt: bool = False) -> dict:
     xml2xml: list[str] = []
     argv: list[str] = []
     exported: list[dict] = []
@@ -113,6 +187,7 @@ def export(out: Path, root: Path | None = None, shipped_only: bool = False,
     variants: set[tuple[str, str]] = set()
     libvirts: set[str] = set()
     seen: set[str] = set()
+    start: list[tuple[dict, str, str, str]] = []
     for case in corpus.cases(root):
         if limit is not None and len(exported) >= limit:
             break
@@ -164,7 +239,21 @@ def export(out: Path, root: Path | None = None, shipped_only: bool = False,
             argv.append(f'DO_TEST_FULL("{name}", "{suffix}", {caps}, {flags}, ARG_END);')
             entry["tests"].append({"program": "qemuxml2argvtest",
                                    "test": f"QEMU XML-2-ARGV {name}{suffix}", "expected": f"{name}{suffix}.args"})
+        if args_from_libvirt and "xml" in case.expected and "args" not in case.expected:
+            start.append((entry, case.read("xml"), suffix, caps))
         exported.append(entry)
+    if start:  # the command line that starting each stored definition builds, from the real libvirt
+        for (entry, stored, suffix, caps), (kind, text) in zip(start, record_args([x for _, x, _, _ in start]),
+                                                                strict=True):
+            if kind != "ok":
+                skipped["start tests: no command line from the real libvirt (" + kind + ")"] += 1
+                continue
+            name = entry["name"] + "-start"
+            write_text(out / "qemuxml2argvdata" / f"{name}.xml", stored)
+            write_text(out / "qemuxml2argvdata" / f"{name}{suffix}.args", text + "\n")
+            argv.append(f'DO_TEST_FULL("{name}", "{suffix}", {caps}, ARG_END);')
+            entry["tests"].append({"program": "qemuxml2argvtest", "test": f"QEMU XML-2-ARGV {name}{suffix}",
+                                   "expected": f"{name}{suffix}.args"})
     for arch, qemu in sorted(variants):
         stem = f"caps_{VARIANT}{qemu}.{arch}"
         # libvirt's tests load caps_V.ARCH.xml for the binary /usr/bin/qemu-system-ARCH (i686, armv7l
@@ -197,7 +286,8 @@ def run(args: argparse.Namespace) -> int:
     if root is not None and not root.is_dir():
         raise InputError(f"{root}: no such corpus directory")
     out = Path(args.out)
-    m = export(out, root, shipped_only=args.shipped_only, arches=args.arch, limit=args.limit)
+    m = export(out, root, shipped_only=args.shipped_only, arches=args.arch, limit=args.limit,
+               args_from_libvirt=args.args_from_libvirt)
     arches = ", ".join(f"{a} {n}" for a, n in m["arches"].items())
     print(f"exported {m['cases']} cases to {out} ({arches}): qemuxml2xmltest {m['tests']['qemuxml2xmltest']} "
           f"tests ({out / 'qemuxml2xmltest.inc'}), qemuxml2argvtest {m['tests']['qemuxml2argvtest']} "
