@@ -213,8 +213,11 @@ def capset_for(arch: str, qemu_version: str | None = None, caps_del=(), caps_add
     data = get_profile(profile or DEFAULT_PROFILE).data
     caps_del = (caps_del,) if isinstance(caps_del, str) else tuple(caps_del)
     caps_add = (caps_add,) if isinstance(caps_add, str) else tuple(caps_add)
+    # era profiles (libvirt <= 2.2.0) run on another release's probe of a newer QEMU
+    # (``capsets_of``), minus the devices their QEMU lacked (``caps_absent`` per arch)
+    caps_del = caps_del + tuple(f for f in data.get("caps_absent", {}).get(arch, ()) if f not in caps_del)
     cs = _capset_for(arch, qemu_version or data["qemu"], caps_del, caps_add, str(libvirt_src()),
-                     data["libvirt_version"], bool(data.get("qemu_test_capsets")))
+                     data.get("capsets_of", data["libvirt_version"]), bool(data.get("qemu_test_capsets")))
     retired = frozenset(data.get("caps_retired", ())) - cs.flags
     return _with_retired(cs, retired) if retired else cs
 

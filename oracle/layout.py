@@ -104,7 +104,7 @@ def _usb_model(dom: Domain, c: Controller, caps: CapSet, prof: Profile) -> str |
     if c.model is not None:
         return c.model
     rule = prof.rule("usb_cmdline_default")
-    if rule == "legacy":
+    if rule in ("legacy", "always-legacy"):
         return None
     if dom.arch.startswith("ppc64") and rule in ("ppc-ohci-both", "ppc-ohci"):
         # [A] (<= 1.3.0): pci-ohci needs both PIIX3_USB_UHCI and PCI_OHCI; [B] (1.3.1+): PCI_OHCI
@@ -115,7 +115,7 @@ def _usb_model(dom: Domain, c: Controller, caps: CapSet, prof: Profile) -> str |
 
 
 def _legacy_usb_allowed(dom: Domain, prof: Profile) -> bool:
-    banned = prof.data.get("legacy_usb_banned", ["q35", "arm-virt", "riscv-virt", "s390"])
+    banned = prof.rule("legacy_usb_banned")
     checks = {"q35": is_q35(dom), "arm-virt": is_arm_virt(dom), "riscv-virt": is_riscv_virt(dom),
               "s390": dom.arch.startswith("s390")}
     return not any(checks[b] for b in banned)

@@ -96,8 +96,16 @@ def make_migratable(d: Domain, prof: Profile | None = None) -> Domain:
     (virDomainDefCopy), so no further copy is needed."""
     usbs = [c for c in d.controllers if c.type == "usb"]
     usb = usbs[0] if len(usbs) == 1 else None
-    if not (usb is not None and is_i440fx(d) and usb.idx == 0 and usb.model in (None, "piix3-uhci")
-            and usb.info.alias is None):
+    rule = prof.rule("usb_migratable_drop") if prof is not None else "i440fx-none-or-piix3"
+    if rule == "any-none":  # libvirt 0.9.12 .. 1.3.4 (409b5f54): any arch, no model
+        drop = usb is not None and usb.idx == 0 and usb.model is None
+    elif rule == "x86-i440fx-none":  # 1.3.5 .. 2.1.0 (192a53e0, be1a7e6d)
+        drop = usb is not None and d.arch in ("x86_64", "i686") and is_i440fx(d) and usb.idx == 0 \
+            and usb.model is None
+    else:  # 2.2.0+ (31de0fab): also an explicit piix3-uhci; user aliases are kept
+        drop = usb is not None and is_i440fx(d) and usb.idx == 0 and usb.model in (None, "piix3-uhci") \
+            and usb.info.alias is None
+    if not drop:
         usb = None
     pcis = [c for c in d.controllers if c.type == "pci"]
     pci = pcis[0] if len(pcis) == 1 else None

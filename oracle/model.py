@@ -468,6 +468,9 @@ def parse_controller(el: etree._Element, usb_models: list[str]) -> Controller:
     if ctype is not None and ctype not in CONTROLLER_TYPES:
         raise _bad_value("type", "controller", ctype)
     ctype = ctype or "ide"
+    if ctype == "usb" and not usb_models:
+        # libvirt <= 0.9.4 (profile usb_models []): virDomainController enum has no "usb"
+        raise LibvirtError("INTERNAL_ERROR", "Unknown controller type 'usb'")
     model = el.get("model")
     valid_models = usb_models if ctype == "usb" else _CONTROLLER_MODELS.get(ctype)
     if model is not None and valid_models is not None and model not in valid_models:

@@ -130,6 +130,14 @@ def add_default_devices(dom: Domain, caps: CapSet, prof: Profile) -> None:
     Profile switches: ``implicit_controller_add`` (see _add_controller), ``q35_itco_watchdog``
     (9.1.0+: q35 gets its built-in iTCO watchdog), ``default_audio`` (qemuDomainDefAddDefault
     AudioBackend, 8.x+), ``default_memballoon`` (the arches that get a virtio balloon)."""
+    scope = prof.data.get("modelled_machines")
+    if scope is not None:
+        kind = ("i440fx" if dom.arch in X86 and is_i440fx(dom) else "pseries" if is_pseries(dom)
+                else "arm-virt" if dom.arch == "aarch64" and is_arm_virt(dom) else f"{dom.arch} {dom.machine}")
+        if kind not in scope:
+            raise OracleUnsupported(f"libvirt {prof.version} is modelled for {', '.join(scope)} only, not {kind}")
+        if not prof.data["usb_models"] and (dom.hubs or dom.redirdevs or any(i.bus == "usb" for i in dom.inputs)):
+            raise OracleUnsupported(f"USB devices in libvirt {prof.version} (-usbdevice) are not modelled")
     add_usb = True
     usb_model: str | None = None
     add_sata = add_pci_root = add_pcie_root = False
@@ -176,7 +184,7 @@ def add_default_devices(dom: Domain, caps: CapSet, prof: Profile) -> None:
 
     if a not in prof.data["default_memballoon_arches"]:
         add_balloon = False
-    if add_usb and _find_controller(dom, "usb", 0) is None:
+    if add_usb and prof.rule("usb_autoadd") and _find_controller(dom, "usb", 0) is None:
         add_usb_controller(dom, 0, usb_model, prof)
     if add_sata and _find_controller(dom, "sata", 0) is None:
         add_controller(dom, Controller("sata", 0), prof)
@@ -240,9 +248,21 @@ def enable_default_features(dom: Domain, caps: CapSet) -> None:
 def controller_post_parse(dom: Domain, c: Controller, caps: CapSet, abi_update: bool, prof: Profile) -> None:
     """qemuDomainControllerDefPostParse (qemu_domain.c), USB and PCI parts."""
     if c.type == "usb":
-        if c.model is None and prof.rule("usb_default_rule") == "per-arch":
+        era_rule = prof.rule("usb_default_rule")
+        if c.model is None and era_rule in ("none", "ppc-ohci-else-piix3"):
+            # libvirt <= 2.1.0 ("none"): no model is chosen at parse time (the command line picks
+            # one, oracle.layout); 2.2.0 (f55eaccb): pci-ohci on ppc64, piix3-uhci elsewhere
+            if dom.arch.startswith("s390"):
+                if c.info.type is None:
+                    c.model = "none"
+            elif era_rule == "ppc-ohci-else-piix3":
+                if dom.arch.startswith("ppc64"):
+                    c.model = "pci-ohci" if caps.has("pci-ohci") else None
+                else:
+                    c.model = "piix3-uhci" if caps.has("piix3-usb-uhci") else None
+        if c.model is None and era_rule == "per-arch":
             c.model = _usb_default_per_arch(dom, c, caps, abi_update)
-        if c.model is None and prof.rule("usb_default_rule") == "piix3-first":
+        if c.model is None and era_rule == "piix3-first":
             model = "piix3-uhci" if caps.has("piix3-usb-uhci") else None
             if dom.arch.startswith("s390"):
                 if c.info.type is None:

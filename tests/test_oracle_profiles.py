@@ -49,11 +49,15 @@ def test_profile_matches_its_build(version):
 
 def test_profiles_known_and_unknown_refused():
     assert set(BUILD_PROFILES) | {"9.0.0"} <= set(known_profiles())
-    with pytest.raises(oracle.OracleInputError, match="known: 7.0.0, 9.0.0, 11.3.0, 12.9.0"):
+    with pytest.raises(oracle.OracleInputError,
+                       match="known: 0.9.4, 1.3.0, 1.3.1, 1.3.5, 2.2.0, 7.0.0, 9.0.0, 11.3.0, 12.9.0"):
         get_profile("1.2.3")
 
 
-@pytest.mark.parametrize("version", BUILD_PROFILES)
+ERA_PROFILES = ["0.9.4", "1.3.0", "1.3.1", "1.3.5", "2.2.0"]  # the seed thread's eras (no build)
+
+
+@pytest.mark.parametrize("version", BUILD_PROFILES + ERA_PROFILES)
 def test_every_change_is_cited(version):
     """A profile is a list of differences from its base, each citing libvirt's source."""
     base, changes, sources = profile_sources(version)

@@ -151,3 +151,52 @@ def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
             if x.get(prop) != y.get(prop):
                 return f"device {key}: {prop} {x.get(prop)!r} vs {y.get(prop)!r}"
     return None
+
+
+def _pseries_ohci(machine: str) -> bool:
+    """QEMU hw/ppc/spapr.c: pseries-2.5 and older set ``use_ohci_by_default`` (spapr machine class
+    options), newer ones create nec-usb-xhci for ``-usb``."""
+    m = re.fullmatch(r"pseries-(\d+)\.(\d+)", machine)
+    return m is not None and (int(m.group(1)), int(m.group(2))) <= (2, 5)
+
+
+def legacy_usb_device(machine: str) -> dict[str, Any] | None:
+    """The device QEMU itself creates for ``-usb`` on this machine, or None when it creates none
+    (raises KeyError for machines not modelled). QEMU's sources:
+
+    - i440fx (``pc``, ``pc-i440fx-*``, ``pc-0.*``, ``pc-1.*``): hw/i386/pc_piix.c ``pc_init1``,
+      ``pci_create_simple(pci_bus, piix3_devfn + 2, "piix3-usb-uhci")``: slot 1 function 2;
+    - pSeries: hw/ppc/spapr.c (``ppc_spapr_init``, later ``spapr_machine_init``),
+      ``pci_create_simple(phb->bus, -1, "pci-ohci")`` (or ``"nec-usb-xhci"``): devfn -1 is the first
+      free slot of the PHB's bus when the machine is built, before any ``-device``: slot 0 (libvirt
+      never assigns slot 0 on pSeries, so a ``-device`` placement can never equal it);
+    - ARM ``virt``: hw/arm/virt.c builds no USB host controller for ``-usb``.
+    """
+    if machine == "pc" or machine.startswith(("pc-i440fx-", "pc-0.", "pc-1.")):
+        return {"driver": "piix3-usb-uhci", "id": "usb", "bus": "pci.0", "addr": "1.2"}
+    if machine == "pseries" or machine.startswith("pseries-"):
+        driver = "pci-ohci" if _pseries_ohci(machine) else "nec-usb-xhci"
+        return {"driver": driver, "id": "usb", "bus": "pci.0", "addr": "0.0"}
+    if machine == "virt" or machine.startswith("virt-"):
+        return None
+    raise KeyError(machine)
+
+
+def qemu_view(layout: dict[str, Any]) -> dict[str, Any]:
+    """The layout with ``-usb`` replaced by what QEMU creates for it (``legacy_usb_device``), so a
+    guest given ``-usb`` compares with one given ``-device``: the resolved controller is named
+    ``usb`` like libvirt's default controller (a device's id is no part of what the guest sees or
+    of the migration stream, which names PCI devices by their address). Unknown machines keep
+    ``-usb``."""
+    devices: list[dict[str, Any]] = []
+    for d in layout["devices"]:
+        if d.get("driver") == "-usb":
+            try:
+                made = legacy_usb_device(layout["machine"])
+            except KeyError:
+                made = d
+            if made is not None:
+                devices.append(made)
+        else:
+            devices.append(d)
+    return {"machine": layout["machine"], "devices": devices}

@@ -7,7 +7,8 @@ destination does (no ABI_UPDATE: the same parse as a driver restart), run the de
 check of that definition against the source's migratable XML (libvirt's
 ``virDomainDefCheckABIStability`` through a save image), and compare the guest layouts of both
 sides as QEMU would get them (``virtfuzz guest``). ``ok`` means: the destination accepts, its
-ABI check passes and the guest layout is the same.
+ABI check passes and the guest layout is the same (``-usb`` compared as the device QEMU
+creates for it: ``virtfuzz.guest_layout.qemu_view``).
 
 Output (``--format json``, default): ``{"ok", "reason", "source": {"target", "xml", "migratable"},
 "destination": {"target", "xml" | "error"}, "abi": {"ok", "error"}, "guest": {"same", "source",
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from virtfuzz.commands.common import read_domain_inputs
-from virtfuzz.guest_layout import first_difference
+from virtfuzz.guest_layout import first_difference, qemu_view
 from virtfuzz.inputs import InputError
 from virtfuzz.targets import Target, open_target, parse_target
 
@@ -138,7 +139,8 @@ def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: 
         report["destination"]["error"] = dst_guest.error
         report["reason"] = f"the destination cannot start the guest: {dst_guest.error}"
         return report
-    diff = first_difference(src_guest.layout or {}, dst_guest.layout or {})
+    # -usb is compared as the device QEMU creates for it on that machine (guest_layout.qemu_view)
+    diff = first_difference(qemu_view(src_guest.layout), qemu_view(dst_guest.layout))
     report["guest"].update(same=diff is None, first_difference=diff)
     if not report["abi"]["ok"]:
         report["reason"] = (f"the destination's ABI check refuses: {abi.error}"
