@@ -11,13 +11,14 @@ own refusals are returned as results of kind 'error' with libvirt's exact messag
 from __future__ import annotations
 
 from oracle import abicheck, hotplug, layout, memo  # noqa: F401  (imported before the snapshot below)
-from oracle.api import abi, arch_of, attach, define, detach, guest, load
+from oracle.api import abi, abi_image, arch_of, attach, define, detach, guest, load
 from oracle.capsets import CapSet, capset_for
 from oracle.errors import OracleInputError, OracleUnsupported
 from oracle.memo import session
 from oracle.profile import get_profile
 
-__all__ = ["define", "load", "abi", "guest", "attach", "detach", "arch_of", "session", "CapSet", "capset_for",
+__all__ = ["define", "load", "abi", "abi_image", "guest",
+           "attach", "detach", "arch_of", "session", "CapSet", "capset_for",
            "OracleInputError", "OracleUnsupported", "get_profile"]
 
 # every oracle module is imported now, before anyone could patch a rule: this is the state memo

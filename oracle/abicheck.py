@@ -184,3 +184,26 @@ def check_abi(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiRes
     except LibvirtError as e:
         return AbiResult(kind="error", error=str(e))
     return AbiResult(kind="ok")
+
+
+def check_abi_image(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiResult:
+    """The ABI check of a restore/migration destination whose source XML is taken as it is (a save
+    image's or a migration's XML, possibly another libvirt's): virDomainSaveImageDefineXML parses
+    the image's XML without ABI_UPDATE (qemuSaveImageOpen), so no post-parse default is re-chosen
+    as for a new definition; then as check_abi."""
+    try:
+        src = reparsed(reparsed(src_xml, caps, prof).migratable(), caps, prof).dom
+        dst_def = reparsed(dst_xml, caps, prof)
+        dst_def.validate()
+        dst = dst_def.dom
+        dst_migr = reparsed(dst_def.migratable(), caps, prof).dom
+        try:
+            compare(src, dst_migr, prof)
+        except LibvirtError as first:
+            try:
+                compare(src, dst, prof)
+            except LibvirtError:
+                raise first from None
+    except LibvirtError as e:
+        return AbiResult(kind="error", error=str(e))
+    return AbiResult(kind="ok")

@@ -56,6 +56,14 @@ def abi(src_xml: str, dst_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE
     return check_abi(src_xml, dst_xml, caps, get_profile(profile))
 
 
+def abi_image(src_xml: str, dst_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> AbiResult:
+    """ABI check with the source XML as a save image holds it (no ABI_UPDATE): what the real
+    backend's ``abi_many`` runs (``abi_image_many``)."""
+    from oracle.abicheck import check_abi_image
+
+    return check_abi_image(src_xml, dst_xml, caps, get_profile(profile))
+
+
 def attach(domain_xml: str, device_xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> XmlResult:
     from oracle.hotplug import attach_config
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +81,51 @@ def _refusal(who: str, what: str, result: Any) -> str:
     return f"the {who} refuses {what}: {result.error}"
 
 
-def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: Target) -> dict[str, Any]:
-    """The migration report (see the module docstring); the backends are opened and closed here."""
+class _ImageAbi:
+    """An oracle backend whose ``abi_many`` takes each source XML as a save image holds it (no
+    ABI_UPDATE), as the real backend's ``abi_many`` does (``abi_image_many``): a migration's
+    source XML may come from another libvirt, and defining it anew would re-choose defaults
+    (e.g. qemu-xhci on pSeries) that the destination never sees."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def abi_many(self, pairs: list[tuple[str, str]]) -> list[Any]:
+        import oracle
+        from virtfuzz.results import AbiResult
+
+        out = []
+        for src, dst in pairs:
+            caps = self.inner.caps(src)
+            def check(s: str, d: str, c: Any) -> Any:
+                return oracle.abi_image(s, d, c, profile=self.inner.profile)
+
+            out.append(self.inner._guard(AbiResult, check, src, dst, caps))
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def open_for_migration(target: Target) -> Any:
+    """``open_target``, oracle backends with the image semantics of ``abi_many`` (``_ImageAbi``)."""
+    backend = open_target(target)
+    return _ImageAbi(backend) if target.kind == "oracle" else backend
+
+
+def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: Target,
+            opener: Callable[[Target], Any] = open_for_migration) -> dict[str, Any]:
+    """The migration report (see the module docstring); the backends are opened (``opener``,
+    default ``open_for_migration``) and closed here (a caller that keeps backends across migrations,
+    like ``virtfuzz matrix``, passes an opener whose backends ignore ``close``)."""
     report: dict[str, Any] = {
         "ok": False, "reason": "", "source": {"target": str(source), "xml": None, "migratable": None},
         "destination": {"target": str(destination)}, "abi": {"ok": None, "error": None},
         "guest": {"same": None, "source": None, "destination": None, "first_difference": None}}
-    src = open_target(source)
+    src = opener(source)
     try:
         (defined,) = src.define_many([xml], migratable=False)
         if defined.kind != "ok":
@@ -112,7 +151,7 @@ def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: 
     finally:
         src.close()
     report["guest"]["source"] = src_guest.layout
-    dst = open_target(destination)
+    dst = opener(destination)
     try:
         (loaded,) = dst.load_many([report["source"]["migratable"]])
         if loaded.kind != "ok":
