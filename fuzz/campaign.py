@@ -70,6 +70,9 @@ class CampaignConfig:
     # also runs on one of them (invariants 2-3, round robin) and migrates between it and the
     # primary build in alternating directions (invariant 6, fuzz.migration)
     builds: tuple[str, ...] = ()
+    # --shard K/N as (K-1, N): this campaign is shard K of N whose union is one campaign of N times
+    # the jobs: its job i draws the seeds of job i*N + K-1 (disjoint across shards, whatever --jobs)
+    shard: tuple[int, int] = (0, 1)
 
     def context(self) -> dict:
         return {"backends": list(self.backends), "libvirt": self.libvirt_version, "qemu": self.qemu,
@@ -486,7 +489,8 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
     deadline = start + cfg.budget
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_job_main, args=(cfg, i, deadline, queue, os.getpid()), daemon=True)
+    procs = [ctx.Process(target=_job_main, args=(cfg, i * cfg.shard[1] + cfg.shard[0], deadline, queue, os.getpid()),
+                         daemon=True)
              for i in range(cfg.jobs)]
     stopped_by: list[str] = []
 
@@ -525,7 +529,7 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 "job_seconds_by_tier": {k: round(v, 1) for k, v in tier_seconds.items()},
                 "cases_by_tier": dict(tier_cases), "cases_by_target": dict(by_target),
                 "builds": list(cfg.builds), "migration_outcomes": dict(sorted(migrations.items())),
-                "interrupted": bool(stopped_by)}
+                "shard": f"{cfg.shard[0] + 1}/{cfg.shard[1]}", "interrupted": bool(stopped_by)}
 
     previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:

@@ -33,6 +33,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--libvirt plus every other installed build)")
     p.add_argument("--junit-xml", type=Path, default=None, metavar="PATH",
                    help="also write JUnit XML: one test case per finding (failure if new, skipped if known)")
+    p.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N",
+                   help="run shard K of N (1 <= K <= N): disjoint seeds, so N runners with the same options "
+                        "are one campaign of N times the jobs; `virtfuzz merge` adds their outputs up")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected K/N, e.g. 2/4") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"{text!r}: K must be between 1 and N")
+    return k - 1, n
 
 
 def _targets(args: argparse.Namespace) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
@@ -73,6 +86,6 @@ def run(args: argparse.Namespace) -> int:
                          out=Path(args.out), backends=backends, libvirt_version=libvirt_version, builds=builds,
                          qemu=args.qemu, caps_del=tuple(args.caps_del), batch=args.batch,
                          variant_rate=0.0 if (args.qemu or args.caps_del) else args.variant_rate,
-                         junit_xml=args.junit_xml)
+                         junit_xml=args.junit_xml, shard=args.shard)
     _, status = run_campaign(cfg)
     return status
