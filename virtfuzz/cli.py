@@ -12,12 +12,25 @@ import argparse
 import sys
 
 from virtfuzz.backend import BackendUnavailable
-from virtfuzz.commands import abi, builds, caps_flags, caps_warm, define, export, fuzz, guest, merge, migrate, replay
+from virtfuzz.commands import (
+    abi,
+    builds,
+    caps_flags,
+    caps_warm,
+    define,
+    export,
+    fuzz,
+    guest,
+    matrix,
+    merge,
+    migrate,
+    replay,
+)
 from virtfuzz.inputs import InputError
 
 COMMANDS = {"define": define, "abi": abi, "fuzz": fuzz, "replay": replay, "export": export,
             "caps-warm": caps_warm, "caps-flags": caps_flags, "builds": builds, "guest": guest,
-            "migrate": migrate, "merge": merge}
+            "migrate": migrate, "matrix": matrix, "merge": merge}
 # (option, attribute) of the shared backend options; a command honours all unless its module
 # lists the ones it does in BACKEND_OPTIONS, and giving any other one is a usage error
 BACKEND_OPTION_NAMES = (("--backend", "backend"), ("--libvirt", "libvirt"), ("--qemu", "qemu"),
