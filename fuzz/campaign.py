@@ -65,6 +65,10 @@ class CampaignConfig:
     live_share: float = 0.05
     live_cases: int = 2
     reduce_rounds: int = 8
+    # A job process is replaced by a fresh one after this long: its memory grows slowly without
+    # bound otherwise (measured ~0.5 MB/min per job: hypothesis' per-round state-machine objects,
+    # oracle model objects), and a fuzzer is left running for hours (bench/soak.py)
+    recycle_seconds: float = 600.0
     junit_xml: Path | None = None  # --junit-xml: one test case per finding signature
     # other real builds (libvirt versions) checked beside the primary one: each generated batch
     # also runs on one of them (invariants 2-3, round robin) and migrates between it and the
@@ -415,16 +419,22 @@ def _stop_job(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue, parent: int | None = None) -> None:
+def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue, parent: int | None = None,
+              first_batch: int = 0) -> None:
+    """One job process: batches from ``first_batch`` until the deadline or, for long campaigns,
+    until it is due to be replaced (``recycle_seconds``: it then hands its next batch number to
+    the parent, which starts a fresh process that goes on from there)."""
     signal.signal(signal.SIGTERM, _stop_job)
     die_with_parent(signal.SIGTERM, parent)
     job = None
     interrupted = False
+    recycle_at = time.time() + cfg.recycle_seconds
+    n = first_batch
     try:
         job = Job(cfg, index)
         job.deadline = deadline
-        n = 0
-        while n == 0 or time.time() < deadline:  # at least one batch, however slow the start-up
+        # at least one batch, however slow the start-up
+        while n == first_batch or time.time() < min(deadline, recycle_at):
             try:
                 queue.put(asdict(job.run_batch(n)))
             except Exception as e:  # report and keep fuzzing: one bad batch must not end the campaign
@@ -437,6 +447,8 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue, parent: i
             job.abort() if interrupted else job.close()
         if interrupted:
             queue.cancel_join_thread()  # exit now even if the parent no longer reads the queue
+        elif time.time() < deadline:
+            queue.put({"job": index, "recycle": True, "next_batch": n})
         else:
             queue.put({"job": index, "done": True})
 
@@ -493,6 +505,7 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                          daemon=True)
              for i in range(cfg.jobs)]
     stopped_by: list[str] = []
+    recycled = 0
 
     def on_stop(signum: int, frame) -> None:
         stopped_by.append(signal.Signals(signum).name)
@@ -529,7 +542,8 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 "job_seconds_by_tier": {k: round(v, 1) for k, v in tier_seconds.items()},
                 "cases_by_tier": dict(tier_cases), "cases_by_target": dict(by_target),
                 "builds": list(cfg.builds), "migration_outcomes": dict(sorted(migrations.items())),
-                "shard": f"{cfg.shard[0] + 1}/{cfg.shard[1]}", "interrupted": bool(stopped_by)}
+                "shard": f"{cfg.shard[0] + 1}/{cfg.shard[1]}", "jobs_recycled": recycled,
+                "interrupted": bool(stopped_by)}
 
     previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -544,6 +558,13 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 continue
             if msg.get("done"):
                 done += 1
+                continue
+            if msg.get("recycle"):  # a long-running job's replacement goes on where it stopped
+                fresh = ctx.Process(target=_job_main, args=(cfg, msg["job"], deadline, queue, os.getpid(),
+                                                            msg["next_batch"]), daemon=True)
+                procs.append(fresh)
+                fresh.start()
+                recycled += 1
                 continue
             cases += msg["cases"]
             steps += msg["steps"]

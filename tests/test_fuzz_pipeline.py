@@ -106,3 +106,15 @@ def test_short_campaign_writes_summary_and_replayable_findings(tmp_path, libvirt
     assert int(suite.get("tests")) == len(data["findings"])
     for rec in data["findings"][:2]:
         assert main(["replay", rec["path"]]) == 1  # the reproducer reproduces
+
+
+def test_long_running_jobs_are_replaced_and_go_on_where_they_stopped(tmp_path):
+    """Job processes are recycled (bounded memory over hours): the replacement continues the
+    batch sequence (no batch drawn twice) and the campaign's counts go on."""
+    from fuzz.campaign import CampaignConfig, run_campaign
+
+    cfg = CampaignConfig(budget=12, seed=4, jobs=1, out=tmp_path, backends=("oracle",), batch=16,
+                         recycle_seconds=3.0)
+    summary, status = run_campaign(cfg)
+    assert summary["jobs_recycled"] >= 2 and summary["cases"] > 0 and not summary["batch_errors"]
+    assert status in (0, 1) and not summary["interrupted"]
