@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"libvirt {libvirt}: {passed} of {manifest['cases']} cases passed over {len(arches)} arches "
           f"({', '.join(sorted(arches))}); fetch+configure {timing['prepare_s']} s, build {timing['build_s']} s, "
           f"run {timing['run_s']} s: {out / 'summary.json'}")
+    print(f"upstream: {passed} passed, {len(failed)} failed")
     return 0 if passed == manifest["cases"] and manifest["cases"] > 0 else 1
 
 
