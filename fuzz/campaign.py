@@ -29,6 +29,7 @@ from fuzz.live import check_live, destination_variants
 from fuzz.machine import run_sequences
 from fuzz.migration import check_pair, pin_machine
 from fuzz.observe import ALL_STEPS, Case, counted_cases, observe, steps_for
+from fuzz.order_invariance import check_order
 from fuzz.reduce import reduce_xml
 from fuzz.report import write_report, write_summary
 from fuzz.report_junit import write_junit
@@ -69,6 +70,7 @@ class CampaignConfig:
     # bound otherwise (measured ~0.5 MB/min per job: hypothesis' per-round state-machine objects,
     # oracle model objects), and a fuzzer is left running for hours (bench/soak.py)
     recycle_seconds: float = 600.0
+    order_cases: int = 8  # accepted cases per batch whose devices are permuted (invariant 8)
     junit_xml: Path | None = None  # --junit-xml: one test case per finding signature
     # other real builds (libvirt versions) checked beside the primary one: each generated batch
     # also runs on one of them (invariants 2-3, round robin) and migrates between it and the
@@ -255,9 +257,32 @@ class Job:
                 rep.reduce_seconds += time.monotonic() - t
                 if rec is not None:
                     rep.new.append(rec)
+        if "libvirt" in self.backends and self.cfg.order_cases:
+            self._order_invariance(fresh, seed, rep)
         if cross is not None:
             self._record_cross(*cross.result(), seed, rep)
         return rep
+
+    def _order_invariance(self, fresh: list[Case], seed: int, rep: BatchReport) -> None:
+        """Invariant 8 on a sample of this batch's accepted generated cases (fuzz.order_invariance)."""
+        obs = self._last_obs["libvirt"]
+        start = len(obs) - len(fresh)
+        accepted = [o.define for o in obs[start:] if o.define.kind == "ok" and o.define.migratable]
+        sample = accepted[: self.cfg.order_cases]
+        stored = [d.xml or "" for d in sample]
+        for i, f, perm in check_order(self.backends["libvirt"], "libvirt", stored,
+                                      [d.migratable or "" for d in sample], seed):
+            sig = signature(f)
+            rep.hits[sig] = rep.hits.get(sig, 0) + 1
+            if sig in self.seen:
+                continue
+            self.seen.add(sig)
+            path = write_finding(self.cfg.out, sig, f, stored[i], stored[i], None,
+                                 self._context(seed, tier="order"), extra={"permuted.xml": perm})
+            rep.new.append(self._new_record(sig, f, path, stored[i], None,
+                                            reproduce=f"virtfuzz guest {path}/input.xml; virtfuzz guest "
+                                                      f"{path}/permuted.xml; virtfuzz abi {path}/input.xml "
+                                                      f"{path}/permuted.xml"))
 
     def _cross_build(self, cases: list[Case], seed: int) -> tuple[list[tuple[Case, Failure]], dict, dict, str]:
         """The batch's generated cases on one other build (invariants 2-3, its failures carry

@@ -24,7 +24,7 @@ def main() -> int:
     rec = json.loads((src / "finding.json").read_text())
     dst = KNOWN / rec["signature"]
     dst.mkdir(parents=True, exist_ok=True)
-    for f in ("input.xml", "device.xml", "steps.json", "destination.xml"):
+    for f in ("input.xml", "device.xml", "steps.json", "destination.xml", "permuted.xml", "history.json"):
         if (src / f).exists():
             shutil.copy2(src / f, dst / f)
     rec.update({"status": status, "triage": why,

@@ -45,7 +45,10 @@ def test_both_command_line_syntaxes_give_the_same_layout():
 def test_first_difference_names_the_device_and_property():
     a = parse_argv(ARGV_9)
     b = parse_argv(ARGV_9.replace('"port\\":\\"1\\"', "X").replace('"port":"1"', '"port":"2"'))
-    assert first_difference(a, b) == "device id=input0: port '1' vs '2'"
+    # a device is where it is plugged in: moved to another port, it is another device
+    assert first_difference(a, b) == "device at usb.0:1 (usb-tablet) only in the first"
+    renamed = parse_argv(ARGV_9.replace('"id\\":\\"input0', "X").replace('"id":"input0"', '"id":"input9"'))
+    assert first_difference(a, renamed) is None  # a QEMU id alone is not part of the guest
     assert parse_argv("qemu -machine pc -usb")["devices"] == [{"driver": "-usb"}]
 
 

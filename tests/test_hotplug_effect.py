@@ -51,3 +51,16 @@ def test_real_attach_that_needs_new_pci_controllers_passes(libvirt_backend):
     assert after.xml.count("<controller type='pci'") > defined.xml.count("<controller type='pci'")
     obs = Observation(define=defined, hotplug=after, step="attach", device=device)
     assert hotplug_does_what_it_says(obs, "libvirt") == []
+
+
+def test_permutation_keeps_the_emulator_first_and_needs_addresses():
+    import random
+
+    from fuzz.order_invariance import permuted
+
+    rng = random.Random(1)
+    p = permuted(BEFORE, rng)
+    assert p is not None and p.index("<emulator>") < p.index("<input") < p.index("<controller")
+    assert permuted(BEFORE.replace("<address type='usb' bus='0' port='1'/>", ""), rng) is not None  # inputs exempt
+    no_addr = BEFORE.replace("<address type='pci' bus='0x00' slot='0x03'/>", "")
+    assert permuted(no_addr, rng) is None  # a controller without an address could move

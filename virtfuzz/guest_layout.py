@@ -125,22 +125,35 @@ def parse_argv(argv: str) -> dict[str, Any]:
     return {"machine": machine, "devices": devices}
 
 
+def _placement_key(d: dict[str, Any]) -> str | None:
+    """Where a device sits: its bus and PCI address or USB port (None for a device QEMU places
+    itself, e.g. ``-usb``)."""
+    if "bus" in d and ("addr" in d or "port" in d):
+        return f"at {d['bus']}:{d.get('addr', d.get('port'))}"
+    return None
+
+
 def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
-    """Where two layouts differ first, in words (None when the guest is the same)."""
+    """Where two layouts differ first, in words (None when the guest is the same).
+
+    Devices are matched by where they sit (bus and address or port), not by QEMU id nor by their
+    order on the command line: a usb-hub's id (``hub0``, ``hub1``) follows the order of the
+    definition's devices, but what the guest and the migration stream see is the port it is
+    plugged into. Ids still count where they name a bus, through the ``bus`` of what sits on it.
+    """
     if a["machine"] != b["machine"]:
         return f"machine: {a['machine']!r} vs {b['machine']!r}"
-    da, db = a["devices"], b["devices"]
-    # devices are matched by id where they have one, else by position among the id-less ones
+
     def keyed(devs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        out, n = {}, 0
+        out: dict[str, dict[str, Any]] = {}
+        seen: dict[str, int] = {}
         for d in devs:
-            if "id" in d:
-                out[f"id={d['id']}"] = d
-            else:
-                out[f"{d['driver']}#{n}"] = d
-                n += 1
+            base = _placement_key(d) or f"{d['driver']}@{d.get('masterbus', '')}"
+            n = seen[base] = seen.get(base, -1) + 1
+            out[base if n == 0 else f"{base}#{n}"] = d
         return out
-    ka, kb = keyed(da), keyed(db)
+
+    ka, kb = keyed(a["devices"]), keyed(b["devices"])
     for key in list(ka) + [k for k in kb if k not in ka]:
         x, y = ka.get(key), kb.get(key)
         if x is None:
@@ -148,7 +161,7 @@ def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
         if y is None:
             return f"device {key} ({x['driver']}) only in the first"
         for prop in PLACEMENT_KEYS:
-            if x.get(prop) != y.get(prop):
+            if prop != "id" and x.get(prop) != y.get(prop):
                 return f"device {key}: {prop} {x.get(prop)!r} vs {y.get(prop)!r}"
     return None
 

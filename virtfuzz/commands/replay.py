@@ -49,6 +49,14 @@ def run(args: argparse.Namespace) -> int:
             dst = dst_file.read_text() if dst_file.exists() else None
             result = job.backends["libvirt"].live(xml, ctx.get("live_devices") or [], dst)
             failures = check_live(result, "as recorded" if dst is None else "recorded destination")
+        elif ctx.get("tier") == "order":  # invariant 8: the recorded permutation of the stored XML
+            from fuzz.order_invariance import check_permutations
+
+            lv = job.backends["libvirt"]
+            (d,) = lv.define_many([xml])
+            perm = (path / "permuted.xml").read_text()
+            failures = [f for _, f, _ in check_permutations(lv, "libvirt", [d.xml or xml], [d.migratable or ""],
+                                                            [(0, perm)])] if d.kind == "ok" else []
         elif steps is not None:
             failures = replay_steps(job.backends, steps)
         else:
