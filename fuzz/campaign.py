@@ -248,10 +248,8 @@ class Job:
         for case, fails in zip(cases, failures, strict=True):
             for f in fails:
                 sig = signature(f)
-                rep.hits[sig] = rep.hits.get(sig, 0) + 1
-                if sig in self.seen:
+                if not self._first_time(sig, rep):
                     continue
-                self.seen.add(sig)
                 t = time.monotonic()
                 rec = self._record(sig, f, case, seed)
                 rep.reduce_seconds += time.monotonic() - t
@@ -273,10 +271,8 @@ class Job:
         for i, f, perm in check_order(self.backends["libvirt"], "libvirt", stored,
                                       [d.migratable or "" for d in sample], seed):
             sig = signature(f)
-            rep.hits[sig] = rep.hits.get(sig, 0) + 1
-            if sig in self.seen:
+            if not self._first_time(sig, rep):
                 continue
-            self.seen.add(sig)
             path = write_finding(self.cfg.out, sig, f, stored[i], stored[i], None,
                                  self._context(seed, tier="order"), extra={"permuted.xml": perm})
             rep.new.append(self._new_record(sig, f, path, stored[i], None,
@@ -313,6 +309,14 @@ class Job:
         by_target = {party: len(stock), **({f"oracle:{version}": len(stock)} if version in self.other_oracles else {})}
         return found, by_target, {f"{pair}:{k}": n for k, n in outcomes.items()}, version
 
+    def _first_time(self, sig: str, rep: BatchReport) -> bool:
+        """Count one occurrence of ``sig`` in this batch; True the first time this job sees it."""
+        rep.hits[sig] = rep.hits.get(sig, 0) + 1
+        if sig in self.seen:
+            return False
+        self.seen.add(sig)
+        return True
+
     def _record_cross(self, found: list[tuple[Case, Failure]], by_target: dict, migrations: dict, version: str,
                       seed: int, rep: BatchReport) -> None:
         """Record the cross-build thread's failures (in the job's thread: ``seen`` is not shared)."""
@@ -320,10 +324,8 @@ class Job:
         rep.migrations = migrations
         for case, f in found:
             sig = signature(f)
-            rep.hits[sig] = rep.hits.get(sig, 0) + 1
-            if sig in self.seen:
+            if not self._first_time(sig, rep):
                 continue
-            self.seen.add(sig)
             context = self._context(seed, tier="cross-build", target=f.party)
             path = write_finding(self.cfg.out, sig, f, case.xml, case.xml, None, context)
             if path is not None:
@@ -350,10 +352,8 @@ class Job:
                     rep.steps += 1
             for f, dst in found:
                 sig = signature(f)
-                rep.hits[sig] = rep.hits.get(sig, 0) + 1
-                if sig in self.seen:
+                if not self._first_time(sig, rep):
                     continue
-                self.seen.add(sig)
                 context = self._context(seed, tier="live", live_devices=devices)
                 extra = {"destination.xml": dst} if dst else {}
                 path = write_finding(self.cfg.out, sig, f, case.xml, case.xml, case.device, context, extra=extra)

@@ -170,20 +170,26 @@ def check_abi(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiRes
         # source of several checks)
         src0 = defined(src_xml, caps, prof, abi_update=True)
         src = reparsed(src0.migratable(), caps, prof).dom
-        dst_def = reparsed(dst_xml, caps, prof)
-        dst_def.validate()  # the new XML is parsed with INACTIVE only, i.e. validated
-        dst = dst_def.dom
-        dst_migr = reparsed(dst_def.migratable(), caps, prof).dom
-        try:
-            compare(src, dst_migr, prof)
-        except LibvirtError as first:
-            try:
-                compare(src, dst, prof)
-            except LibvirtError:
-                raise first from None
+        _compare_destination(src, dst_xml, caps, prof)
     except LibvirtError as e:
         return AbiResult(kind="error", error=str(e))
     return AbiResult(kind="ok")
+
+
+def _compare_destination(src, dst_xml: str, caps: CapSet, prof: Profile) -> None:
+    """Parse the destination as libvirt does (INACTIVE only, i.e. validated) and compare it, as
+    its migratable form and else as it is, with the source; raises libvirt's error."""
+    dst_def = reparsed(dst_xml, caps, prof)
+    dst_def.validate()
+    dst = dst_def.dom
+    dst_migr = reparsed(dst_def.migratable(), caps, prof).dom
+    try:
+        compare(src, dst_migr, prof)
+    except LibvirtError as first:
+        try:
+            compare(src, dst, prof)
+        except LibvirtError:
+            raise first from None
 
 
 def check_abi_image(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> AbiResult:
@@ -193,17 +199,7 @@ def check_abi_image(src_xml: str, dst_xml: str, caps: CapSet, prof: Profile) -> 
     as for a new definition; then as check_abi."""
     try:
         src = reparsed(reparsed(src_xml, caps, prof).migratable(), caps, prof).dom
-        dst_def = reparsed(dst_xml, caps, prof)
-        dst_def.validate()
-        dst = dst_def.dom
-        dst_migr = reparsed(dst_def.migratable(), caps, prof).dom
-        try:
-            compare(src, dst_migr, prof)
-        except LibvirtError as first:
-            try:
-                compare(src, dst, prof)
-            except LibvirtError:
-                raise first from None
+        _compare_destination(src, dst_xml, caps, prof)
     except LibvirtError as e:
         return AbiResult(kind="error", error=str(e))
     return AbiResult(kind="ok")
