@@ -188,7 +188,10 @@ def build_set(dom: Domain, prof: Profile) -> UsbAddrSet:
 
 
 def assign_usb(dom: Domain, prof: Profile, new_domain: bool) -> None:
-    """qemuDomainAssignUSBAddresses."""
+    """qemuDomainAssignUSBAddresses (eras without it, profile switch ``usb_port_assign``: no USB
+    address set at all, QEMU picks the ports)."""
+    if not prof.rule("usb_port_assign"):
+        return
     if not new_domain:
         # only when every USB device already has a full address
         if any(not (i.type == "usb" and i.usb_port) for i in usb_devices(dom, skip_hubs=False)):
