@@ -1,0 +1,51 @@
+"""The historic era profiles against their own release's golden test files
+(../shared/reference/libvirt-history/<tag>/tests/, scripts/era-golden.py): the expectations are the
+golden files themselves; this pins which of them agree per tag and that no declined count grows.
+Every difference must be listed with its reason (scripts/era-golden.py KNOWN_DIFFERENCES,
+docs/fidelity.md "Historic eras against their own golden files")."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("era_golden", ROOT / "scripts" / "era-golden.py")
+era_golden = importlib.util.module_from_spec(_spec)
+sys.modules["era_golden"] = era_golden  # its dataclasses look their module up
+_spec.loader.exec_module(era_golden)
+
+# tag -> (files, applicable, agree, declined) as measured when the profiles were checked
+PINNED = {
+    "v0.9.4": (7, 1, 1, 6),
+    "v0.9.5": (16, 10, 7, 6),
+    "v0.9.12": (21, 11, 11, 10),
+    "v1.3.0": (51, 16, 13, 28),
+    "v1.3.1": (60, 18, 14, 33),
+    "v1.3.4": (60, 18, 14, 33),
+    "v1.3.5": (61, 19, 14, 33),
+    "v2.1.0": (69, 25, 12, 32),
+    "v2.2.0": (70, 25, 13, 32),
+}
+
+pytestmark = pytest.mark.skipif(not era_golden.HISTORY.is_dir(), reason="no ../shared/reference/libvirt-history")
+
+
+@pytest.mark.parametrize("tag", sorted(PINNED))
+def test_era_agrees_with_its_golden_files(tag):
+    r = era_golden.run_tag(tag)
+    files, applicable, agree, declined = PINNED[tag]
+    assert r.files == files
+    assert len(r.declined) <= declined, r.declined
+    assert r.agree >= agree, r.differ
+    unexplained = {n: d for n, d in r.differ.items() if (tag, n) not in era_golden.KNOWN_DIFFERENCES}
+    assert not unexplained, unexplained
+
+
+def test_every_tag_is_mapped_and_pinned():
+    assert set(era_golden.TAGS) == set(PINNED)
+    tags = {p.name for p in era_golden.HISTORY.iterdir() if p.name.startswith("v")}
+    assert tags == set(PINNED)
