@@ -251,6 +251,28 @@ class LibvirtBackend:
         except WorkerLost as lost:
             return {"kind": lost.kind, "stage": "live", "error": lost.message, "input": domain_xml}
 
+    def migrate_live(self, domain_xml: str, dst_version: str, timeout: float | None = None) -> dict:
+        """Start ``domain_xml`` paused on this build and live-migrate it to ``dst_version``'s
+        libvirtd (``virtfuzz.backends.live_migration``, started on first use in this process).
+        A result, never an exception: ``{"kind": ok|error|crash|timeout, "stage", "error",
+        "source_xml", "destination_xml", "source_argv", "destination_argv", "seconds"}`` (the
+        destination's argv is the command line its QEMU really got, from the guest's log)."""
+        from virtfuzz.backends.live_migration import DaemonError, destination, free_port, logged_argv
+
+        try:
+            daemon = destination(dst_version)
+        except (DaemonError, BackendUnavailable, OSError) as e:
+            return {"kind": "error", "stage": "daemon", "error": f"destination libvirtd {dst_version}: {e}"}
+        try:
+            r = self._call("migrate_live", (domain_xml, daemon.uri, f"tcp://127.0.0.1:{free_port()}"), timeout)
+        except WorkerLost as lost:
+            daemon.stop()  # a guest the lost worker left there goes with the daemon
+            return {"kind": lost.kind, "stage": "migrate", "error": lost.message, "input": domain_xml}
+        if r.get("kind") == "ok" and r.get("name") and daemon.state is not None:
+            r["destination_argv"] = logged_argv(daemon.state / "log" / "qemu" / f"{r['name']}.log") \
+                or r.get("destination_argv")
+        return r
+
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
         self.worker.stop()
