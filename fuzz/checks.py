@@ -37,6 +37,7 @@ class Observation:
     hotplug: XmlResult | None = None          # config attach/detach (``step``) of the case's device
     step: str | None = None
     device: str | None = None                 # the device XML of that step
+    undo: XmlResult | None = None             # after an accepted attach: detach of the same device
     # set when the definition is the stored result of an accepted hotplug step ("attach"/"detach"):
     # defining it (``define`` above) must give back ``step_result`` unchanged (invariant 4)
     after: str | None = None
@@ -193,7 +194,7 @@ SINGLE_PARTY_CHECKS: tuple[Callable[[Observation, str], list[Failure]], ...] = (
 def _results(obs: Observation) -> list:
     """Every result one backend produced for a case."""
     return [r for r in (obs.define, obs.redefine, obs.reload, obs.destination, obs.abi, obs.abi_pair,
-                        obs.hotplug) if r is not None]
+                        obs.hotplug, obs.undo) if r is not None]
 
 
 def check_case(oracle: Observation | None, libvirt: Observation | None) -> list[Failure]:

@@ -14,7 +14,11 @@ sorted, so libvirt re-ordering controllers is not a change):
   existing function-0 address is not a change: it is set for every slot with several functions
   in use (virDomainPCIAddressSetAllMulti, same file), so a device added at function 1 sets it on
   the device at function 0;
-- detach: exactly one device is gone, it is of the requested kind, and nothing else changed.
+- detach: exactly one device is gone, it is of the requested kind, and nothing else changed;
+- attach then detach of the same device (as libvirt stored it: its index, address, alias;
+  ``added_device``): accepted, and it gives back the original devices (the PCI controllers the
+  attach added for it may stay: libvirt does not remove controllers it added implicitly,
+  qemuDomainDetachDeviceConfig removes only the device it is given).
 
 A device's identity is its element name plus type, bus, model and index; its address is part of
 its canonical form, so a device that moved is "changed".
@@ -65,6 +69,15 @@ def _matches(requested: tuple, got: tuple) -> bool:
     return requested[0] == got[0] and all(r is None or r == g for r, g in zip(requested[1:], got[1:], strict=True))
 
 
+def added_device(before_xml: str, after_xml: str, requested_xml: str) -> str | None:
+    """The device an accepted attach added, as libvirt stored it (with the index, address and
+    alias it was given): what a detach of "the same device" names. None if it cannot be told."""
+    before, after = _devices(before_xml), _devices(after_xml)
+    requested = _kind(requested_xml)
+    new = [d for d in (after - before) if _matches(requested, _kind(d))]
+    return new[0] if len(new) == 1 else None
+
+
 def hotplug_does_what_it_says(obs: Observation, party: str) -> list[Failure]:
     r = obs.hotplug
     if r is None or r.kind != "ok" or r.xml is None or obs.define.xml is None or obs.device is None:
@@ -83,6 +96,17 @@ def hotplug_does_what_it_says(obs: Observation, party: str) -> list[Failure]:
             kinds = sorted(f"<{k[0]} type={k[1]!r}>" for k in map(_kind, new.elements()))
             return [Failure(INVARIANT, party, f"attach of <{requested[0]}> added {', '.join(kinds) or 'nothing'}",
                             f"attach/added/{requested[0]}")]
+    if obs.step == "attach" and obs.undo is not None:
+        u = obs.undo
+        if u.kind != "ok" or u.xml is None:
+            return [Failure(INVARIANT, party, f"attached <{requested[0]}> cannot be detached again: {u.error}",
+                            None, None, u.error)]
+        undone = _devices(u.xml)
+        lost, extra = before - undone, undone - before
+        if lost or any(_kind(d)[0:2] + (_kind(d)[3],) not in _IMPLICIT_ON_ATTACH for d in extra):
+            what = sorted(f"<{k[0]} type={k[1]!r}>" for k in map(_kind, (lost + extra).elements()))
+            return [Failure(INVARIANT, party, f"attach then detach of <{requested[0]}> does not restore the "
+                            f"devices: {', '.join(what)}", f"undo/{requested[0]}")]
         return []
     if obs.step == "detach":
         if sum(gone.values()) != 1 or new or not _matches(requested, _kind(next(iter(gone)))):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from fuzz.abi_mutations import mutate_destination
 from fuzz.checks import Observation
+from fuzz.hotplug_effect import added_device
 from virtfuzz.backend import Backend
 
 
@@ -101,4 +102,14 @@ def observe(backend: Backend, cases: Sequence[Case], steps: frozenset[str] = ALL
                 obs[i].hotplug = r
                 obs[i].step = op
                 obs[i].device = cases[i].device
+        # invariant 7: an accepted attach, undone by detaching the device it added, as stored
+        undo = []
+        for i in ok:
+            h = obs[i].hotplug
+            if obs[i].step == "attach" and h is not None and h.kind == "ok" and h.xml and defined[i].xml:
+                added = added_device(defined[i].xml, h.xml, cases[i].device or "")
+                if added is not None:
+                    undo.append((i, added))
+        for (i, _), r in zip(undo, backend.detach_many([(obs[i].hotplug.xml, d) for i, d in undo]), strict=True):
+            obs[i].undo = r
     return obs

@@ -64,3 +64,20 @@ def test_permutation_keeps_the_emulator_first_and_needs_addresses():
     assert permuted(BEFORE.replace("<address type='usb' bus='0' port='1'/>", ""), rng) is not None  # inputs exempt
     no_addr = BEFORE.replace("<address type='pci' bus='0x00' slot='0x03'/>", "")
     assert permuted(no_addr, rng) is None  # a controller without an address could move
+
+
+def test_attach_then_detach_must_give_back_the_original_devices():
+    from fuzz.hotplug_effect import added_device
+
+    good = BEFORE.replace("</devices>", TABLET + "</devices>")
+    assert added_device(BEFORE, good, "<input type='tablet' bus='usb'/>") == \
+        "<input bus=\"usb\" type=\"tablet\"><address bus=\"0\" port=\"2\" type=\"usb\"/></input>"
+    obs = _obs(good, "attach", "<input type='tablet' bus='usb'/>")
+    obs.undo = XmlResult(kind="ok", xml=BEFORE)
+    assert hotplug_does_what_it_says(obs, "libvirt") == []
+    obs.undo = XmlResult(kind="ok", xml=BEFORE.replace("port='1'", "port='4'"))  # another device moved
+    (f,) = hotplug_does_what_it_says(obs, "libvirt")
+    assert "does not restore the devices: <input type='mouse'>, <input type='mouse'>" in f.message
+    obs.undo = XmlResult(kind="error", error="device not found: device not present in domain configuration")
+    (f,) = hotplug_does_what_it_says(obs, "libvirt")
+    assert "cannot be detached again" in f.message
