@@ -257,6 +257,34 @@ class DestinationDaemon:
             pass
 
 
+def summarize(result: dict) -> dict:
+    """A ``migrate_live`` result as a verdict: ``{"ok", "error", "stage", "seconds", "guest":
+    {"same", "first_difference", "source", "destination"}, "destination_xml"}``. ``ok``: the
+    migration succeeded and the guest layout QEMU got on the destination is the one it had on the
+    source (``virtfuzz.guest_layout``; ``-usb`` compared as the device QEMU creates for it)."""
+    from virtfuzz.guest_layout import first_difference, parse_argv, qemu_view
+
+    out = {"ok": False, "error": result.get("error"), "stage": result.get("stage"),
+           "seconds": result.get("seconds"), "destination_xml": result.get("destination_xml"),
+           "guest": {"same": None, "first_difference": None, "source": None, "destination": None}}
+    if result.get("kind") != "ok":
+        if result.get("kind") in ("crash", "timeout"):
+            out["error"] = f"{result['kind']}: {result.get('error')}"
+        return out
+    src, dst = result.get("source_argv"), result.get("destination_argv")
+    if not src or not dst:
+        out["error"] = "no QEMU command line of the " + ("source" if not src else "destination")
+        return out
+    a, b = parse_argv(src), parse_argv(dst)
+    diff = first_difference(qemu_view(a), qemu_view(b))
+    out["guest"] = {"same": diff is None, "first_difference": diff, "source": a, "destination": b}
+    if diff is not None:
+        out["error"] = f"the guest changed in the migration: {diff}"
+    else:
+        out["ok"] = True
+    return out
+
+
 _DAEMONS: dict[str, DestinationDaemon] = {}
 
 

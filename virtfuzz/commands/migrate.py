@@ -12,7 +12,11 @@ creates for it: ``virtfuzz.guest_layout.qemu_view``).
 
 Output (``--format json``, default): ``{"ok", "reason", "source": {"target", "xml", "migratable"},
 "destination": {"target", "xml" | "error"}, "abi": {"ok", "error"}, "guest": {"same", "source",
-"destination", "first_difference"}}``; ``--format md`` prints the same for people. Exit 0 when
+"destination", "first_difference"}}``, and with ``--live`` ``"live": {"ok", "error", "stage", "seconds", "guest",
+"destination_xml"}``: the source's definition started (paused, TCG) on the host's build and
+migrated for real to the destination build's ``libvirtd`` (``VIR_MIGRATE_LIVE | VIR_MIGRATE_PAUSED``;
+``virtfuzz.backends.live_migration``), ok when it succeeds and QEMU got the same guest layout on
+both sides (``ok`` overall then needs it too); ``--format md`` prints the same for people. Exit 0 when
 ok, 1 when the migration would break the guest or is refused, 2 bad input. Machine aliases
 (``pc``, ``q35``, ``virt``) resolve to each QEMU's newest machine type, so most migrations to an
 older build are refused for the machine type alone: use a versioned machine every QEMU involved
@@ -33,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from virtfuzz.backend import BackendUnavailable
 from virtfuzz.commands.common import read_domain_inputs
 from virtfuzz.guest_layout import first_difference, qemu_view
 from virtfuzz.inputs import InputError
@@ -47,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="destination", required=True, metavar="TARGET", help="e.g. libvirt:12.9.0")
     p.add_argument("--steps", type=Path, metavar="STEPS.json", help="hotplug steps applied on the source")
     p.add_argument("--format", choices=("json", "md"), default="json")
+    p.add_argument("--live", action="store_true",
+                   help="also migrate a running (paused, TCG) guest for real: the host's build to another "
+                        "build's libvirtd (adds \"live\": {\"ok\", \"error\", ...})")
     p.add_argument("file", metavar="FILE")
 
 
@@ -195,7 +203,12 @@ def _markdown(r: dict[str, Any]) -> str:
     lines = [f"# {r['source']['target']} → {r['destination']['target']}: {'ok' if r['ok'] else 'BROKEN'}", "",
              f"- reason: {r['reason']}",
              f"- ABI check: {'passes' if r['abi']['ok'] else r['abi']['error']}",
-             f"- guest: {'same' if r['guest']['same'] else r['guest']['first_difference']}", ""]
+             f"- guest: {'same' if r['guest']['same'] else r['guest']['first_difference']}"]
+    if "live" in r:
+        lv = r["live"]
+        lines.append(f"- live migration: {'ok' if lv['ok'] else lv['error']}"
+                     + (f" ({lv['seconds']} s)" if lv.get("seconds") is not None else ""))
+    lines.append("")
     for side in ("source", "destination"):
         layout = r["guest"][side]
         if layout:
@@ -204,10 +217,51 @@ def _markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _check_live(source: Target, destination: Target) -> None:
+    from virtfuzz.backends.builds import resolve_build, system_libvirt_version
+
+    if source.kind != "libvirt" or destination.kind != "libvirt":
+        raise InputError("--live migrates between real builds: --from libvirt:VERSION --to libvirt:VERSION")
+    host = system_libvirt_version()
+    if (source.version or host) != host:
+        raise InputError(f"--live: the source must be the host's build (libvirt:{host}); "
+                         "other builds have no source side yet")
+    try:
+        if resolve_build(destination.version).root is None:
+            raise InputError(f"--live: the destination must be a build in a root, not the host's "
+                             f"{host} (its embedded driver cannot receive a migration)")
+    except BackendUnavailable as e:
+        raise InputError(f"--live: {e}") from None
+
+
+def live(report: dict[str, Any], source: Target, destination: Target) -> dict[str, Any]:
+    """The ``live`` part of the report: the source's stored definition started paused on the source
+    build and migrated for real to the destination build's libvirtd (see
+    ``virtfuzz.backends.live_migration``); ``ok`` also needs the same guest layout on both sides."""
+    from virtfuzz.backends.libvirt_backend import LibvirtBackend
+    from virtfuzz.backends.live_migration import close_all, summarize
+
+    xml = report["source"]["xml"]
+    if xml is None:
+        return {"ok": False, "error": f"not started: {report['reason']}", "stage": "define"}
+    src = LibvirtBackend(source.version)
+    try:
+        return summarize(src.migrate_live(xml, destination.version or ""))
+    finally:
+        src.close()
+        close_all()
+
+
 def run(args: argparse.Namespace) -> int:
     source, destination = _target(args.source), _target(args.destination)
     steps = _steps(args.steps)
+    if args.live:
+        _check_live(source, destination)
     (xml,) = read_domain_inputs(args, [args.file])
     report = migrate(xml, steps, source, destination)
+    if args.live:
+        report["live"] = live(report, source, destination)
+        if report["ok"] and not report["live"]["ok"]:
+            report.update(ok=False, reason=f"the live migration fails: {report['live']['error']}")
     sys.stdout.write(json.dumps(report, indent=1) + "\n" if args.format == "json" else _markdown(report))
     return 0 if report["ok"] else 1

@@ -1,0 +1,76 @@
+"""Real live migration across builds (virtfuzz.backends.live_migration, ``migrate --live``): a paused
+TCG guest started by the host's 9.0.0 embedded driver moves to 12.9.0's libvirtd for real, with
+the same guest layout, and nothing of either side is left running afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.test_builds import require_build
+
+pytestmark = pytest.mark.libvirt
+
+REPO = Path(__file__).resolve().parent.parent
+
+GUEST = """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc-i440fx-5.2'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='piix3-uhci'/>
+    <input type='tablet' bus='usb'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
+def _processes_mentioning(*needles: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(n in cmdline for n in needles):
+            found.append(f"{pid}: {cmdline[:200]}")
+    return found
+
+
+def test_live_migration_9_to_12_keeps_the_guest(tmp_path: Path) -> None:
+    require_build("9.0.0")
+    require_build("12.9.0")
+    name = f"vf-live-{uuid.uuid4().hex[:12]}"
+    f = tmp_path / "guest.xml"
+    f.write_text(GUEST.format(name=name))
+    proc = subprocess.Popen([sys.executable, "-m", "virtfuzz.cli", "migrate", "--live", "--from", "libvirt:9.0.0",
+                             "--to", "libvirt:12.9.0", str(f)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:] + out[-2000:]
+    report = json.loads(out)
+    live = report["live"]
+    assert live["ok"] is True and live["error"] is None, live
+    assert report["ok"] is True
+    # the destination's definition is the migrated, running guest on 12.9.0's libvirtd
+    assert f"<name>{name}</name>" in live["destination_xml"]
+    assert "id=" in live["destination_xml"].split(">", 1)[0]
+    src, dst = live["guest"]["source"], live["guest"]["destination"]
+    assert src == dst
+    assert src["machine"] == "pc-i440fx-5.2"
+    assert [d["driver"] for d in src["devices"]] == ["piix3-usb-uhci", "usb-tablet"]
+    assert live["seconds"] is not None and live["seconds"] > 0
+    # no destination libvirtd (its config lives under a directory named by the CLI's pid) and no
+    # QEMU of the guest (named on its command line) on either side is left
+    assert _processes_mentioning(f"/{proc.pid}-live-", f"guest={name}") == []
