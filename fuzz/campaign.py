@@ -25,7 +25,7 @@ from fuzz.checks import Failure, check_case
 from fuzz.findings import KnownFindings, write_finding
 from fuzz.generate import draw_batch
 from fuzz.lifecycle import next_case
-from fuzz.live import check_live, destination_variants
+from fuzz.live import check_live, check_live_migration, destination_variants
 from fuzz.machine import run_sequences
 from fuzz.migration import check_pair, pin_machine
 from fuzz.observe import ALL_STEPS, Case, counted_cases, observe, steps_for
@@ -167,6 +167,10 @@ class Job:
             self.cross_pool.shutdown(wait=True)
         for b in self._all_backends():
             b.close()
+        if self.others:  # the live tier's destination libvirtd (a job process skips atexit)
+            from virtfuzz.backends.live_migration import close_all
+
+            close_all()
 
     def abort(self) -> None:
         """Stop at once (interrupted): workers are killed, not asked to finish."""
@@ -174,6 +178,10 @@ class Job:
             self.cross_pool.shutdown(wait=False, cancel_futures=True)
         for b in self._all_backends():
             getattr(b, "abort", b.close)()
+        if self.others:
+            from virtfuzz.backends.live_migration import close_all
+
+            close_all()
 
     def check(self, cases: list[Case], parties: tuple[str, ...] | None = None,
               steps: frozenset[str] = ALL_STEPS) -> list[list[Failure]]:
@@ -359,7 +367,45 @@ class Job:
                 path = write_finding(self.cfg.out, sig, f, case.xml, case.xml, case.device, context, extra=extra)
                 if path is not None:
                     rep.new.append(self._new_record(sig, f, path, case.xml, case.device))
+        if self.others and cases:
+            self._live_migration(cases[0], seed, rep)
         return rep
+
+    def _live_migration(self, case: Case, seed: int, rep: BatchReport) -> None:
+        """Invariant 6 on a real live migration of one case (pinned to the common machine
+        generation) from the primary build to another build's libvirtd (fuzz.live). In the job's
+        thread, between batches: the cross-build thread is idle (run_generated waits for it)."""
+        from virtfuzz.backends.live_migration import summarize
+
+        versions = sorted(self.others)
+        version = versions[seed % len(versions)]
+        xml = pin_machine(case.xml)
+        lv, other = self.backends["libvirt"], self.others[version]
+        if xml is None:
+            return
+        (d,) = lv.define_many([xml])
+        if d.kind != "ok" or d.migratable is None:
+            return
+        (loaded,) = other.load_many([d.migratable])
+        if loaded.kind != "ok":
+            return
+        (abi,) = other.abi_many([(d.migratable, loaded.xml or "")])
+        result = lv.migrate_live(d.xml or xml, version)
+        verdict = summarize(result)
+        rep.steps += 1
+        pair = f"libvirt:{lv.version}->libvirt:{version}"
+        outcome = "ok" if verdict["ok"] else f"fails-at-{result.get('stage') or 'layout'}"
+        rep.migrations[f"live:{pair}:{outcome}"] = rep.migrations.get(f"live:{pair}:{outcome}", 0) + 1
+        for f in check_live_migration(result, verdict, abi.kind == "ok", pair):
+            sig = signature(f)
+            if not self._first_time(sig, rep):
+                continue
+            context = self._context(seed, tier="live-migration", target=pair)
+            extra = {"destination.xml": verdict["destination_xml"]} if verdict.get("destination_xml") else {}
+            path = write_finding(self.cfg.out, sig, f, xml, xml, None, context, extra=extra)
+            if path is not None:
+                rep.new.append(self._new_record(sig, f, path, xml, None, reproduce=(
+                    f"virtfuzz migrate --live --from libvirt:{lv.version} --to libvirt:{version} {path}/input.xml")))
 
     def _context(self, seed: int, **extra: object) -> dict:
         """What a finding records about where it came from (replay re-opens backends from it)."""

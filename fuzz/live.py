@@ -6,15 +6,22 @@ migratable XML (what a migration sends), or that XML with one guest-visible deta
 libvirt's ABI check accepts the destination but QEMU then refuses the saved device state
 ("Unknown savevm section ..."), libvirt let an ABI break through: a libvirt bug. Sampled at a
 low rate by the campaign (a cycle costs 1-3 s of real QEMU).
+
+Invariant 6 on a real live migration (``check_live_migration``): when other builds are configured,
+one case per live round is started on the primary build and migrated for real to another build's
+libvirtd (virtfuzz.backends.live_migration); if that build's ABI check accepts the guest, the
+migration must not fail inside QEMU and QEMU must get the same guest layout on both sides.
 """
 
 from __future__ import annotations
 
 import random
+import re
 
 from lxml import etree
 
 from fuzz.checks import Failure
+from fuzz.migration import INVARIANT as MIGRATION_INVARIANT
 
 QEMU_STATE_ERROR = "qemu unexpectedly closed the monitor"
 
@@ -43,4 +50,39 @@ def check_live(result: dict, what: str) -> list[Failure]:
         return [Failure("5-live-abi-vs-qemu", "libvirt",
                         f"libvirt accepted the destination ({what}) but QEMU refused the saved state: "
                         f"{result['error'][:300]}", xpath="live/restore")]
+    return []
+
+
+# what a live migration error says when the destination QEMU could not load the guest's state,
+# as opposed to libvirt refusing the migration before QEMU ran, or QEMU not starting because of
+# the one host both sides share (a guest's fixed TCP port is taken by the source's QEMU:
+# "Failed to find an available port: Address already in use")
+_QEMU_FAILED = re.compile(r"savevm section|load of migration failed|error while loading state|"
+                          r"Missing section footer|VQ \d+ size|load_state|vmstate|"
+                          r"job 'migration in' failed", re.IGNORECASE)
+_SHARED_HOST = re.compile(r"Address already in use|available port", re.IGNORECASE)
+
+
+def check_live_migration(result: dict, verdict: dict, abi_ok: bool, party: str) -> list[Failure]:
+    """Invariant 6 on a real live migration (virtfuzz.backends.live_migration): ``result`` is the
+    worker's ``migrate_live`` answer, ``verdict`` its ``summarize``, ``abi_ok`` the destination's
+    ABI check of the source's migratable XML. When the destination's ABI check accepts, the
+    migration must succeed in QEMU and QEMU must get the same guest layout on both sides."""
+    if result.get("kind") in ("crash", "timeout"):
+        return [Failure(f"0-libvirt-{result['kind']}", party, f"live migration: {result.get('error')}")]
+    if not abi_ok:
+        return []
+    if result.get("kind") != "ok":
+        error = result.get("error") or ""
+        if result.get("stage") == "migrate" and _QEMU_FAILED.search(error) and not _SHARED_HOST.search(error):
+            # the signature is the error's class (numbers, names and paths blanked), no XPath
+            return [Failure(MIGRATION_INVARIANT, party, f"the destination's ABI check accepts but the live "
+                            f"migration fails in QEMU: {error[:400]}", right=error)]
+        return []
+    guest = verdict.get("guest") or {}
+    if guest.get("same") is False:
+        diff = guest.get("first_difference") or ""
+        head, _, rest = diff.partition(": ")
+        return [Failure(MIGRATION_INVARIANT, party, f"the destination's ABI check accepts but the live-migrated "
+                        f"guest changes: {diff}", f"live/{re.sub(r'#[0-9]+', '#N', head)}/{rest.split(' ', 1)[0]}")]
     return []

@@ -183,7 +183,7 @@ def test_worker_side_modules_are_stdlib_and_libvirt_only():
 
 WORKER_SIDE = ("backends/libvirt_worker.py", "backends/wire.py", "backends/saveimage.py",
                "backends/cpuinfo_snapshot.py", "backends/embed_open.py", "backends/reaper.py",
-               "backends/__init__.py", "lifeline.py", "__init__.py")
+               "backends/__init__.py", "backends/live_migration.py", "lifeline.py", "__init__.py")
 
 
 @pytest.mark.parametrize("path", WORKER_SIDE)

@@ -74,3 +74,30 @@ def test_live_migration_9_to_12_keeps_the_guest(tmp_path: Path) -> None:
     # no destination libvirtd (its config lives under a directory named by the CLI's pid) and no
     # QEMU of the guest (named on its command line) on either side is left
     assert _processes_mentioning(f"/{proc.pid}-live-", f"guest={name}") == []
+
+
+def test_check_live_migration_verdicts() -> None:
+    """Invariant 6 on a live migration (no libvirt needed): a QEMU state-load failure or a changed
+    guest behind an accepting ABI check is a finding; a refused ABI check, libvirt refusing before
+    QEMU ran, and the shared host's port clash are not."""
+    from fuzz.live import check_live_migration
+
+    pair = "libvirt:9.0.0->libvirt:12.9.0"
+    savevm = {"kind": "error", "stage": "migrate",
+              "error": "operation failed: job 'migration in' failed: Unknown savevm section or instance 'usb-x' 0"}
+    (f,) = check_live_migration(savevm, {}, True, pair)
+    assert f.invariant == "6-migration-keeps-guest" and f.party == pair and "savevm" in f.message
+    assert check_live_migration(savevm, {}, False, pair) == []
+    port = {"kind": "error", "stage": "migrate", "error": "internal error: process exited while connecting to "
+            "monitor: qemu-system-x86_64: -chardev socket,port=4005: Failed to find an available port: "
+            "Address already in use"}
+    assert check_live_migration(port, {}, True, pair) == []
+    refused = {"kind": "error", "stage": "migrate", "error": "unsupported configuration: something"}
+    assert check_live_migration(refused, {}, True, pair) == []
+    changed = {"kind": "ok"}
+    verdict = {"guest": {"same": False, "first_difference": "device id=usb: addr 1.2 != 4.0"}}
+    (g,) = check_live_migration(changed, verdict, True, pair)
+    assert g.xpath == "live/device id=usb/addr"
+    assert check_live_migration({"kind": "ok"}, {"guest": {"same": True}}, True, pair) == []
+    (c,) = check_live_migration({"kind": "crash", "error": "worker killed by SIGSEGV"}, {}, True, pair)
+    assert c.invariant == "0-libvirt-crash"
