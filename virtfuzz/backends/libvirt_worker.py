@@ -196,13 +196,7 @@ class Worker:
                 return {**out, "kind": "error", "stage": "restore", "error": _msg(e)}
             return out
         finally:
-            try:
-                d = self.conn.lookupByUUIDString(dom.UUIDString())
-                if d.isActive():
-                    d.destroy()
-                d.undefine()
-            except libvirt.libvirtError:
-                pass
+            self._discard(dom.UUIDString())
             image.unlink(missing_ok=True)
 
     def migrate_live(self, domain_xml: str, dst_uri: str, migrate_uri: str) -> dict:
@@ -261,13 +255,17 @@ class Worker:
                     dconn.close()
                 except libvirt.libvirtError:
                     pass
-            try:
-                d = self.conn.lookupByUUIDString(dom.UUIDString())
-                if d.isActive():
-                    d.destroy()
-                d.undefine()
-            except libvirt.libvirtError:
-                pass
+            self._discard(dom.UUIDString())
+
+    def _discard(self, uuid: str) -> None:
+        """Destroy (if running) and undefine a domain of this driver; gone already is fine."""
+        try:
+            d = self.conn.lookupByUUIDString(uuid)
+            if d.isActive():
+                d.destroy()
+            d.undefine()
+        except libvirt.libvirtError:
+            pass
 
     @staticmethod
     def _argv(conn: Any, xml: str) -> str | None:
