@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from dataclasses import asdict, dataclass, field
@@ -42,7 +43,19 @@ from oracle.pipeline import defined  # noqa: E402
 from oracle.profile import get_profile  # noqa: E402
 from virtfuzz.guest_layout import first_difference, legacy_usb_device, parse_argv, qemu_view  # noqa: E402
 
-HISTORY = ROOT.parent / "shared" / "reference" / "libvirt-history"
+
+def _history() -> Path:
+    """The release history: $VIRTFUZZ_LIBVIRT_HISTORY, else ``../shared/reference/libvirt-history``
+    beside the checkout, else the workplace's copy (a clone elsewhere, e.g. CI's, finds it there)."""
+    for candidate in (os.environ.get("VIRTFUZZ_LIBVIRT_HISTORY"),
+                      ROOT.parent / "shared" / "reference" / "libvirt-history",
+                      "/work/shared/reference/libvirt-history"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return ROOT.parent / "shared" / "reference" / "libvirt-history"
+
+
+HISTORY = _history()
 
 # tag -> (era profile, why that profile speaks for the tag)
 TAGS: dict[str, tuple[str, str]] = {
