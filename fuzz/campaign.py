@@ -375,28 +375,19 @@ class Job:
         """Invariant 6 on a real live migration of one case (pinned to the common machine
         generation) from the primary build to another build's libvirtd (fuzz.live). In the job's
         thread, between batches: the cross-build thread is idle (run_generated waits for it)."""
-        from virtfuzz.backends.live_migration import summarize
-
         versions = sorted(self.others)
         version = versions[seed % len(versions)]
         xml = pin_machine(case.xml)
-        lv, other = self.backends["libvirt"], self.others[version]
         if xml is None:
             return
-        (d,) = lv.define_many([xml])
-        if d.kind != "ok" or d.migratable is None:
+        checked = self.live_migration_check(xml, version)
+        if checked is None:
             return
-        (loaded,) = other.load_many([d.migratable])
-        if loaded.kind != "ok":
-            return
-        (abi,) = other.abi_many([(d.migratable, loaded.xml or "")])
-        result = lv.migrate_live(d.xml or xml, version)
-        verdict = summarize(result)
+        failures, verdict, outcome, pair = checked
+        lv = self.backends["libvirt"]
         rep.steps += 1
-        pair = f"libvirt:{lv.version}->libvirt:{version}"
-        outcome = "ok" if verdict["ok"] else f"fails-at-{result.get('stage') or 'layout'}"
         rep.migrations[f"live:{pair}:{outcome}"] = rep.migrations.get(f"live:{pair}:{outcome}", 0) + 1
-        for f in check_live_migration(result, verdict, abi.kind == "ok", pair):
+        for f in failures:
             sig = signature(f)
             if not self._first_time(sig, rep):
                 continue
@@ -406,6 +397,26 @@ class Job:
             if path is not None:
                 rep.new.append(self._new_record(sig, f, path, xml, None, reproduce=(
                     f"virtfuzz migrate --live --from libvirt:{lv.version} --to libvirt:{version} {path}/input.xml")))
+
+    def live_migration_check(self, xml: str, version: str) -> tuple[list[Failure], dict, str, str] | None:
+        """Define ``xml`` on the primary build, have build ``version`` parse and ABI-check its
+        migratable XML, then migrate it live there: (failures of invariant 6, the migration's
+        verdict, its outcome, the pair), or None when a step before the migration refuses."""
+        from virtfuzz.backends.live_migration import summarize
+
+        lv, other = self.backends["libvirt"], self.others[version]
+        (d,) = lv.define_many([xml])
+        if d.kind != "ok" or d.migratable is None:
+            return None
+        (loaded,) = other.load_many([d.migratable])
+        if loaded.kind != "ok":
+            return None
+        (abi,) = other.abi_many([(d.migratable, loaded.xml or "")])
+        result = lv.migrate_live(d.xml or xml, version)
+        verdict = summarize(result)
+        pair = f"libvirt:{lv.version}->libvirt:{version}"
+        outcome = "ok" if verdict["ok"] else f"fails-at-{result.get('stage') or 'layout'}"
+        return check_live_migration(result, verdict, abi.kind == "ok", pair), verdict, outcome, pair
 
     def _context(self, seed: int, **extra: object) -> dict:
         """What a finding records about where it came from (replay re-opens backends from it)."""

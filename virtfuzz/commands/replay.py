@@ -39,9 +39,12 @@ def run(args: argparse.Namespace) -> int:
     backends = tuple(ctx.get("backends") or ("oracle", "libvirt"))
     if args.backend != DEFAULT_BACKEND:
         backends = (args.backend,)
+    # a live migration to another build (invariant 6, tier live-migration) needs that build open
+    pair_to = str(ctx.get("target", "")).rpartition("->libvirt:")[2] if ctx.get("tier") == "live-migration" else ""
     cfg = CampaignConfig(backends=backends, libvirt_version=args.libvirt or ctx.get("libvirt"),
                          qemu=args.qemu or ctx.get("qemu"),
-                         caps_del=tuple(args.caps_del or ctx.get("caps_del") or ()))
+                         caps_del=tuple(args.caps_del or ctx.get("caps_del") or ()),
+                         builds=(pair_to,) if pair_to else ())
     job = Job(cfg, 0)
     try:
         if ctx.get("tier") == "live":
@@ -49,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
             dst = dst_file.read_text() if dst_file.exists() else None
             result = job.backends["libvirt"].live(xml, ctx.get("live_devices") or [], dst)
             failures = check_live(result, "as recorded" if dst is None else "recorded destination")
+        elif pair_to:
+            checked = job.live_migration_check(xml, pair_to)
+            failures = checked[0] if checked is not None else []
         elif ctx.get("tier") == "order":  # invariant 8: the recorded permutation of the stored XML
             from fuzz.order_invariance import check_permutations
 
