@@ -530,7 +530,7 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue, parent: i
         if interrupted:
             queue.cancel_join_thread()  # exit now even if the parent no longer reads the queue
         elif time.time() < deadline:
-            queue.put({"job": index, "recycle": True, "next_batch": n})
+            queue.put({"job": index, "recycle": True, "next_batch": n, "pid": os.getpid()})
         else:
             queue.put({"job": index, "done": True})
 
@@ -647,6 +647,13 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 procs.append(fresh)
                 fresh.start()
                 recycled += 1
+                # the replaced process exits right after its message: join and release it now
+                # rather than keep one Process (and its sentinel) per replacement until the end
+                for old in [p for p in procs if p.pid == msg.get("pid")]:
+                    old.join(timeout=5.0)
+                    if old.exitcode is not None:
+                        old.close()
+                        procs.remove(old)
                 continue
             cases += msg["cases"]
             steps += msg["steps"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -113,8 +114,11 @@ def test_long_running_jobs_are_replaced_and_go_on_where_they_stopped(tmp_path):
     batch sequence (no batch drawn twice) and the campaign's counts go on."""
     from fuzz.campaign import CampaignConfig, run_campaign
 
-    cfg = CampaignConfig(budget=12, seed=4, jobs=1, out=tmp_path, backends=("oracle",), batch=16,
-                         recycle_seconds=3.0)
+    cfg = CampaignConfig(budget=12, seed=4, jobs=1, out=tmp_path, backends=("oracle",), batch=8,
+                         recycle_seconds=0.5)
+    fds = len(os.listdir("/proc/self/fd"))
     summary, status = run_campaign(cfg)
-    assert summary["jobs_recycled"] >= 2 and summary["cases"] > 0 and not summary["batch_errors"]
+    assert summary["jobs_recycled"] >= 6 and summary["cases"] > 0 and not summary["batch_errors"]
+    # replacements leave no descriptor behind in the parent
+    assert len(os.listdir("/proc/self/fd")) <= fds + 1
     assert status in (0, 1) and not summary["interrupted"]
