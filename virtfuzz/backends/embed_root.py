@@ -51,6 +51,26 @@ def reap_stale_roots(parent: Path | None = None) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def save_caps_to(caps_dir: Path, shared: Path) -> int:
+    """Copy the new or changed entries of a libvirt capability cache directory into ``shared``,
+    each by an atomic rename (other processes read it at the same time). Returns how many."""
+    saved = 0
+    for f in caps_dir.glob("*.xml"):
+        dst = shared / f.name
+        try:
+            if dst.exists() and dst.stat().st_size == f.stat().st_size and dst.read_bytes() == f.read_bytes():
+                continue
+            shared.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=shared, suffix=".tmp")
+            os.close(fd)
+            shutil.copy2(f, tmp)
+            os.replace(tmp, dst)
+            saved += 1
+        except OSError:
+            continue
+    return saved
+
+
 class EmbedRoot:
     """A root directory for one embedded driver, with a seeded capabilities cache."""
 
@@ -101,23 +121,7 @@ class EmbedRoot:
 
     def save_caps(self) -> int:
         """Copy new or changed cache entries back to the shared cache (atomic rename). Returns count."""
-        shared = shared_caps_cache(self.build)
-        saved = 0
-        for f in self.caps_dir.glob("*.xml"):
-            dst = shared / f.name
-            try:
-                if dst.exists() and dst.stat().st_size == f.stat().st_size and \
-                        dst.read_bytes() == f.read_bytes():
-                    continue
-                shared.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=shared, suffix=".tmp")
-                os.close(fd)
-                shutil.copy2(f, tmp)
-                os.replace(tmp, dst)
-                saved += 1
-            except OSError:
-                continue
-        return saved
+        return save_caps_to(self.caps_dir, shared_caps_cache(self.build))
 
     def save_caps_if_changed(self) -> None:
         """Cheap check (one stat) so the hot path can call it after every batch."""

@@ -239,22 +239,10 @@ class DestinationDaemon:
             self.state = None
 
     def _save_caps(self) -> None:
-        from virtfuzz.backends.embed_root import shared_caps_cache
+        from virtfuzz.backends.embed_root import save_caps_to, shared_caps_cache
 
         assert self.state is not None
-        shared = shared_caps_cache(f"{self.version}-daemon")
-        try:
-            for f in (self.state / "cache/qemu/capabilities").glob("*.xml"):
-                dst = shared / f.name
-                if dst.exists() and dst.read_bytes() == f.read_bytes():
-                    continue
-                shared.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=shared, suffix=".tmp")
-                os.close(fd)
-                shutil.copy2(f, tmp)
-                os.replace(tmp, dst)
-        except OSError:
-            pass
+        save_caps_to(self.state / "cache/qemu/capabilities", shared_caps_cache(f"{self.version}-daemon"))
 
 
 def summarize(result: dict) -> dict:
