@@ -6,8 +6,15 @@ campaign tree (the parent, its jobs, their libvirt workers and loaders, fake QEM
 - rss_mb: total proportional set size (PSS, /proc/PID/smaps_rollup: shared pages counted once);
 - tmpfs_mb: size of the campaign's embed roots under /dev/shm/virtfuzz-roots (named by owner pid);
 - out_mb: size of the output directory;
-- fds: open file descriptors;
-- rate: cases/s over the last interval (from summary.json, which the campaign rewrites per batch).
+- fds: open file descriptors (and, at the end, their change per kind of process, so a rise can be
+  told apart: a leak in one process, or one more process of a kind started late);
+- rate: cases/s over the last interval (from summary.json, which the campaign rewrites per batch);
+- cpu ms/case: CPU time the whole tree spent per case over the last interval (utime + stime of the
+  live processes plus what their reaped children used). The machine is shared: when other work
+  takes a core the rate drops but the CPU per case does not, so both are reported.
+
+The rate and the CPU per case are compared as the means of the first and the last five steady
+samples (one minute's rate on a shared 2-core machine swings by a quarter on its own).
 
 It prints the table, then each quantity's growth per hour between the first sample at or after
 ``--from-minute`` (default 5: start-up and the first probes are over) and the last, with the
@@ -57,6 +64,31 @@ def _fds(pid: int) -> int:
         return 0
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime + cutime + cstime of PID, in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / _TICK
+
+
+def _kind(pid: int) -> str:
+    """What a process is, for the descriptor breakdown: program and sub-command, no paths."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [os.path.basename(a.decode(errors="replace")) for a in argv[:4] if a]
+    if len(words) > 1 and words[1] == "-c":  # an inline program: its text says nothing short
+        return f"{words[0]} -c"
+    words = [w.split()[0] for w in words if w.strip() and not w.startswith("-") and not w.startswith("python")][:2]
+    return " ".join(words) or "?"
+
+
 def _du(path: Path) -> int:
     total = 0
     for dirpath, _, files in os.walk(path):
@@ -85,13 +117,23 @@ def sample(parent: int, out: Path, started: float, last: dict | None) -> dict:
     tree = {parent, *descendants(parent)}
     cases = _cases(out)
     now = time.monotonic()
-    rate = 0.0
+    cpu = sum(_cpu_s(p) for p in tree)
+    rate = cpu_ms = 0.0
     if last is not None and now > last["t"]:
         rate = (cases - last["cases"]) / (now - last["t"])
-    return {"t": now, "minute": (now - started) / 60, "cases": cases, "rate": rate,
-            "rss_mb": sum(_pss_kb(p) for p in tree) / 1024, "procs": len(tree),
+        if cases > last["cases"]:
+            cpu_ms = 1000 * max(cpu - last["cpu"], 0.0) / (cases - last["cases"])
+    fds_by_kind: dict[str, int] = {}
+    procs_by_kind: dict[str, int] = {}
+    for p in tree:
+        k = _kind(p)
+        fds_by_kind[k] = fds_by_kind.get(k, 0) + _fds(p)
+        procs_by_kind[k] = procs_by_kind.get(k, 0) + 1
+    return {"t": now, "minute": (now - started) / 60, "cases": cases, "rate": rate, "cpu": cpu,
+            "cpu_ms": cpu_ms, "rss_mb": sum(_pss_kb(p) for p in tree) / 1024, "procs": len(tree),
             "tmpfs_mb": sum(_du(r) for r in _roots(tree)) / 2**20,
-            "out_mb": _du(out) / 2**20, "fds": sum(_fds(p) for p in tree),
+            "out_mb": _du(out) / 2**20, "fds": sum(fds_by_kind.values()),
+            "fds_by_kind": fds_by_kind, "procs_by_kind": procs_by_kind,
             "roots": [str(r) for r in _roots(tree)]}
 
 
@@ -115,7 +157,7 @@ def main() -> int:
     seen_pids: set[int] = set()
     seen_roots: set[str] = set()
     header = (f"{'min':>6} {'cases':>9} {'cases/s':>8} {'PSS MB':>8} {'procs':>5} "
-              f"{'tmpfs MB':>9} {'out MB':>7} {'fds':>5}")
+              f"{'tmpfs MB':>9} {'out MB':>7} {'fds':>5} {'cpu ms/case':>11}")
     print(header, flush=True)
     try:
         while proc.poll() is None:
@@ -127,7 +169,7 @@ def main() -> int:
             seen_roots |= set(row["roots"])
             rows.append(row)
             print(f"{row['minute']:6.1f} {row['cases']:9d} {row['rate']:8.0f} {row['rss_mb']:8.1f} {row['procs']:5d} "
-                  f"{row['tmpfs_mb']:9.1f} {row['out_mb']:7.2f} {row['fds']:5d}", flush=True)
+                  f"{row['tmpfs_mb']:9.1f} {row['out_mb']:7.2f} {row['fds']:5d} {row['cpu_ms']:11.2f}", flush=True)
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
     proc.wait()
@@ -139,6 +181,9 @@ def main() -> int:
     status = 0
     if len(steady) >= 2:
         a, b = steady[0], steady[-1]
+        w = max(1, min(5, len(steady) // 2))
+        rate_a, rate_b = (sum(r["rate"] for r in rs) / len(rs) for rs in (steady[:w], steady[-w:]))
+        cpu_a, cpu_b = (sum(r["cpu_ms"] for r in rs) / len(rs) for rs in (steady[:w], steady[-w:]))
         hours = (b["minute"] - a["minute"]) / 60
         print(f"\n# growth between minute {a['minute']:.1f} and {b['minute']:.1f} "
               f"(per hour, extrapolated from {hours * 60:.0f} min):")
@@ -148,14 +193,24 @@ def main() -> int:
              b["rss_mb"] <= 1.10 * a["rss_mb"]),
             ("fds", b["fds"] - a["fds"], "", "flat", b["fds"] <= a["fds"] + 2),
             ("out", b["out_mb"] - a["out_mb"], "MB", "grows with distinct findings only", True),
-            ("cases/s", 100 * (b["rate"] - a["rate"]) / max(a["rate"], 1e-9), "%", "within ±15 % of the first",
-             abs(b["rate"] - a["rate"]) <= 0.15 * a["rate"]),
+            (f"cases/s ({rate_a:.0f} -> {rate_b:.0f}, means of {w})", 100 * (rate_b - rate_a) / max(rate_a, 1e-9),
+             "%", "within ±15 % of the first", abs(rate_b - rate_a) <= 0.15 * rate_a),
+            (f"cpu ms/case ({cpu_a:.2f} -> {cpu_b:.2f}, means of {w})", 100 * (cpu_b - cpu_a) / max(cpu_a, 1e-9),
+             "%", "within ±15 % of the first", abs(cpu_b - cpu_a) <= 0.15 * cpu_a),
         ]
         for name, delta, unit, bound, ok in checks:
             per_hour = delta / hours if hours > 0 and unit != "%" else delta
             print(f"  {name:8s} {delta:+8.2f} {unit:2s} over the run ({per_hour:+.2f}{unit}/h)  bound: {bound}  "
                   f"{'ok' if ok else 'EXCEEDED'}")
             status |= 0 if ok else 1
+        kinds = sorted(set(a["fds_by_kind"]) | set(b["fds_by_kind"]))
+        print(f"# descriptors per kind of process, minute {a['minute']:.1f} -> {b['minute']:.1f} "
+              "(fds in processes; changed kinds only):")
+        for k in kinds:
+            fa, fb = a["fds_by_kind"].get(k, 0), b["fds_by_kind"].get(k, 0)
+            pa, pb = a["procs_by_kind"].get(k, 0), b["procs_by_kind"].get(k, 0)
+            if (fa, pa) != (fb, pb):
+                print(f"  {k:40s} {fa:4d} in {pa:2d} -> {fb:4d} in {pb:2d}")
     else:
         print(f"\n# fewer than 2 samples after minute {args.from_minute}: no growth figures")
     print(f"# after the campaign: {len(left)} processes left, {len(left_roots)} roots left "
