@@ -15,9 +15,22 @@ from functools import cache
 from typing import NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from virtfuzz import datadir
 from virtfuzz.backend import BackendUnavailable
+
+# Hypothesis in CI: the same examples on every run and every machine (derandomize), no example
+# database carried between runs (a fresh clone has none, so a local one would make CI and a
+# developer disagree), no per-example deadline and no too-slow health check (both measure wall
+# clock time on a shared, loaded machine), and the blob to reproduce a failure printed. Locally the
+# default profile stays: random exploration with the local database. Tests that pass their own
+# ``settings(...)`` keep what they set; what they leave unset comes from the loaded profile (the
+# profile is loaded here, before any test module builds its settings objects).
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def seed_data_dir(path):

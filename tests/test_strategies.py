@@ -295,10 +295,11 @@ def test_sample_statistics() -> None:
 
 
 def test_every_flaw_class_shows_up_in_a_flawed_sample() -> None:
-    """600 forced-flaw draws: each class came out at least 8 times in every trial run."""
+    """600 forced-flaw draws: each class came out at least 8 times in every trial run. Derandomized,
+    as test_sample_statistics: the test is about the generator, not about one run's luck."""
     flaws: Counter[str] = Counter()
 
-    @settings(SAMPLE, max_examples=600)
+    @settings(SAMPLE, max_examples=600, derandomize=True)
     @given(domain_specs(flawed=True))
     def collect(spec: DomainSpec) -> None:
         flaws[spec.flaws[0]] += 1
