@@ -102,6 +102,7 @@ class BatchReport:
     hits: dict[str, int] = field(default_factory=dict)
     by_target: dict[str, int] = field(default_factory=dict)  # cases each target checked
     migrations: dict[str, int] = field(default_factory=dict)  # invariant 6 outcomes (fuzz.migration)
+    oracle_cpu_seconds: float = 0.0  # CPU the job's threads spent inside oracle backends
 
 
 _OS_TYPE = re.compile(r"<type arch='([^']*)'(?: machine='([^']*)')?")
@@ -216,8 +217,12 @@ class Job:
             return "live"
         return "batch"
 
+    def _oracle_cpu(self) -> float:
+        return sum(getattr(b, "cpu_seconds", 0.0) for b in self._all_backends() if b.name == "oracle")
+
     def run_batch(self, batch_no: int) -> BatchReport:
         t = time.monotonic()
+        oracle_cpu = self._oracle_cpu()
         seed = self.cfg.seed * 1_000_003 + self.index * 10_007 + batch_no
         tier = self.next_tier()
         if tier == "sequence":
@@ -228,6 +233,7 @@ class Job:
             rep = self.run_generated(seed)
         rep.tier = tier
         rep.seconds = time.monotonic() - t
+        rep.oracle_cpu_seconds = self._oracle_cpu() - oracle_cpu
         self.tier_seconds[tier] += rep.seconds
         return rep
 
@@ -605,6 +611,7 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
     unsupported: Counter[str] = Counter()
     tier_seconds: Counter[str] = Counter()
     tier_cases: Counter[str] = Counter()
+    oracle_cpu = [0.0]
     errors: list[str] = []
     done = 0
     tty = progress.isatty()
@@ -625,7 +632,7 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 "cases_by_tier": dict(tier_cases), "cases_by_target": dict(by_target),
                 "builds": list(cfg.builds), "migration_outcomes": dict(sorted(migrations.items())),
                 "shard": f"{cfg.shard[0] + 1}/{cfg.shard[1]}", "jobs_recycled": recycled,
-                "interrupted": bool(stopped_by)}
+                "oracle_cpu_seconds": round(oracle_cpu[0], 2), "interrupted": bool(stopped_by)}
 
     previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -662,6 +669,7 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
             tier_seconds[msg.get("tier", "batch")] += msg.get("seconds", 0.0)
             tier_seconds["reduction"] += msg.get("reduce_seconds", 0.0)
             tier_cases[msg.get("tier", "batch")] += msg["steps"]
+            oracle_cpu[0] += msg.get("oracle_cpu_seconds", 0.0)
             if msg.get("error"):
                 errors.append(msg["error"])
             for target, n in msg.get("by_target", {}).items():

@@ -2,7 +2,7 @@
 
 ``virtfuzz merge --out DIR OUT1 OUT2 ...``: findings de-duplicated by signature (the first output's
 directory is kept; occurrence counts added, first/last seen the earliest/latest), the summaries'
-counts added (cases, domains, jobs, cases_by_tier, cases_by_target, migration_outcomes,
+counts added (cases, domains, jobs, oracle_cpu_seconds, cases_by_tier, cases_by_target, migration_outcomes,
 oracle_unsupported, job_seconds_by_tier), rules covered united, ``seconds`` the longest shard's
 wall time. Writes ``DIR/summary.json``, ``DIR/report.md`` and ``DIR/findings/``. Exit status as
 ``virtfuzz fuzz``: 1 when a merged finding is new, 2 when a shard's campaign failed or was
@@ -64,6 +64,7 @@ def merge(outputs: list[Path], out: Path) -> dict:
     merged: dict = {
         "cases": sum(s.get("cases", 0) for s in summaries),
         "domains": sum(s.get("domains", 0) for s in summaries),
+        "oracle_cpu_seconds": round(sum(s.get("oracle_cpu_seconds", 0.0) for s in summaries), 2),
         "seconds": max((s.get("seconds", 0) for s in summaries), default=0),
         "seconds_total": round(sum(s.get("seconds", 0) for s in summaries), 2),
         "jobs": sum(s.get("jobs", 0) for s in summaries),
