@@ -13,7 +13,7 @@ if [ ! -x "$here/.venv/bin/python" ]; then
   "$py" -m venv "$here/.venv"
 fi
 "$here/.venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
-"$here/.venv/bin/pip" install -q --disable-pip-version-check tox -e "$here[test,lint]"
+"$here/.venv/bin/pip" install -q --disable-pip-version-check "tox>=4,<5" -e "$here[test,lint]"
 # the other real libvirt builds (builds/*.toml), each a Debian root filesystem in $VIRTFUZZ_DATA_DIR/builds;
 # VIRTFUZZ_BUILDS=9.0.0,12.9.0 limits them. One that cannot be installed is reported in one line, the
 # others still are (and tests that need the missing one fail).
