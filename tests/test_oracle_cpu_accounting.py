@@ -7,7 +7,7 @@ import time
 
 from virtfuzz.backends.oracle_backend import OracleBackend
 
-XML = """<domain type='qemu'><name>cpu</name><memory>65536</memory>
+XML = """<domain type='qemu'><name>cpu</name><uuid>8279095b-d386-5930-872a-065b726c5bd3</uuid><memory>65536</memory>
 <os><type arch='x86_64' machine='pc'>hvm</type></os>
 <devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>"""
 
