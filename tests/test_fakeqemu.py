@@ -244,9 +244,11 @@ def test_wrapper_is_stable_and_readable(data_dir):
     assert path == data_dir / "variants" / "7.2.0-x86_64-del-piix3-usb-uhci" / "qemu-system-x86_64"
     st = path.stat()
     assert st.st_mode & 0o755 == 0o755 and (path.parent / variants.COMPILED).stat().st_mode & 0o444 == 0o444
-    time.sleep(0.01)
     assert variants.emulator_for("x86_64", "7.2.0", ["piix3-usb-uhci"]) == str(path)
-    assert path.stat().st_ctime_ns == st.st_ctime_ns  # untouched: libvirt's cache stays valid
+    # untouched: libvirt's cache stays valid (a rewrite is an atomic replace: a new inode, whatever
+    # the clock's granularity, so no sleep is needed to see it)
+    again = path.stat()
+    assert (again.st_ino, again.st_ctime_ns) == (st.st_ino, st.st_ctime_ns)
     path.write_text("#!/bin/sh\nexit 1\n")  # a stale wrapper is repaired
     variants.emulator_for("x86_64", "7.2.0", ["piix3-usb-uhci"])
     assert "--compiled" in path.read_text()
@@ -275,9 +277,8 @@ def _qmp(f, client, execute, **arguments):
 def test_fake_speaks_qmp_without_libvirt(data_dir, tmp_path):
     _need_libvirt_data()
     wrapper = variants.emulator_for("x86_64", "7.2.0")
-    t = time.perf_counter()
-    proc, client = _start_fake(wrapper, tmp_path)
-    assert proc.returncode == 0 and proc.stderr == b"" and time.perf_counter() - t < 2
+    proc, client = _start_fake(wrapper, tmp_path)  # bounded: subprocess.run's timeout fails it
+    assert proc.returncode == 0 and proc.stderr == b""
     launcher = int((tmp_path / "p.pid").read_text())
     with pytest.raises(ProcessLookupError):  # the pid file names the reaped launcher (see server.py)
         os.kill(launcher, 0)
@@ -427,9 +428,9 @@ def test_no_stray_fakes_left(data_dir, tmp_path):
     f.readline()
     f.close()
     client.close()
-    deadline = time.time() + 5
+    deadline = time.monotonic() + 30  # a bounded wait, not a measured duration
     sock = tmp_path / "m.sock"
-    while time.time() < deadline:  # the server exits when libvirt closes the monitor
+    while time.monotonic() < deadline:  # the server exits when libvirt closes the monitor
         c = socket.socket(socket.AF_UNIX)
         try:
             c.connect(str(sock))

@@ -22,6 +22,7 @@ from virtfuzz.lifeline import descendants
 
 pytestmark = pytest.mark.libvirt
 ROOTS = Path("/dev/shm/virtfuzz-roots")
+STOP_SECONDS = 5  # the promise: every process of the campaign gone within this long of the signal
 
 
 def _start(out: Path) -> subprocess.Popen:
@@ -65,8 +66,8 @@ def _alive(pids: list[int]) -> list[int]:
     return out
 
 
-def _snapshot(out: Path) -> dict[str, int]:
-    return {str(p): p.stat().st_mtime_ns for p in out.rglob("*")}
+def _snapshot(out: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
@@ -77,25 +78,31 @@ def test_signal_to_the_parent_stops_the_whole_campaign(sig, tmp_path, libvirt_ba
         _wait_running(proc, out)
         tree = descendants(proc.pid)
         owners = {str(p) for p in [proc.pid, *tree]}
-        t0 = time.monotonic()
+        deadline = time.monotonic() + STOP_SECONDS  # bounded waits from the signal on, no measured times
         os.kill(proc.pid, sig)
-        proc.wait(timeout=10)
-        parent_seconds = time.monotonic() - t0
-        while _alive(tree) and time.monotonic() - t0 < 5:
+        try:
+            proc.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the parent did not exit within {STOP_SECONDS} s of {sig.name}")
+        while _alive(tree) and time.monotonic() < deadline:
             time.sleep(0.05)
         left = _alive(tree)
-        assert not left, f"still running {time.monotonic() - t0:.1f} s after {sig.name}: " + \
+        assert not left, f"still running {STOP_SECONDS} s after {sig.name}: " + \
             "; ".join(_cmdline(p).replace(b"\0", b" ").decode()[:100] for p in left)
-        assert parent_seconds < 5, f"the parent took {parent_seconds:.1f} s to exit"
         roots = [r.name for r in ROOTS.iterdir() if r.name.split("-", 1)[0] in owners] if ROOTS.is_dir() else []
         assert not roots, f"embed roots left behind: {roots}"
         if sig != signal.SIGKILL:
-            summary = json.loads((out / "summary.json").read_text())
+            summary_file = out / "summary.json"
+            summary = json.loads(summary_file.read_text())
             assert summary["interrupted"] is True and summary["stopped_by"] == sig.name
             assert proc.returncode == 128 + sig.value
-            before = _snapshot(out)
-            time.sleep(3)
-            assert _snapshot(out) == before, "the output directory changed after the final summary"
+            # Every process of the campaign is gone (checked above), so nothing can write any more:
+            # the final summary (and report.md, written from it right after) must be the last files
+            # written; no sleep-and-compare needed.
+            last = summary_file.stat().st_mtime_ns
+            later = sorted(str(f.relative_to(out)) for f, mtime in _snapshot(out).items()
+                           if mtime > last and f != out / "report.md")
+            assert not later, f"written after the final summary: {later}"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
