@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from fuzz.checks import Failure, check_case
+from fuzz.era_pairs import OraclePairs
 from fuzz.findings import KnownFindings, write_finding
 from fuzz.generate import draw_batch
 from fuzz.lifecycle import next_case
@@ -79,10 +80,27 @@ class CampaignConfig:
     # --shard K/N as (K-1, N): this campaign is shard K of N whose union is one campaign of N times
     # the jobs: its job i draws the seeds of job i*N + K-1 (disjoint across shards, whatever --jobs)
     shard: tuple[int, int] = (0, 1)
+    # several --target oracle:V and no real one: every generated case also migrates between each
+    # ordered pair of these profiles (invariant 6 on the oracle's eras: fuzz.era_pairs)
+    oracle_pairs: tuple[str, ...] = ()
 
     def context(self) -> dict:
         return {"backends": list(self.backends), "libvirt": self.libvirt_version, "qemu": self.qemu,
-                "caps_del": list(self.caps_del)}
+                "caps_del": list(self.caps_del),
+                **({"oracle_pairs": list(self.oracle_pairs)} if self.oracle_pairs else {})}
+
+    def answered_by(self) -> dict[str, str]:
+        """Who answered for each target: an oracle profile (a model) or a real libvirt build."""
+        from oracle.profile import DEFAULT_PROFILE
+
+        out: dict[str, str] = {}
+        for v in ((self.libvirt_version or DEFAULT_PROFILE,) if "oracle" in self.backends else ()) + self.oracle_pairs:
+            out[f"oracle:{v}"] = f"the oracle's model of libvirt {v} (profile oracle/data/{v}.json; no real libvirt)"
+        if "libvirt" in self.backends:
+            out[f"libvirt:{self.libvirt_version or 'default'}"] = "real libvirt (the primary build)"
+        for v in self.builds:
+            out[f"libvirt:{v}"] = "real libvirt (another build)"
+        return out
 
 
 @dataclass
@@ -158,10 +176,12 @@ class Job:
                               if "oracle" in self.backends and v in known_profiles()}
         self.cross_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cross-build") \
             if self.others else None
+        self.era_pairs = OraclePairs(cfg.oracle_pairs) if len(cfg.oracle_pairs) > 1 else None
 
     def _all_backends(self) -> list:
         return [*self.backends.values(), *self.others.values(), *self.other_oracles.values(),
-                *([self.pair_primary] if self.pair_primary else [])]
+                *([self.pair_primary] if self.pair_primary else []),
+                *(self.era_pairs.backends.values() if self.era_pairs else [])]
 
     def close(self) -> None:
         if self.cross_pool is not None:
@@ -273,6 +293,8 @@ class Job:
             self._order_invariance(fresh, seed, rep)
         if cross is not None:
             self._record_cross(*cross.result(), seed, rep)
+        if self.era_pairs is not None:  # invariant 6 between the oracle targets (fuzz.era_pairs)
+            self._record_cross(*self.era_pairs.run(fresh), "", seed, rep)
         return rep
 
     def _order_invariance(self, fresh: list[Case], seed: int, rep: BatchReport) -> None:
@@ -632,7 +654,8 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
                 "cases_by_tier": dict(tier_cases), "cases_by_target": dict(by_target),
                 "builds": list(cfg.builds), "migration_outcomes": dict(sorted(migrations.items())),
                 "shard": f"{cfg.shard[0] + 1}/{cfg.shard[1]}", "jobs_recycled": recycled,
-                "oracle_cpu_seconds": round(oracle_cpu[0], 2), "interrupted": bool(stopped_by)}
+                "oracle_cpu_seconds": round(oracle_cpu[0], 2), "interrupted": bool(stopped_by),
+                "answered_by": cfg.answered_by(), "real_libvirt": "libvirt" in cfg.backends}
 
     previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:

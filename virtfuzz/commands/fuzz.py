@@ -29,7 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", action="append", default=[], metavar="KIND:VERSION",
                    help="who answers (repeatable), e.g. --target oracle:9.0.0 --target libvirt:9.0.0 "
                         "--target libvirt:12.9.0; the first libvirt target is the primary build, the "
-                        "others are checked beside it and migrated to and from it (default: --backend/"
+                        "others are checked beside it and migrated to and from it; only oracle targets, e.g. "
+                        "--target oracle:1.3.1 --target oracle:2.2.0: the first one's checks, and every case "
+                        "migrated between each ordered pair of them (default: --backend/"
                         "--libvirt plus every other installed build)")
     p.add_argument("--junit-xml", type=Path, default=None, metavar="PATH",
                    help="also write JUnit XML: one test case per finding (failure if new, skipped if known)")
@@ -66,14 +68,36 @@ def _targets(args: argparse.Namespace) -> tuple[tuple[str, ...], str | None, tup
     targets = [parse_target(t) for t in args.target]
     real = [t.version or "default" for t in targets if t.kind == "libvirt"]
     profiles = {t.version for t in targets if t.kind == "oracle"}
+    if not real and len(_oracle_pairs(args)) > 1:  # oracle profiles only: pairs of them (fuzz.era_pairs)
+        return ("oracle",), _oracle_pairs(args)[0], ()
     if len(profiles) > 1 or (profiles and real and profiles != {real[0]} and None not in profiles):
         raise InputError("the oracle is compared with the primary (first) libvirt target: give one oracle "
-                         "target with that target's version")
+                         "target with that target's version (several oracle targets and no libvirt one "
+                         "migrate between each other)")
     backends = tuple(k for k in ("oracle", "libvirt") if any(t.kind == k for t in targets))
     primary = real[0] if real else next(iter(profiles), None)
     if real and (args.qemu or args.caps_del) and len(real) > 1:
         raise InputError("--qemu/--caps-del apply to the primary build only: give one libvirt target")
     return backends, None if primary == "default" else primary, tuple(real[1:])
+
+
+def _oracle_pairs(args: argparse.Namespace) -> tuple[str, ...]:
+    """The profiles of several oracle targets given without a real one (their order kept), else ()."""
+    from oracle.profile import DEFAULT_PROFILE, known_profiles
+    from virtfuzz.targets import parse_target
+
+    targets = [parse_target(t) for t in args.target]
+    if any(t.kind != "oracle" for t in targets):
+        return ()
+    versions = tuple(dict.fromkeys(t.version or DEFAULT_PROFILE for t in targets))
+    if len(versions) < 2:
+        return ()
+    unknown = [v for v in versions if v not in known_profiles()]
+    if unknown:
+        raise InputError(f"unknown oracle profile {', '.join(unknown)}; known: {', '.join(known_profiles())}")
+    if args.qemu or args.caps_del:
+        raise InputError("--qemu/--caps-del are not applied to the pairs of oracle targets: give one target")
+    return versions
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,6 +110,6 @@ def run(args: argparse.Namespace) -> int:
                          out=Path(args.out), backends=backends, libvirt_version=libvirt_version, builds=builds,
                          qemu=args.qemu, caps_del=tuple(args.caps_del), batch=args.batch,
                          variant_rate=0.0 if (args.qemu or args.caps_del) else args.variant_rate,
-                         junit_xml=args.junit_xml, shard=args.shard)
+                         junit_xml=args.junit_xml, shard=args.shard, oracle_pairs=_oracle_pairs(args))
     _, status = run_campaign(cfg)
     return status

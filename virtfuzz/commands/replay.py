@@ -29,7 +29,6 @@ def run(args: argparse.Namespace) -> int:
     from fuzz.live import check_live
     from fuzz.observe import Case
     from fuzz.sequence import replay_steps
-    from fuzz.signature import signature
 
     path = Path(args.path)
     if not (path / "finding.json").is_file():
@@ -41,6 +40,14 @@ def run(args: argparse.Namespace) -> int:
         backends = (args.backend,)
     # a live migration to another build (invariant 6, tier live-migration) needs that build open
     pair_to = str(ctx.get("target", "")).rpartition("->libvirt:")[2] if ctx.get("tier") == "live-migration" else ""
+    # invariant 6 between two oracle profiles (a campaign over several oracle targets: fuzz.era_pairs)
+    era_pair = str(ctx.get("target", "")) if ctx.get("tier") == "cross-build" and \
+        str(ctx.get("target", "")).startswith("oracle:") and "->oracle:" in str(ctx.get("target", "")) else ""
+    if era_pair:
+        from fuzz.era_pairs import check_one
+
+        src, _, dst = era_pair.partition("->")
+        return _report(rec, check_one(src.removeprefix("oracle:"), dst.removeprefix("oracle:"), xml))
     cfg = CampaignConfig(backends=backends, libvirt_version=args.libvirt or ctx.get("libvirt"),
                          qemu=args.qemu or ctx.get("qemu"),
                          caps_del=tuple(args.caps_del or ctx.get("caps_del") or ()),
@@ -70,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
                                                    after=ctx.get("after")))
     finally:
         job.close()
+    return _report(rec, failures)
+
+
+def _report(rec: dict, failures: list) -> int:
+    from fuzz.signature import signature
+
     reproduced = False
     for f in failures:
         sig = signature(f)
