@@ -81,3 +81,7 @@ def test_short_campaign_across_builds(tmp_path):
         s["cases_by_target"]["libvirt:12.9.0"]
     migrated = {k: v for k, v in s["migration_outcomes"].items() if k.endswith(":migrated")}
     assert migrated and sum(migrated.values()) > 0, s["migration_outcomes"]
+    # both directions and a save/restore on each build itself (the same build as destination)
+    pairs = {k.rsplit(":", 1)[0] for k in s["migration_outcomes"]}
+    assert {"libvirt:9.0.0->libvirt:12.9.0", "libvirt:12.9.0->libvirt:9.0.0", "libvirt:9.0.0->libvirt:9.0.0",
+            "libvirt:12.9.0->libvirt:12.9.0"} <= pairs, sorted(pairs)
