@@ -118,6 +118,11 @@ class AddrSet:
         self.slot_needed_bus: dict = {"*": "PCI"}
         self.uids: set[int] = set()
         self.fids: set[int] = set()
+        # profile switch pci_bus_autoadd: "bridge-chain" (libvirt >= 3.x: a dmi-to-pci-bridge or a
+        # pcie-root-port + pcie-to-pci-bridge first where needed, pci-root on pSeries), or
+        # "pci-bridge-only" (<= 2.2.0 virDomainPCIAddressSetGrow: pci-bridges for standard PCI
+        # devices, an error for anything else)
+        self.bus_autoadd = "bridge-chain"
 
     def zpci_ensure(self, a: PCIAddr) -> None:
         """virDomainZPCIAddressEnsureAddr: assign missing uid (from 1) / fid (from 0), reserve."""
@@ -209,7 +214,18 @@ class AddrSet:
         if add <= 0:
             return
         need_dmi = need_pcie_to_pci = False
-        if flags & T_PCI_DEVICE:
+        if self.bus_autoadd == "pci-bridge-only":
+            if any(b.model == "pcie-root" for b in self.buses):
+                # v2.2.0 places the auto-added pci-bridge itself by flags that pcie-root has no
+                # slot for (virDomainPCIAddressBusSetModel); what that release then did on ARM
+                # virt is not modelled: declined rather than given today's bridge chain
+                raise OracleUnsupported("libvirt <= 2.2.0 adding a PCI bus on a PCIe root "
+                                        "(virDomainPCIAddressSetGrow) is not modelled")
+            if not flags & T_PCI_DEVICE:
+                raise LibvirtError("INTERNAL_ERROR", "Cannot automatically add a new PCI bus for a device "
+                                   "requiring a slot other than standard PCI.")
+            model = "pci-bridge"
+        elif flags & T_PCI_DEVICE:
             if self.multiple_roots:
                 model = "pci-root"
             else:
@@ -427,9 +443,10 @@ def _pci_devices(dom: Domain) -> list[tuple[str, object]]:
     return out
 
 
-def _create_set(dom: Domain, caps: CapSet, nbuses: int, dry_run: bool) -> AddrSet:
+def _create_set(dom: Domain, caps: CapSet, nbuses: int, dry_run: bool, prof: Profile) -> AddrSet:
     """qemuDomainPCIAddressSetCreate."""
     addrs = AddrSet(nbuses, dry_run, is_pseries(dom), caps.has("pcie-pci-bridge"))
+    addrs.bus_autoadd = prof.rule("pci_bus_autoadd")
     addrs.zpci = caps.has("zpci")
     pcie_root = False
     for c in dom.controllers:
@@ -667,7 +684,7 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
     nbuses = max_idx + 1
     _fill_flags(dom, caps)
     if nbuses > 0:
-        addrs = _create_set(dom, caps, nbuses, True)
+        addrs = _create_set(dom, caps, nbuses, True, prof)
         addrs.slot_needed_bus = prof.data["pci_slot_needed_bus"]
         _validate_chipsets(dom, addrs)
         if has_pci_root(dom):
@@ -688,7 +705,7 @@ def assign_pci(dom: Domain, caps: CapSet, prof: Profile) -> None:
             if bus.model not in ("pci-root", "pcie-root"):
                 addrs.reserve_next(c.info)
         nbuses = len(addrs.buses)
-    addrs = _create_set(dom, caps, nbuses, False)
+    addrs = _create_set(dom, caps, nbuses, False, prof)
     addrs.slot_needed_bus = prof.data["pci_slot_needed_bus"]
     if not _supports_pci(dom, caps):
         return
