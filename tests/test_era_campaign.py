@@ -122,3 +122,37 @@ def test_era_bus_autoadd_on_i440fx_is_a_pci_bridge():
     (r,) = open_backend("oracle", libvirt_version="2.2.0").define_many([xml])
     assert r.kind == "ok", r.error
     assert "model='pci-bridge'" in (r.xml or "") and "dmi-to-pci-bridge" not in (r.xml or "")
+
+
+def test_usb_devices_without_a_port_get_the_one_qemu_gives():
+    """QEMU hw/usb/bus.c usb_claim_port: a device without port takes the first free port of the
+    first USB bus (the controller's 2 UHCI root ports in order, then the ports of a plugged hub);
+    a named port is taken out first."""
+    from virtfuzz.guest_layout import first_difference, qemu_view
+
+    old = {"machine": "pc-i440fx-5.2", "devices": [
+        {"driver": "-usb"}, {"driver": "usb-tablet", "id": "input0", "bus": "usb.0", "port": "1"},
+        {"driver": "usb-hub", "id": "hub0"}, {"driver": "usb-kbd", "id": "input1"}]}
+    view = qemu_view(old)["devices"]
+    assert [(d["driver"], d.get("bus"), d.get("port")) for d in view[1:]] == [
+        ("usb-tablet", "usb.0", "1"), ("usb-hub", "usb.0", "2"), ("usb-kbd", "usb.0", "2.1")]
+    named = {"machine": "pc-i440fx-5.2", "devices": [
+        {"driver": "piix3-usb-uhci", "id": "usb", "bus": "pci.0", "addr": "1.2"},
+        {"driver": "usb-tablet", "id": "input0", "bus": "usb.0", "port": "1"},
+        {"driver": "usb-hub", "id": "hub0", "bus": "usb.0", "port": "2"},
+        {"driver": "usb-kbd", "id": "input1", "bus": "usb.0", "port": "2.2"}]}
+    assert first_difference(qemu_view(old), qemu_view(named)) == "device at usb.0:2.1 (usb-kbd) only in the first"
+
+
+def test_era_without_port_assignment_migrates_to_one_with_it():
+    """1.3.5 passes a USB keyboard without port (no qemuDomainAssignUSBAddresses before v2.1.0),
+    2.2.0 gives it port 1, where QEMU put it: the same guest."""
+    from virtfuzz.commands.migrate import migrate
+    from virtfuzz.targets import Target
+
+    xml = ("<domain type='qemu'><name>k</name><uuid>1e6065ca-9eb8-5d1c-9664-a658697fd38f</uuid><memory>65536</memory>"
+           "<os><type arch='x86_64' machine='pc-i440fx-5.2'>hvm</type></os><devices>"
+           "<controller type='usb' index='0' model='ehci'/><input type='keyboard' bus='usb'/></devices></domain>")
+    r = migrate(xml, [], Target("oracle", "1.3.5"), Target("oracle", "2.2.0"))
+    assert r["ok"], r["reason"]
+    assert "port" not in next(d for d in r["guest"]["source"]["devices"] if d["driver"] == "usb-kbd")

@@ -195,12 +195,56 @@ def legacy_usb_device(machine: str) -> dict[str, Any] | None:
     raise KeyError(machine)
 
 
+# root ports QEMU gives a USB host controller, the ones a USB 1/2 device can take (QEMU hw/usb:
+# hcd-uhci.c NB_PORTS 2, hcd-ehci.h NB_PORTS 6, hcd-ohci-pci.c "num-ports" 3, hcd-xhci.c "p2" 4: the
+# USB 2 ports come first, the "p3" USB 3 ones take superspeed devices only) and a usb-hub's ports
+# (dev-hub.c NUM_PORTS 8)
+USB_ROOT_PORTS = {
+    "piix3-usb-uhci": 2, "piix4-usb-uhci": 2, "vt82c686b-usb-uhci": 2, "usb-ehci": 6, "ich9-usb-ehci1": 6,
+    "ich9-usb-ehci2": 6, "pci-ohci": 3, "sysbus-ohci": 3, "nec-usb-xhci": 4, "qemu-xhci": 4, "usb-xhci": 4,
+}
+USB_HUB_PORTS = 8
+
+
+def _claim_usb_ports(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """USB devices given without a port get the one QEMU gives them (hw/usb/bus.c
+    ``usb_claim_port``: the first port of the bus' free list, which holds the controller's root
+    ports in order, then each hub's ports as the hub is plugged; the bus is the first USB bus,
+    ``usb_bus_find(-1)``, when ``bus=`` is not given either). Devices are taken in command-line
+    order, ports named explicitly are removed from the list first. Old libvirt (before v2.1.0's
+    qemuDomainAssignUSBAddresses) passed no port, and QEMU chose; this lets such a guest compare
+    with one whose libvirt named the same port."""
+    free: dict[str, list[str]] = {}
+    for d in devices:
+        n = USB_ROOT_PORTS.get(str(d.get("driver")))
+        if n is not None and "masterbus" not in d and d.get("id"):
+            free[f"{d['id']}.0"] = [str(i) for i in range(1, n + 1)]
+    if not free or not any(str(d.get("driver", "")).startswith("usb-") and "port" not in d for d in devices):
+        return devices
+    for d in devices:
+        if str(d.get("driver", "")).startswith("usb-") and "port" in d and d.get("bus") in free:
+            if str(d["port"]) in free[d["bus"]]:
+                free[d["bus"]].remove(str(d["port"]))
+    first_bus = next(iter(free))
+    out = []
+    for d in devices:
+        drv = str(d.get("driver", ""))
+        if drv.startswith("usb-") and drv not in USB_ROOT_PORTS:
+            bus = d.get("bus") or first_bus
+            if "port" not in d and free.get(bus):
+                d = {**d, "bus": bus, "port": free[bus].pop(0)}
+            if drv == "usb-hub" and "port" in d and bus in free:
+                free[bus] += [f"{d['port']}.{i}" for i in range(1, USB_HUB_PORTS + 1)]
+        out.append(d)
+    return out
+
+
 def qemu_view(layout: dict[str, Any]) -> dict[str, Any]:
     """The layout with ``-usb`` replaced by what QEMU creates for it (``legacy_usb_device``), so a
     guest given ``-usb`` compares with one given ``-device``: the resolved controller is named
     ``usb`` like libvirt's default controller (a device's id is no part of what the guest sees or
     of the migration stream, which names PCI devices by their address). Unknown machines keep
-    ``-usb``."""
+    ``-usb``. USB devices without a port get the one QEMU gives them (``_claim_usb_ports``)."""
     devices: list[dict[str, Any]] = []
     for d in layout["devices"]:
         if d.get("driver") == "-usb":
@@ -212,4 +256,4 @@ def qemu_view(layout: dict[str, Any]) -> dict[str, Any]:
                 devices.append(made)
         else:
             devices.append(d)
-    return {"machine": layout["machine"], "devices": devices}
+    return {"machine": layout["machine"], "devices": _claim_usb_ports(devices)}
