@@ -30,8 +30,13 @@ next to it (or into ``--out DIR``), what libvirt gives for one operation:
 Messages are ``str(libvirtError)`` on one line (line breaks, as in libxml2's errors, become
 spaces). One line per input goes to stdout: ``PATH: ok|error (libvirt N)``.
 
-    python3 scripts/recorder.py define corpus/cases/oracle-golden/edge-....xml ...
-    python3 scripts/recorder.py load --out /tmp/exp corpus/cases/oracle-golden/load-*.xml
+``--build-suffix ARCH-VERSION`` names the outputs as the corpus stores them, per build
+(``NAME.ARCH-VERSION.expected.xml`` ..., see virtfuzz/corpus.py); VERSION must be the version of
+the libvirt that answers (the recorder refuses to file one build's answers under another's name).
+Without it the names carry no build (``NAME.expected.xml``).
+
+    python3 scripts/recorder.py define --build-suffix x86_64-9.0.0 corpus/cases/edge/edge-....xml ...
+    python3 scripts/recorder.py load --out /tmp/exp corpus/cases/load/load-*.xml
 """
 
 import os
@@ -67,9 +72,23 @@ def _base(xml_path: str) -> str:
     return xml_path[: -len(".xml")]
 
 
+_SUFFIX = {"build": None}  # --build-suffix ARCH-VERSION, or None
+
+
 def _out_base(xml_path: str, out: "str | None") -> str:
     base = _base(xml_path)
-    return os.path.join(out, os.path.basename(base)) if out else base
+    base = os.path.join(out, os.path.basename(base)) if out else base
+    return f"{base}.{_SUFFIX['build']}" if _SUFFIX["build"] else base
+
+
+def _dotted(version: int) -> str:
+    return f"{version // 1000000}.{version // 1000 % 1000}.{version % 1000}"
+
+
+def _check_version(version: int) -> None:
+    """The libvirt answering is the one --build-suffix names."""
+    if _SUFFIX["build"] and not _SUFFIX["build"].endswith("-" + _dotted(version)):
+        raise SystemExit(f"--build-suffix {_SUFFIX['build']}: but the libvirt answering is {_dotted(version)}")
 
 
 def _clear(out_base: str) -> None:
@@ -181,6 +200,7 @@ def run_calls(op: str, paths: list, out: "str | None") -> int:
         conn = _open(root)
         try:
             version = conn.getLibVersion()
+            _check_version(version)
             for path in paths:
                 ob = _out_base(path, out)
                 _clear(ob)
@@ -301,6 +321,7 @@ def run_load(paths: list, out: "str | None", cache: "str | None" = None) -> int:
                 loaded = {}
                 for line in proc.stdout.splitlines():
                     d = json.loads(line)
+                    _check_version(d["libvirt"])
                     loaded[d["name"]] = d
                 reasons = skipped_configs(_read(log)) if os.path.exists(log) else {}
                 for path, name in members:
@@ -333,12 +354,19 @@ def main(argv: list) -> int:
     op = argv[0] if argv else None
     rest = list(argv[1:])
     out = None
-    if rest[:1] == ["--out"] and len(rest) >= 2:
-        out = rest[1]
+    while rest[:1] in (["--out"], ["--build-suffix"]) and len(rest) >= 2:
+        if rest[0] == "--out":
+            out = rest[1]
+            os.makedirs(out, exist_ok=True)
+        elif not re.match(r"^[A-Za-z0-9_]+-[0-9]+[.][0-9]+[.][0-9]+$", rest[1]):
+            print(f"--build-suffix {rest[1]!r}: expected ARCH-VERSION, e.g. x86_64-9.0.0", file=sys.stderr)
+            return 2
+        else:
+            _SUFFIX["build"] = rest[1]
         rest = rest[2:]
-        os.makedirs(out, exist_ok=True)
     if op not in OPS or not rest or not all(a.endswith(".xml") for a in rest):
-        print(f"usage: recorder.py {{{'|'.join(OPS)}}} [--out DIR] FILE.xml...", file=sys.stderr)
+        print(f"usage: recorder.py {{{'|'.join(OPS)}}} [--out DIR] [--build-suffix ARCH-VERSION] FILE.xml...",
+              file=sys.stderr)
         return 2
     if op == "load":
         return run_load(rest, out)

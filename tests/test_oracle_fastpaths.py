@@ -8,7 +8,6 @@ against libvirt; these tests keep the shortcuts honest on many more generated do
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,8 @@ from oracle.migratable import make_migratable, migratable_xml
 from oracle.pipeline import parse_and_define, reparse
 from oracle.profile import get_profile
 from tests.conftest import private_data_dir_at
+from virtfuzz import corpus
 from virtfuzz.backends import open_backend
-
-GOLDEN = Path(__file__).resolve().parent.parent / "corpus" / "cases" / "oracle-golden"
 
 
 def _outcome(fn, *args) -> str:
@@ -50,11 +48,10 @@ def _domains() -> list[tuple[str, object]]:
             caps = backend.caps(c.xml)
             if caps is not None:
                 out.append((c.xml, caps))
-    for p in sorted(GOLDEN.glob("*.json")):
-        ctx = json.loads(p.read_text())
-        if ctx["op"] in ("define", "abi", "attach"):
-            caps = oracle.capset_for(ctx["arch"], ctx["qemu"], caps_del=ctx.get("caps_del", ()))
-            out.append((p.with_suffix(".xml").read_text(), caps))
+    for case in corpus.cases():
+        if case.op in ("define", "abi", "attach") and case.has("9.0.0"):
+            caps = oracle.capset_for(case.arch, case.qemu_for("9.0.0"), caps_del=case.caps_del)
+            out.append((case.input.read_text(), caps))
     return out
 
 

@@ -1,49 +1,44 @@
 """The oracle's per-build profiles (oracle/data/<V>.json) against what each real build answered.
 
-Expected outputs in ``corpus/cases/oracle-builds/<V>/`` were recorded from the build itself by
-``scripts/record-profile-golden.py`` (``scripts/recorder.py`` run with the build's own python3 inside
-its root filesystem), never from the oracle.  No libvirt is needed to run these tests.
+Expected outputs (the corpus's ``builds`` topic, ``NAME.<arch>-<V>.expected.*``, read through
+virtfuzz.corpus) were recorded from the build itself by ``scripts/record-profile-golden.py``
+(``scripts/recorder.py`` run with the build's own python3 inside its root filesystem), never from the
+oracle.  No libvirt is needed to run these tests.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 import oracle
 from oracle.profile import get_profile, known_profiles, load_profile_data, profile_sources
+from virtfuzz import corpus
 
-GOLDEN = Path(__file__).resolve().parent.parent / "corpus" / "cases" / "oracle-builds"
 BUILD_PROFILES = ["7.0.0", "11.3.0", "12.9.0"]
 
 
-def _cases(version: str) -> list[str]:
-    return sorted(p.name[: -len(".xml")] for p in (GOLDEN / version).glob("*.xml") if ".expected" not in p.name)
-
-
-def _arch(xml: str) -> str:
-    return xml.split("arch='", 1)[1].split("'", 1)[0]
+def _cases(version: str) -> list[corpus.CorpusCase]:
+    return [c for c in corpus.cases() if c.topic == corpus.BUILDS_TOPIC and c.has(version)]
 
 
 @pytest.mark.parametrize("version", BUILD_PROFILES)
 def test_profile_matches_its_build(version):
-    names = _cases(version)
+    cases = _cases(version)
+    names = [c.name for c in cases]
     assert len(names) >= 100, f"no recorded cases for {version}: scripts/record-profile-golden.py {version}"
-    d = GOLDEN / version
     diffs = []
-    for name in names:
-        xml = (d / f"{name}.xml").read_text()
-        r = oracle.define(xml, oracle.capset_for(_arch(xml), profile=version), profile=version)
-        err = d / f"{name}.expected.err"
-        if err.exists():
+    for case in cases:
+        assert case.op == "define", case.name
+        r = oracle.define(case.input.read_text(), oracle.capset_for(case.arch, profile=version), profile=version)
+        exp_out = case.read_expected(version)
+        if "err" in exp_out:
             got = r.error if r.kind == "error" else f"({r.kind}) {r.xml or r.error}"
-            exp = err.read_text().rstrip("\n")
+            exp = exp_out["err"].rstrip("\n")
         else:
             got = (r.xml, r.migratable or r.migratable_error) if r.kind == "ok" else r.error
-            exp = ((d / f"{name}.expected.xml").read_text(), (d / f"{name}.expected.mig.xml").read_text())
+            exp = (exp_out["xml"], exp_out["mig.xml"])
         if got != exp:
-            diffs.append(name)
+            diffs.append(case.name)
     assert not diffs, f"profile {version} differs from the build on {len(diffs)}/{len(names)}: {diffs[:10]}"
 
 

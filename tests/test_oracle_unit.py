@@ -1,9 +1,9 @@
-"""Pure oracle tests (no libvirt): every expected output was recorded from the real libvirt
-9.0.0 / QEMU 7.2 by scripts/record-golden.py into corpus/cases/oracle-golden/."""
+"""Pure oracle tests (no libvirt): every corpus case with libvirt 9.0.0's answer (recorded from the
+real libvirt 9.0.0 / QEMU 7.2 by scripts/record-golden.py and scripts/recorder.py) replayed on the
+oracle's 9.0.0 profile. The corpus is read through virtfuzz.corpus."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 import oracle
 from oracle import OracleInputError, OracleUnsupported
 from tests.conftest import libvirt_missing
+from virtfuzz import corpus
 
-GOLDEN = Path(__file__).resolve().parent.parent / "corpus" / "cases" / "oracle-golden"
+LIBVIRT = "9.0.0"
+GOLDEN = {c.name: c for c in corpus.cases() if c.has(LIBVIRT)}
 DECLINED_FILE = Path(__file__).resolve().parent / "oracle_declined.txt"
 # How many golden cases the oracle declines (outside its modelled vocabulary, or malformed XML whose
 # libxml2 error text it does not model): every one listed with its reason in oracle_declined.txt.
@@ -32,20 +34,18 @@ DECLINED = _declined()
 
 
 def _cases() -> list[str]:
-    return sorted(p.name[: -len(".json")] for p in GOLDEN.glob("*.json"))
+    return sorted(GOLDEN)
 
 
 def run_case(name: str) -> tuple[str, dict, dict]:
     """Run one golden case through the oracle; returns (status, expected, got)."""
-    ctx = json.loads((GOLDEN / f"{name}.json").read_text())
-    caps = oracle.capset_for(ctx["arch"], ctx["qemu"], caps_del=ctx.get("caps_del", ()))
-    xml = (GOLDEN / f"{name}.xml").read_text()
-    exp: dict = {}
-    for key, suffix in (("xml", ".expected.xml"), ("mig", ".expected.mig.xml"), ("err", ".expected.err"),
-                        ("migerr", ".expected.mig.err")):
-        p = GOLDEN / f"{name}{suffix}"
-        if p.exists():
-            exp[key] = p.read_text()
+    case = GOLDEN[name]
+    ctx = case.context
+    caps = oracle.capset_for(case.arch, case.qemu_for(LIBVIRT), caps_del=case.caps_del)
+    xml = case.input.read_text()
+    recorded = case.read_expected(LIBVIRT)
+    exp = {key: recorded[kind] for key, kind in (("xml", "xml"), ("mig", "mig.xml"), ("err", "err"),
+                                                  ("migerr", "mig.err")) if kind in recorded}
     for k in ("err", "migerr"):
         if k in exp:
             exp[k] = exp[k].rstrip("\n")
@@ -65,13 +65,13 @@ def run_case(name: str) -> tuple[str, dict, dict]:
         else:
             got = {"xml": r.xml} if r.kind == "ok" else {"err": r.error}
     elif op in ("attach", "detach"):
-        dev = (GOLDEN / f"{name}.dev.xml").read_text()
+        dev = case.second("dev").read_text()
         fn = oracle.attach if op == "attach" else oracle.detach
         r = fn(xml, dev, caps)
         got = {"xml": r.xml} if r.kind == "ok" else {"err": r.error}
     elif op == "abi":
-        dstp = GOLDEN / f"{name}.dst.xml"
-        dst = dstp.read_text() if dstp.exists() else xml  # no dst when the source fails to define
+        dstp = case.second("dst")
+        dst = dstp.read_text() if dstp else xml  # no dst when the source fails to define
         r = oracle.abi(xml, dst, caps)
         got = {} if r.kind == "ok" else {"err": r.error}
     return ("same" if got == exp else "diff"), exp, got
@@ -169,7 +169,8 @@ def _error_class(message: str) -> str:
     return re.sub(r"'[^']*'", "''", re.sub(r"\d+", "N", message.strip()))
 
 
-RECORDED_ERROR_CLASSES = {_error_class(p.read_text()) for p in GOLDEN.glob("*.expected.err")}
+RECORDED_ERROR_CLASSES = {_error_class(c.read("err", LIBVIRT)) for c in GOLDEN.values()
+                          if "err" in c.expected_for(LIBVIRT)}
 
 SNIPPETS = [
     "<controller type='usb' index='0' model='qemu-xhci'/>", "<controller type='usb' model='ehci'/>",

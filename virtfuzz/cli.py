@@ -17,6 +17,7 @@ from virtfuzz.commands import (
     builds,
     caps_flags,
     caps_warm,
+    corpus,
     define,
     export,
     fuzz,
@@ -30,7 +31,7 @@ from virtfuzz.inputs import InputError
 
 COMMANDS = {"define": define, "abi": abi, "fuzz": fuzz, "replay": replay, "export": export,
             "caps-warm": caps_warm, "caps-flags": caps_flags, "builds": builds, "guest": guest,
-            "migrate": migrate, "matrix": matrix, "merge": merge}
+            "migrate": migrate, "matrix": matrix, "merge": merge, "corpus": corpus}
 # (option, attribute) of the shared backend options; a command honours all unless its module
 # lists the ones it does in BACKEND_OPTIONS, and giving any other one is a usage error
 BACKEND_OPTION_NAMES = (("--backend", "backend"), ("--libvirt", "libvirt"), ("--qemu", "qemu"),
@@ -56,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     for name, mod in COMMANDS.items():
         p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
+        if hasattr(mod, "SUBCOMMANDS"):  # a command group (virtfuzz corpus replay|check|...)
+            group = p.add_subparsers(dest="subcommand", required=True)
+            for sub_name, sub_mod in mod.SUBCOMMANDS.items():
+                sp = group.add_parser(sub_name, help=sub_mod.HELP, description=sub_mod.__doc__)
+                add_backend_options(sp, default=getattr(sub_mod, "DEFAULT_BACKEND", "libvirt"))
+                sub_mod.add_arguments(sp)
+                sp.set_defaults(run=sub_mod.run, module=sub_mod)
+            continue
         add_backend_options(p, default=getattr(mod, "DEFAULT_BACKEND", "libvirt"))
         mod.add_arguments(p)
         p.set_defaults(run=mod.run, module=mod)
@@ -74,6 +83,8 @@ def _ignored_options(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "subcommand", None):
+        args.command = f"{args.command} {args.subcommand}"
     ignored = _ignored_options(args)
     if ignored:
         print(f"virtfuzz {args.command}: {', '.join(ignored)} has no effect on this command", file=sys.stderr)

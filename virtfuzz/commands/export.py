@@ -9,7 +9,7 @@
 - ``qemuxml2argvdata/virtfuzz-NAME.ARCH-VER.err``: the rejection, checked by qemuxml2argvtest as a
   parse error (the ``_PARSE_ERROR`` macros exist only there);
 - ``qemuxml2argvdata/virtfuzz-NAME.ARCH-VER.args``: the QEMU command line, for cases whose corpus
-  entry has a recorded one (``NAME.expected.args``);
+  entry has a recorded one (``NAME.<arch>-9.0.0.expected.args``);
 - with ``--args-from-libvirt``, a qemuxml2argvtest case ``virtfuzz-NAME-start`` per stored
   definition (its input the stored XML): the command line the real libvirt's driver builds to start
   it (``domainXMLToNative``, in the test harness' conventions: ``harness_args``) as ``.args``, or,
@@ -46,6 +46,7 @@ from virtfuzz.inputs import InputError
 HELP = "export the regression corpus for libvirt's own test programs (qemuxml2xmltest, qemuxml2argvtest)"
 BACKEND_OPTIONS = ()  # the corpus is exported as recorded, for every backend
 CAPSETS = Path(__file__).resolve().parents[2] / "capsets"
+LIBVIRT = "9.0.0"  # the build whose recorded answers this layout exports
 PREFIX = "virtfuzz-"
 VARIANT = "virtfuzz-"
 
@@ -205,6 +206,8 @@ def export(out: Path, root: Path | None = None, shipped_only: bool = False,
     for case in corpus.cases(root):
         if limit is not None and len(exported) >= limit:
             break
+        expected = case.expected_for(LIBVIRT)  # this layout is libvirt 9.0.0's: its answers only
+        qemu = case.qemu_for(LIBVIRT) or "7.2.0"
         if case.op not in PARSE_FLAGS:
             skipped[f"op {case.op}: not a parse (only define/load cases map onto the two programs)"] += 1
             continue
@@ -213,14 +216,14 @@ def export(out: Path, root: Path | None = None, shipped_only: bool = False,
         if case.caps_del:
             skipped["deleted capability flags: no capability file to point at"] += 1
             continue
-        if not ({"xml", "err", "args"} & case.expected.keys()):
-            skipped["no expected output recorded"] += 1
+        if not ({"xml", "err", "args"} & expected.keys()):
+            skipped[f"no expected output of libvirt {LIBVIRT} recorded"] += 1
             continue
         why = input_mismatch(case)
         if why:
             skipped[why] += 1
             continue
-        ver, why = caps_version(case.arch, case.qemu, shipped_only)
+        ver, why = caps_version(case.arch, qemu, shipped_only)
         if ver is None:
             skipped[why] += 1
             continue
@@ -228,33 +231,33 @@ def export(out: Path, root: Path | None = None, shipped_only: bool = False,
         if name in seen:
             name = f"{PREFIX}{case.topic.replace('/', '-')}-{case.name}"
         seen.add(name)
-        libvirts.add(case.libvirt)
+        libvirts.add(LIBVIRT)
         if ver.startswith(VARIANT):
-            variants.add((case.arch, case.qemu))
+            variants.add((case.arch, qemu))
         suffix = f".{case.arch}-{ver}"
         caps = f'ARG_CAPS_ARCH, "{case.arch}", ARG_CAPS_VER, "{ver}"'
         flags = f"ARG_PARSEFLAGS, {PARSE_FLAGS[case.op]}"
         write_text(out / "qemuxml2argvdata" / f"{name}.xml", case.input.read_text())
         entry = {"name": name, "case": case.name, "topic": case.topic, "op": case.op, "arch": case.arch,
                  "caps": ver, "tests": []}
-        if "xml" in case.expected:
-            write_text(out / "qemuxml2xmloutdata" / f"{name}{suffix}.xml", case.read("xml"))
+        if "xml" in expected:
+            write_text(out / "qemuxml2xmloutdata" / f"{name}{suffix}.xml", case.read("xml", LIBVIRT))
             xml2xml.append(f'DO_TEST_FULL("{name}", "{suffix}", WHEN_INACTIVE, {caps}, {flags}, ARG_END);')
             entry["tests"].append({"program": "qemuxml2xmltest",
                                    "test": f"QEMU XML-2-XML-inactive {name}", "expected": f"{name}{suffix}.xml"})
-        if "err" in case.expected:
-            write_text(out / "qemuxml2argvdata" / f"{name}{suffix}.err", case.read("err"))
+        if "err" in expected:
+            write_text(out / "qemuxml2argvdata" / f"{name}{suffix}.err", case.read("err", LIBVIRT))
             argv.append(f'DO_TEST_FULL("{name}", "{suffix}", {caps}, '
                         f'ARG_FLAGS, FLAG_EXPECT_PARSE_ERROR, {flags}, ARG_END);')
             entry["tests"].append({"program": "qemuxml2argvtest",
                                    "test": f"QEMU XML-2-ARGV {name}{suffix}", "expected": f"{name}{suffix}.err"})
-        elif "args" in case.expected:
-            write_text(out / "qemuxml2argvdata" / f"{name}{suffix}.args", case.read("args"))
+        elif "args" in expected:
+            write_text(out / "qemuxml2argvdata" / f"{name}{suffix}.args", case.read("args", LIBVIRT))
             argv.append(f'DO_TEST_FULL("{name}", "{suffix}", {caps}, {flags}, ARG_END);')
             entry["tests"].append({"program": "qemuxml2argvtest",
                                    "test": f"QEMU XML-2-ARGV {name}{suffix}", "expected": f"{name}{suffix}.args"})
-        if args_from_libvirt and "xml" in case.expected and "args" not in case.expected:
-            start.append((entry, case.read("xml"), suffix, caps))
+        if args_from_libvirt and "xml" in expected and "args" not in expected:
+            start.append((entry, case.read("xml", LIBVIRT), suffix, caps))
         exported.append(entry)
     if start:  # the command line that starting each stored definition builds, from the real libvirt
         for (entry, stored, suffix, caps), (kind, text) in zip(start, record_args([x for _, x, _, _ in start]),
