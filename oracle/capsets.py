@@ -37,6 +37,7 @@ class Machine:
     default: bool = False
     default_cpu: str | None = None  # QOM typename, e.g. 'qemu64-x86_64-cpu'
     max_cpus: int = 0
+    acpi: str | None = None  # 'yes' / 'no' (libvirt >= 9.2 caches it), None: absent
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class CapSet:
             mach_nodes = [m for m in root.findall("machine") if m.get("type") in (None, "kvm")]
         machines = tuple(
             Machine(m.get("name"), m.get("alias"), m.get("default") == "yes", m.get("defaultCPU"),
-                    int(m.get("maxCpus") or 0))
+                    int(m.get("maxCpus") or 0), m.get("acpi"))
             for m in mach_nodes
         )
         cpus = {c.get("typename"): c.get("name") for c in root.findall("cpu")
@@ -125,6 +126,10 @@ class CapSet:
             if m.default:
                 return m.name
         return self.machines[0].name if self.machines else None
+
+    def machine_acpi(self, machine: str) -> str | None:
+        """virQEMUCapsMachineSupportsACPI: the machine type's acpi ('yes', 'no'; None when absent)."""
+        return next((m.acpi for m in self.machines if m.name == machine), None)
 
     def max_cpus(self, machine: str) -> int:
         """virQEMUCapsGetMachineMaxCpus (0 = unknown)."""

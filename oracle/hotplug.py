@@ -31,7 +31,7 @@ from oracle.model import (
     parse_redirdev,
     parse_xml,
 )
-from oracle.pipeline import check_caps, defined, post_parse
+from oracle.pipeline import check_caps, defined, post_parse, validate_redirdev
 from oracle.profile import Profile
 from virtfuzz.results import XmlResult
 
@@ -72,6 +72,7 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
         return "controller", c
     if tag == "input":
         inp = parse_input(el, dom.arch)  # the parser a domain's inputs go through (same checks, messages)
+        inp.bus_default = False  # the device's own post-parse has run (virDomainDeviceDefParse)
         itype, bus = inp.type, inp.bus
         if bus not in ("usb", "virtio"):
             raise OracleUnsupported(f"hotplug of a {bus} input")
@@ -91,12 +92,8 @@ def _parse_device(xml: str, dom: Domain, caps: CapSet, prof: Profile, validate: 
         r = parse_redirdev(el)
         if r.protocol is None:
             r.protocol = "raw"
-        if validate and not usb.has_usb(dom):  # virDomainRedirdevDefValidate
-            raise LibvirtError("CONFIG_UNSUPPORTED",
-                               "cannot add redirected USB device: USB is disabled for this domain")
-        if validate and not caps.has("usb-redir"):  # qemuValidateDomainDeviceDefRedirdev
-            raise LibvirtError("CONFIG_UNSUPPORTED",
-                               "USB redirection is not supported by this version of QEMU")
+        if validate:
+            validate_redirdev(r, dom, caps, prof)
         return "redirdev", r
     if tag == "memballoon" and set(el.attrib) <= {"model"} and not len(el) and \
             el.get("model") in ("virtio", "none", "virtio-transitional", "virtio-non-transitional"):

@@ -69,6 +69,9 @@ class Input:
     type: str
     bus: str
     info: Info = field(default_factory=Info)
+    # the bus was not written: with profile switch input_default_bus "device-post-parse" libvirt
+    # only fills it in after the implicit inputs are added (cleared by the device post-parse)
+    bus_default: bool = False
 
 
 @dataclass(slots=True)
@@ -757,7 +760,8 @@ def parse_input(el: etree._Element, arch: str) -> Input:
         raise OracleUnsupported("ps2 input on a non-x86 arch")
     if bus == "ps2" and itype == "tablet":
         raise OracleUnsupported("ps2 tablet")
-    return Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio"), ikids))
+    return Input(itype, bus, parse_info(el, ("usb",) if bus == "usb" else ("pci", "ccw", "virtio-mmio"), ikids),
+                 bus_default=el.get("bus") is None)
 
 
 def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:

@@ -39,6 +39,12 @@ TYPES_MASK = (T_PCI_DEVICE | T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT | T_PCI
               | T_PCI_BRIDGE | T_PCIE_TO_PCI_BRIDGE)
 TYPES_ENDPOINT = T_PCI_DEVICE | T_PCIE_DEVICE
 SLOT_LAST = 31
+# the flags above by name, in their bit order (libvirt 9.0.0's virDomainPCIConnectFlags); a
+# profile's pci_connect_flag_bits gives its own order, in which "connect flags %x" prints them
+CONNECT_BIT_NAMES = ("autoassign", "hotpluggable", "integrated", "aggregate-slot", "pci-device", "pcie-device",
+                     "pcie-root-port", "pcie-switch-upstream-port", "pcie-switch-downstream-port",
+                     "dmi-to-pci-bridge", "pci-expander-bus", "pcie-expander-bus", "pci-bridge",
+                     "pcie-to-pci-bridge")
 
 CONNECT_STR = [  # virDomainPCIAddressFlagsCompatible error wording, in its test order
     (T_PCI_DEVICE, "standard PCI device"), (T_PCIE_DEVICE, "PCI Express device"),
@@ -116,6 +122,9 @@ class AddrSet:
         # the bus word of "a %s slot is needed to connect a PCI controller model=..." per model
         # (profile table pci_slot_needed_bus; None: the build's text for that model is unknown)
         self.slot_needed_bus: dict = {"*": "PCI"}
+        self.connect_bits: list = list(CONNECT_BIT_NAMES)  # profile table pci_connect_flag_bits
+        # the device connect types a new pcie-root-port is added for (profile pci_grow_root_port_for)
+        self.root_port_for = T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT
         self.uids: set[int] = set()
         self.fids: set[int] = set()
         # profile switch pci_bus_autoadd: "bridge-chain" (libvirt >= 3.x: a dmi-to-pci-bridge or a
@@ -238,7 +247,7 @@ class AddrSet:
                 if (need_dmi or need_pcie_to_pci) and add == 1:
                     add += 1
                     addr.bus += 1
-        elif flags & (T_PCIE_DEVICE | T_PCIE_SWITCH_UPSTREAM_PORT):
+        elif flags & self.root_port_for:
             model = "pcie-root-port"
         else:
             # virDomainPCIControllerConnectTypeToModel: only some connect types name a model
@@ -255,8 +264,10 @@ class AddrSet:
                     raise LibvirtError("INTERNAL_ERROR", f"a {word} slot is needed to connect a PCI "
                                        f"controller model='{name}', but none is available, and it "
                                        "cannot be automatically added")
+            printed = sum(1 << self.connect_bits.index(name) for bit, name in enumerate(CONNECT_BIT_NAMES)
+                          if flags & (1 << bit))
             raise LibvirtError("INTERNAL_ERROR", "Cannot automatically add a new PCI bus for a device "
-                               f"with connect flags {flags:02x}")
+                               f"with connect flags {printed:02x}")
         new = [Bus() for _ in range(add)]
         self.buses.extend(new)
         i = 0
@@ -447,6 +458,8 @@ def _create_set(dom: Domain, caps: CapSet, nbuses: int, dry_run: bool, prof: Pro
     """qemuDomainPCIAddressSetCreate."""
     addrs = AddrSet(nbuses, dry_run, is_pseries(dom), caps.has("pcie-pci-bridge"))
     addrs.bus_autoadd = prof.rule("pci_bus_autoadd")
+    addrs.connect_bits = prof.data["pci_connect_flag_bits"]
+    addrs.root_port_for = sum(1 << CONNECT_BIT_NAMES.index(n) for n in prof.data["pci_grow_root_port_for"])
     addrs.zpci = caps.has("zpci")
     pcie_root = False
     for c in dom.controllers:

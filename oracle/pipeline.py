@@ -12,7 +12,7 @@ from oracle.errors import LibvirtError, OracleInputError, OracleUnsupported, fre
 from oracle.fmt import format_domain
 from oracle.migratable import migratable_xml
 from oracle.model import Domain, clone_domain, parse_domain
-from oracle.profile import Profile
+from oracle.profile import Profile, get_profile
 
 
 def check_caps(dom: Domain, caps: CapSet) -> None:
@@ -28,6 +28,7 @@ def post_parse(dom: Domain, caps: CapSet, prof: Profile, abi_update: bool) -> No
         dom.machine = caps.default_machine()
     postparse.add_default_devices(dom, caps, prof)
     postparse.canonicalize_machine(dom, caps)
+    postparse.acpi_post_parse(dom, caps, prof, abi_update)
     postparse.set_default_cpu(dom, caps, prof)
     postparse.enable_default_features(dom, caps)
     if dom.vcpu_current == 0:  # qemuDomainDefVcpusPostParse
@@ -56,6 +57,9 @@ def validate(dom: Domain, caps: CapSet, prof: Profile | None = None) -> None:
     if caps.canonical_machine(dom.machine or "") != dom.machine:
         raise LibvirtError("CONFIG_UNSUPPORTED",
                            f"Emulator '{dom.emulator}' does not support machine type '{dom.machine}'")
+    if prof is not None and prof.rule("machine_acpi_check") and "acpi" in dom.features and \
+            caps.machine_acpi(dom.machine or "") == "no":
+        raise LibvirtError("CONFIG_UNSUPPORTED", f"machine type '{dom.machine}' does not support ACPI")
     # qemuValidateDomainDef, in its order: ACPI needs UEFI on aarch64, lifecycle, features
     if "acpi" in dom.features and dom.arch == "aarch64":
         raise LibvirtError("CONFIG_UNSUPPORTED", "ACPI requires UEFI on this architecture")
@@ -105,12 +109,26 @@ def validate(dom: Domain, caps: CapSet, prof: Profile | None = None) -> None:
         if not caps.has("usb-hub"):
             raise LibvirtError("CONFIG_UNSUPPORTED", "usb-hub not supported by QEMU binary")
     for r in dom.redirdevs:
+        validate_redirdev(r, dom, caps, prof)
+
+
+def validate_redirdev(r, dom: Domain, caps: CapSet, prof: Profile | None) -> None:
+    """virDomainDeviceDefValidate of a redirdev: the generic check (virDomainRedirdevDefValidate) and
+    the driver's (qemuValidateDomainRedirdevDef), in the order of the profile's switch
+    device_validate_order."""
+    def generic() -> None:
         if r.bus == "usb" and not usb.has_usb(dom):
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                "cannot add redirected USB device: USB is disabled for this domain")
+
+    def driver() -> None:
         if not caps.has("usb-redir"):
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                "USB redirection is not supported by this version of QEMU")
+
+    order = (prof or get_profile()).rule("device_validate_order")
+    for check in ((driver, generic) if order == "driver-first" else (generic, driver)):
+        check()
 
 
 # virValidateControllerPCIModelNameToQEMUCaps (src/qemu/qemu_validate.c): the capability each PCI

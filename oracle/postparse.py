@@ -99,9 +99,13 @@ def _find_controller(dom: Domain, ctype: str, idx: int) -> Controller | None:
     return None
 
 
-def _maybe_add_input(dom: Domain, itype: str, bus: str) -> None:
-    """virDomainDefMaybeAddInput: append unless one of that type+bus already exists."""
-    if not any(i.type == itype and i.bus == bus for i in dom.inputs):
+def _maybe_add_input(dom: Domain, itype: str, bus: str, prof: Profile) -> None:
+    """virDomainDefMaybeAddInput: append unless one of that type+bus already exists.  Profile switch
+    ``input_default_bus``: "parse" (virDomainInputDefParseXML fills in a missing bus), or
+    "device-post-parse" (virDomainInputDefPostParse does, after this: an input without a bus is
+    not of any bus yet)."""
+    late = prof.rule("input_default_bus") == "device-post-parse"
+    if not any(i.type == itype and i.bus == bus and not (late and i.bus_default) for i in dom.inputs):
         dom.inputs.append(Input(itype, bus))
 
 
@@ -144,8 +148,8 @@ def add_default_devices(dom: Domain, caps: CapSet, prof: Profile) -> None:
     add_balloon = True
     add_panic = add_itco = False
     if dom.arch in X86:
-        _maybe_add_input(dom, "mouse", "ps2")
-        _maybe_add_input(dom, "keyboard", "ps2")
+        _maybe_add_input(dom, "mouse", "ps2", prof)
+        _maybe_add_input(dom, "keyboard", "ps2", prof)
     a = dom.arch
     if a in X86:
         if dom.machine == "isapc":
@@ -236,6 +240,14 @@ def set_default_cpu(dom: Domain, caps: CapSet, prof: Profile) -> None:
     if model is None:
         return
     dom.cpu = Cpu("custom", "exact", "none", model, "forbid")
+
+
+def acpi_post_parse(dom: Domain, caps: CapSet, prof: Profile, abi_update: bool) -> None:
+    """qemuDomainDefACPIPostParse (profile switch machine_acpi_check): a stored s390 definition
+    (parsed without ABI_UPDATE) loses an <acpi/> its machine type does not support."""
+    if prof.rule("machine_acpi_check") and not abi_update and "acpi" in dom.features and \
+            dom.arch.startswith("s390") and caps.machine_acpi(dom.machine or "") == "no":
+        dom.features.remove("acpi")
 
 
 def enable_default_features(dom: Domain, caps: CapSet) -> None:
@@ -344,6 +356,8 @@ def device_post_parse(dom: Domain, caps: CapSet, abi_update: bool, prof: Profile
     only controllers and panics have modelled effects here."""
     for c in dom.controllers:
         controller_post_parse(dom, c, caps, abi_update, prof)
+    for i in dom.inputs:  # virDomainInputDefPostParse (the bus itself was filled in at parse)
+        i.bus_default = False
     # qemuDomainChrDefPostParse: serial target type and model per machine
     for ser in dom.serials:
         explicit = ser.target_type
