@@ -1,10 +1,10 @@
 """The oracle's per-build profiles on load, ABI check, attach and detach, against each real build.
 
-``corpus/cases/build-ops/`` holds a sample of the 9.0.0 golden inputs of those operations (every
-``load-``/``abi-``/``attach-``/``detach-`` case and a few held-out ones per arch) with each build's
-answers, ``NAME.<arch>-<V>.expected.xml|.expected.err``, recorded by ``scripts/record-profile-golden.py
---ops`` (``scripts/recorder.py`` run with the build's own python3 and libvirt inside its root), never
-by the oracle.  No libvirt is needed to run these tests.
+A sample of the corpus's load/abi/attach/detach cases (every ``load-``/``abi-``/``attach-``/``detach-``
+case and a few held-out ones per arch) carries each build's answers beside 9.0.0's,
+``NAME.<arch>-<V>.expected.xml|.expected.err`` (read through virtfuzz.corpus), recorded by
+``scripts/record-profile-golden.py --ops`` (``scripts/recorder.py`` run with the build's own python3 and
+libvirt inside its root), never by the oracle.  No libvirt is needed to run these tests.
 
 Every case where profile V still differs from build V is pinned in ``KNOWN_DIFFERENCES`` with its
 reason; the test fails when a difference appears or disappears.
@@ -12,16 +12,14 @@ reason; the test fails when a difference appears or disappears.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 import oracle
 from oracle import OracleInputError, OracleUnsupported
+from virtfuzz import corpus
 
-CASES = Path(__file__).resolve().parent.parent / "corpus" / "cases" / "build-ops"
 BUILDS = ["7.0.0", "9.0.0", "11.3.0", "12.9.0"]
 ARCHES = ["x86_64", "i686", "aarch64", "armv7l", "ppc64", "s390x", "riscv64"]
 
@@ -32,40 +30,34 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
 }
 
 
-def _contexts() -> dict[str, dict]:
-    return {p.name[: -len(".json")]: json.loads(p.read_text()) for p in sorted(CASES.glob("*.json"))}
-
-
-CONTEXTS = _contexts()
+# the operation cases every build answered
+CASES = {c.name: c for c in corpus.cases() if c.op != "define" and all(c.has(v) for v in BUILDS)}
+CONTEXTS = {name: c.context for name, c in CASES.items()}
 
 
 def expected(name: str, version: str) -> dict:
-    ctx = CONTEXTS[name]
-    base = CASES / f"{name}.{ctx['arch']}-{version}"
     exp = {}
-    for key, suffix in (("xml", ".expected.xml"), ("err", ".expected.err")):
-        p = Path(f"{base}{suffix}")
-        if p.exists():
-            exp[key] = p.read_text().rstrip("\n") if key == "err" else p.read_text()
+    for key, text in CASES[name].read_expected(version).items():
+        exp[key] = text.rstrip("\n") if key == "err" else text
     return exp
 
 
 def answer(name: str, version: str) -> dict:
     """What profile ``version`` of the oracle answers for the case, in the recorder's terms."""
-    ctx = CONTEXTS[name]
-    caps = oracle.capset_for(ctx["arch"], profile=version)
-    xml = (CASES / f"{name}.xml").read_text()
-    op = ctx["op"]
+    case = CASES[name]
+    caps = oracle.capset_for(case.arch, profile=version)
+    xml = case.input.read_text()
+    op = case.op
     if op == "load":
         r = oracle.load(xml, caps, profile=version)
         return {"xml": r.xml} if r.kind == "ok" else {"err": r.error}
     if op in ("attach", "detach"):
-        dev = (CASES / f"{name}.dev.xml").read_text()
+        dev = case.second("dev").read_text()
         r = (oracle.attach if op == "attach" else oracle.detach)(xml, dev, caps, profile=version)
         return {"xml": r.xml} if r.kind == "ok" else {"err": r.error}
     assert op == "abi", op
-    dst = CASES / f"{name}.dst.xml"
-    r = oracle.abi(xml, dst.read_text() if dst.exists() else xml, caps, profile=version)
+    dst = case.second("dst")
+    r = oracle.abi(xml, dst.read_text() if dst else xml, caps, profile=version)
     return {} if r.kind == "ok" else {"err": r.error}
 
 
@@ -81,8 +73,8 @@ def outcome(name: str, version: str) -> str:
 def test_every_build_recorded_every_case():
     assert len(CONTEXTS) >= 500
     for name, ctx in CONTEXTS.items():
-        assert ctx["provenance"]["source"].startswith("scripts/record-profile-golden.py")
-        assert (CASES / f"{name}.xml").exists()
+        assert "scripts/record-profile-golden.py" in ctx["provenance"]["answers"]
+        assert CASES[name].input.exists()
         for v in BUILDS:
             if ctx["op"] != "abi":  # an accepted ABI check leaves no file
                 assert expected(name, v), f"{name}: nothing recorded for {v}"
