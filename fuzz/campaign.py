@@ -294,7 +294,7 @@ class Job:
         if cross is not None:
             self._record_cross(*cross.result(), seed, rep)
         if self.era_pairs is not None:  # invariant 6 between the oracle targets (fuzz.era_pairs)
-            self._record_cross(*self.era_pairs.run(fresh), "", seed, rep)
+            self._record_cross(*self.era_pairs.run(fresh, turn=seed), "", seed, rep)
         return rep
 
     def _order_invariance(self, fresh: list[Case], seed: int, rep: BatchReport) -> None:

@@ -1,8 +1,10 @@
 """Invariant 6 between oracle profiles: a campaign over several ``--target oracle:V``.
 
 ``virtfuzz fuzz --target oracle:1.3.0 --target oracle:1.3.5`` (any number of oracle targets, no
-real one) runs the first profile's checks as a single-oracle campaign does, and migrates every
-generated case between each ordered pair of the targets, the way ``virtfuzz migrate --from
+real one) runs the first profile's checks as a single-oracle campaign does, and migrates the
+generated cases between each ordered pair of the targets (each batch from one source profile, in
+turn, to every other one: with N targets every ordered pair gets every Nth batch, and a batch costs
+N-1 migrations per case, not N(N-1)), the way ``virtfuzz migrate --from
 oracle:S --to oracle:D`` does: S defines it and formats the migratable XML, D parses that as a
 migration destination, D's ABI check compares it with the migratable XML taken as a save image
 holds it (``virtfuzz.commands.migrate.open_for_migration``), and both guests are compared as QEMU
@@ -43,14 +45,17 @@ class OraclePairs:
     def pairs(self) -> list[tuple[str, str]]:
         return [(s, d) for s in self.versions for d in self.versions if s != d]
 
-    def run(self, cases: Sequence[Case]) -> tuple[list[tuple[Case, Failure]], dict[str, int], dict[str, int]]:
-        """Every case migrated along every ordered pair: (case, failure) per finding, cases each
-        pair checked, and the outcomes per pair (``PAIR:OUTCOME`` -> count)."""
+    def run(self, cases: Sequence[Case], turn: int | None = None) -> tuple[list[tuple[Case, Failure]], dict[str, int],
+                                                                       dict[str, int]]:
+        """The cases migrated from the source profile whose turn it is (``turn`` modulo the number
+        of profiles; None: every profile) to every other one: (case, failure) per finding, cases
+        each ordered pair checked, and the outcomes per pair (``PAIR:OUTCOME`` -> count)."""
         xmls = [c.xml for c in cases]
         found: list[tuple[Case, Failure]] = []
         by_pair: dict[str, int] = {}
         migrations: dict[str, int] = {}
-        for s in self.versions:
+        sources_now = self.versions if turn is None else (self.versions[turn % len(self.versions)],)
+        for s in sources_now:
             src_outcomes: Counter[str] = Counter()
             sources = source_side(self.backends[s], xmls, src_outcomes)
             for d in self.versions:
