@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Record golden cases for the pure-Python oracle from the *real* libvirt.
 
-Every expected output under ``corpus/cases/oracle-golden/`` comes from this script running
+The libvirt 9.0.0 answers of the generated corpus cases (topics define, load, abi, attach, detach,
+capsdel, edge, mutated, random, held-out of ``corpus/cases/``) come from this script running
 libvirt 9.0.0 (embedded QEMU driver, QEMU 7.2), never from the oracle. Cases are generated
-from a small grammar (machine x device snippet); each case is written as:
+from a small grammar (machine x device snippet); each case is first written into a staging
+directory as below, then filed into the corpus by ``virtfuzz.corpus`` (topic of its family prefix,
+``NAME.<arch>-9.0.0.expected.*``, provenance in its context):
 
 - ``NAME.xml``                input (define / load / attach / detach: the domain; abi: the source)
 - ``NAME.dev.xml``            device XML (attach / detach) or ``NAME.dst.xml`` (abi destination)
@@ -14,9 +17,9 @@ from a small grammar (machine x device snippet); each case is written as:
 
 The expected outputs of load, abi, attach and detach cases and of the capability-variant cases
 come from ``scripts/recorder.py`` (libvirt-python alone, no virtfuzz code); ``--rerecord OPS``
-re-records existing cases with it.
+re-records existing cases with it (``virtfuzz corpus regen --write``).
 
-Usage: ``scripts/record-golden.py [--root DIR] [--out DIR] [--filter SUBSTR]``. One embedded
+Usage: ``scripts/record-golden.py [--root DIR] [--out CORPUS] [--filter SUBSTR]``. One embedded
 driver root per process (libvirt takes a pid-file lock on it).
 """
 
@@ -34,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "corpus" / "cases" / "oracle-golden"
+DEFAULT_OUT = REPO / "corpus" / "cases"  # the corpus root: cases are filed into its topics
 DEFAULT_ROOT = "/dev/shm/vf-oracle-helper"
 RECORDED_WITH = "libvirt 9.0.0 / QEMU 7.2"
 
@@ -797,7 +800,8 @@ def rerecord(out: Path, ops: list[str], names: set[str] | None = None) -> dict[s
 
 
 def measure(out: Path) -> int:
-    """Agreement of the oracle with the recorded expectations, per arch/machine and per op."""
+    """Agreement of the oracle with the recorded expectations (libvirt 9.0.0's, in the
+    repository's corpus: tests/test_oracle_unit.py reads it), per arch/machine and per op."""
     from collections import defaultdict
 
     sys.path.insert(0, str(REPO / "tests"))
@@ -807,9 +811,10 @@ def measure(out: Path) -> int:
     from oracle import OracleInputError
 
     rows: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for j in sorted(out.glob("*.json")):
-        name = j.name[:-5]
-        ctx = json.loads(j.read_text())
+    from test_oracle_unit import GOLDEN
+
+    for name, case in sorted(GOLDEN.items()):
+        ctx = case.context
         fam = name.split("-")[0]
         fam = "hold" if fam.startswith("hold") else ("hand" if fam in ("define", "attach", "detach", "abi", "load",
                                                                        "edge") else fam)
@@ -844,6 +849,55 @@ def measure(out: Path) -> int:
     return 0
 
 
+GENERATED = "recorded by scripts/record-golden.py from generated inputs"
+FAMILY_SOURCE = {
+    "define": "scripts/record-golden.py cases(): machine x device snippet grammar",
+    "load": "scripts/record-golden.py cases(): machine x device snippet grammar, loaded by a driver start-up",
+    "abi": "scripts/record-golden.py cases(): machine x device snippet grammar, destination = one edit (ABI_EDITS)",
+    "attach": "scripts/record-golden.py cases(): config hotplug onto the minimal domain",
+    "detach": "scripts/record-golden.py cases(): config unplug",
+    "capsdel": "scripts/record-golden.py record_caps_del(): CAPS_DEL_CASES, a fake-QEMU capability variant",
+    "edge": "scripts/record-golden.py edge_cases(): hand-written edge cases around the minimal-domain elements",
+    "mutated": "scripts/record-golden.py mutant_cases(): seeded structural mutations of the define inputs",
+    "random": "scripts/record-golden.py random_cases*(): seeded random combinations of pool snippets",
+    "held-out": "scripts/record-golden.py all_cases(): held-out families (other seeds)",
+}
+FAMILY_WHY = {
+    "held-out": "recorded after the oracle was developed against the other families: the held-out "
+                "agreement measure of docs/fidelity.md; " + GENERATED,
+    "capsdel": "what libvirt makes of a domain when QEMU lacks one capability; " + GENERATED,
+}
+
+
+def file_into_corpus(staging: Path, root: Path) -> int:
+    """Move the flat staging directory's cases (``NAME.json``, ``NAME.xml``, second inputs,
+    ``NAME.expected.*``) into the corpus at ROOT through virtfuzz.corpus: the topic of each name's
+    family, the answers as libvirt 9.0.0's, provenance added. A case of the same name is replaced."""
+    from virtfuzz import corpus
+
+    existing = corpus.by_name(root) if root.is_dir() else {}
+    n = 0
+    for j in sorted(staging.glob("*.json")):
+        name = j.name[:-5]
+        ctx = json.loads(j.read_text())
+        topic = corpus.topic_for(name)
+        ctx.setdefault("provenance", {"source": FAMILY_SOURCE.get(topic, "scripts/record-golden.py"),
+                                      "why": FAMILY_WHY.get(topic, GENERATED)})
+        old = existing.get(name)
+        if old is not None:  # its files go, whatever topic it was in
+            for p in old.dir.glob(f"{name}.*"):
+                if corpus._classify(p.name)[0] == name:
+                    p.unlink()
+        second = {role: (staging / f"{name}{suffix}").read_text() for role, suffix in corpus.SECOND.items()
+                  if (staging / f"{name}{suffix}").is_file()}
+        case = corpus.write_case(root, topic, name, ctx, (staging / f"{name}.xml").read_text(), second)
+        corpus.replace_expected(case, "9.0.0", {kind: (staging / f"{name}{suffix}").read_text()
+                                                for kind, suffix in corpus.EXPECTED.items()
+                                                if (staging / f"{name}{suffix}").is_file()})
+        n += 1
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=DEFAULT_ROOT)
@@ -860,16 +914,27 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.measure:
         return measure(a.out)
-    if a.caps_del:
-        record_caps_del(a.out)
-        return 0
-    if a.rerecord:
-        names = {j.name[:-5] for j in a.out.glob("*.json") if a.filter in j.name}
-        print(json.dumps(rerecord(a.out, a.rerecord.split(","), names)))
-        return 0
-    selected = [c for c in all_cases() if a.filter in c["name"]]
-    stats = run(selected, a.root, a.out)
-    print(f"recorded {len(selected)} cases into {a.out}: {stats}", file=sys.stderr)
+    if a.rerecord:  # the corpus's own re-recording, per op
+        from virtfuzz.cli import main as virtfuzz
+
+        ops = a.rerecord.split(",")
+        runs = [[x for o in ops if o != "capsdel" for x in ("--op", o)]] if set(ops) - {"capsdel"} else []
+        runs += [["--topic", "capsdel"]] if "capsdel" in ops else []
+        common = ["corpus", "regen", "--write", "--root", str(a.out), *(["-k", a.filter] if a.filter else [])]
+        return max(virtfuzz([*common, *sel]) for sel in runs)
+    import shutil
+
+    staging = Path(tempfile.mkdtemp(prefix="vf-golden-"))
+    try:
+        if a.caps_del:
+            record_caps_del(staging)
+        else:
+            selected = [c for c in all_cases() if a.filter in c["name"]]
+            stats = run(selected, a.root, staging)
+            print(f"recorded {len(selected)} cases: {stats}", file=sys.stderr)
+        print(f"{file_into_corpus(staging, a.out)} cases filed into {a.out}", file=sys.stderr)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return 0
 
 

@@ -1,25 +1,27 @@
 #!/usr/bin/env python3
 """Record the golden cases of the oracle's per-build profiles from the real builds.
 
-For each build V (default: every installed one), writes the inputs below to
-``corpus/cases/oracle-builds/<V>/NAME.xml`` and runs ``scripts/recorder.py define`` with that
-build's own python3 and libvirt inside its root filesystem (``unshare`` + ``chroot``, nothing of
-virtfuzz's backend code; the host build runs it directly), which writes ``NAME.expected.xml`` +
-``NAME.expected.mig.xml`` or ``NAME.expected.err`` beside each input.  Expected outputs therefore
-come from the build only; ``tests/test_oracle_profiles.py`` compares the oracle's profile V with them.
+For each build V (default: every installed one but the host's), makes sure the inputs below are
+cases of the corpus's ``builds`` topic (``corpus/cases/builds/NAME.xml`` + context, through
+virtfuzz.corpus) and records V's answers with ``scripts/recorder.py define`` run with that build's
+own python3 and libvirt inside its root filesystem (virtfuzz.recording: ``unshare`` + ``chroot``,
+nothing of virtfuzz's backend code; the host build runs it directly), filed as
+``NAME.<arch>-<V>.expected.xml`` + ``.expected.mig.xml`` or ``.expected.err``.  Expected outputs
+therefore come from the build only; ``tests/test_oracle_profiles.py`` compares the oracle's profile
+V with them.
 
     .venv/bin/python scripts/record-profile-golden.py [VERSION...]
 
 ``--ops``: the other operations (load, abi, attach, detach) per build.  ``--ops select`` (done once)
-copies a sample of the 9.0.0 golden inputs of those operations (every ``load-``/``abi-``/``attach-``/
-``detach-`` case, and per arch a few of the held-out ``holdload-``/``rabi``/``ratt``/``rdet`` ones) with
-their second inputs (``NAME.dst.xml``, ``NAME.dev.xml``) into ``corpus/cases/build-ops/``, with a
-``NAME.json`` context naming where each came from and, per build, the machine types it names that
-the build's QEMU does not know (such a case still runs: the build's answer is recorded, but it
-tests that machine type, not what the input was made for).  ``--ops [VERSION...]`` runs
-``scripts/recorder.py load|abi|attach|detach`` inside each build's root (every installed build,
-the host's 9.0.0 included) and stores the answers as ``NAME.<arch>-<V>.expected.xml|.expected.err``
-(an accepted ABI check has no file).  ``tests/test_oracle_build_ops.py`` compares profile V with them.
+marks a sample of the corpus's 9.0.0 cases of those operations (every ``load-``/``abi-``/``attach-``/
+``detach-`` case, and per arch a few of the held-out ``holdload-``/``rabi``/``ratt``/``rdet`` ones) as
+answered by every build: their contexts name the builds (``recorded_with``, ``qemu``), the machine
+types an input names that a build's QEMU does not know (such a case still runs: the build's answer
+is recorded, but it tests that machine type, not what the input was made for) and
+``provenance.answers``.  ``--ops [VERSION...]`` runs ``scripts/recorder.py load|abi|attach|detach``
+on each build (every installed build, the host's 9.0.0 included) and files the answers beside each
+case as ``NAME.<arch>-<V>.expected.xml|.expected.err`` (an accepted ABI check has no file).
+``tests/test_oracle_build_ops.py`` compares profile V with them.
 
     .venv/bin/python scripts/record-profile-golden.py --ops select
     .venv/bin/python scripts/record-profile-golden.py --ops [VERSION...]
@@ -27,20 +29,15 @@ the host's 9.0.0 included) and stores the answers as ``NAME.<arch>-<V>.expected.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from virtfuzz import buildroots  # noqa: E402
-
-OUT = REPO / "corpus" / "cases" / "oracle-builds"
+from virtfuzz import buildroots, corpus  # noqa: E402
+from virtfuzz.recording import record_cases  # noqa: E402
 
 MACHINES = [("x86_64", "pc"), ("x86_64", "q35"), ("x86_64", "pc-i440fx-5.2"), ("i686", "pc"), ("i686", "q35"),
             ("aarch64", "virt"), ("armv7l", "virt"), ("ppc64", "pseries"), ("s390x", "s390-ccw-virtio"),
@@ -83,41 +80,63 @@ def domains() -> dict[str, str]:
     return out
 
 
-ENTER = ('r=$1; shift; mount --bind "$r" "$r" && mount -t proc proc "$r/proc" && '
-         'mount --rbind /dev "$r/dev" && mount --rbind /sys "$r/sys" || exit 125; '
-         'while [ "$1" != -- ]; do mkdir -p "$r$1" && mount --bind "$1" "$r$1" || exit 125; shift; done; shift; '
-         'exec chroot "$r" /usr/bin/python3 "$@"')
+BUILD_QEMU = {"7.0.0": "5.2.0", "9.0.0": "7.2.0", "11.3.0": "10.0.13", "12.9.0": "11.1.3"}
+RECORDED = "libvirt {v} / QEMU {q}, inside the build's root (scripts/record-profile-golden.py, scripts/recorder.py)"
+RECORDED_OPS = ("libvirt {v} / QEMU {q}, inside the build's root "
+                "(scripts/record-profile-golden.py --ops, scripts/recorder.py)")
 
 
-def record(info: dict, files: list[Path], visible: Path, op: str = "define", out: Path | None = None) -> str:
-    """scripts/recorder.py with the build's own python3 and libvirt (inside its root); ``visible``
-    (and ``out``) are bind-mounted at their own paths."""
-    recorder = str(REPO / "scripts" / "recorder.py")
-    args = [op, *(["--out", str(out)] if out else []), *map(str, files)]
-    if info.get("host"):
-        cmd = [sys.executable, recorder, *args]
-    else:
-        binds = [str(visible), str(REPO / "scripts"), *([str(out)] if out else [])]
-        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", ENTER, "rec", info["root"], *binds, "--",
-               recorder, *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
-                       env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    if r.returncode != 0:
-        raise SystemExit(r.stderr)
-    return r.stdout
+def _installed(versions: list[str]) -> dict[str, dict] | None:
+    builds = buildroots.installed()
+    for v in versions:
+        if v not in builds:
+            print(f"libvirt build {v} is not installed (have: {', '.join(builds)})", file=sys.stderr)
+            return None
+    return builds
+
+
+def _record(cases: list[corpus.CorpusCase], v: str) -> int:
+    """V's answers of CASES, filed beside each case."""
+    answers = record_cases(cases, v)
+    for c in cases:
+        corpus.replace_expected(c, v, answers[c.name])
+    return len(answers)
+
+
+# -- define on every build: the builds topic --------------------------------------------------------
+
+def define_cases(v: str) -> list[corpus.CorpusCase]:
+    """domains() as cases of the builds topic, each naming build V (created when missing)."""
+    have = corpus.by_name()
+    out = []
+    for name, xml in domains().items():
+        c = have.get(name)
+        if c is not None and c.input.read_text() != xml:
+            raise SystemExit(f"{c.input}: differs from what domains() makes of {name}")
+        if c is None:
+            ctx = {"op": "define", "arch": re.search(r"arch='([^']+)'", xml)[1],
+                   "machine": re.search(r"machine='([^']+)'", xml)[1], "caps_del": [], "qemu": {},
+                   "recorded_with": {},
+                   "provenance": {"source": "scripts/record-profile-golden.py domains(): machine x USB/PCI device set",
+                                  "why": "the same definitions on every real build: the oracle's per-build "
+                                         "profiles against each build (tests/test_oracle_profiles.py)"}}
+            c = corpus.write_case(None, corpus.BUILDS_TOPIC, name, corpus.with_build(
+                ctx, v, RECORDED.format(v=v, q=BUILD_QEMU[v]), BUILD_QEMU[v]), xml)
+        elif not c.has(v):
+            c = corpus.write_context(c, corpus.with_build(c.context, v, RECORDED.format(v=v, q=BUILD_QEMU[v]),
+                                                          BUILD_QEMU[v]))
+        out.append(c)
+    return out
 
 
 # -- load / abi / attach / detach per build ----------------------------------------------------------
 
-OPS_OUT = REPO / "corpus" / "cases" / "build-ops"
-GOLDEN_900 = REPO / "corpus" / "cases" / "oracle-golden"
 OPS_ALL = ("load", "abi", "attach", "detach")  # every case of these prefixes
 OPS_SAMPLED = ("holdload", "rabi", "ratt", "rdet")  # held-out ones: a few per arch
 PER_ARCH = 5
-SECOND_INPUTS = (".dst.xml", ".dev.xml")
-BUILD_QEMU = {"7.0.0": "5.2.0", "9.0.0": "7.2.0", "11.3.0": "10.0.13", "12.9.0": "11.1.3"}
-PROVENANCE_WHY = ("the 9.0.0 golden inputs of the load/abi/attach/detach operations answered by every real "
-                  "build, so that each oracle profile is checked on those operations against its own build")
+PROVENANCE = ("libvirt 7.0.0, 11.3.0, 12.9.0: scripts/record-profile-golden.py from the 9.0.0 golden inputs "
+              "(the 9.0.0 golden inputs of the load/abi/attach/detach operations answered by every real "
+              "build, so that each oracle profile is checked on those operations against its own build)")
 
 
 def _machines(qemu: str, arch: str) -> dict[str, str]:
@@ -132,109 +151,74 @@ def _machines(qemu: str, arch: str) -> dict[str, str]:
     return out
 
 
-def _golden_inputs() -> dict[str, Path]:
-    """NAME -> context file of the 9.0.0 golden inputs (wherever below oracle-golden they live)."""
-    return {p.name[: -len(".json")]: p for p in sorted(GOLDEN_900.rglob("*.json"))}
-
-
 def select_ops() -> int:
     import random
 
-    found = _golden_inputs()
+    found = {c.name: c for c in corpus.cases() if c.has("9.0.0")}
     chosen = [n for n in found if n.split("-", 1)[0] in OPS_ALL]
     rng = random.Random(16)
     for prefix in OPS_SAMPLED:
         by_arch: dict[str, list[str]] = {}
-        for n in found:
+        for n in sorted(found):
             if n.split("-", 1)[0] == prefix:
-                by_arch.setdefault(json.loads(found[n].read_text())["arch"], []).append(n)
+                by_arch.setdefault(found[n].arch, []).append(n)
         for arch in sorted(by_arch):
             chosen += sorted(rng.sample(by_arch[arch], min(PER_ARCH, len(by_arch[arch]))))
-    OPS_OUT.mkdir(parents=True, exist_ok=True)
     for name in chosen:
-        src = found[name].parent
-        ctx = json.loads(found[name].read_text())
-        keep = {k: ctx[k] for k in ("op", "arch", "machine", "caps_del", "setup_error", "load_failed") if k in ctx}
-        xml_files = [src / f"{name}.xml"] + [src / f"{name}{s}" for s in SECOND_INPUTS if (src / f"{name}{s}").exists()]
-        for f in xml_files:
-            shutil.copyfile(f, OPS_OUT / f.name)
+        c = found[name]
+        ctx = dict(c.context)
+        texts = [c.input.read_text()] + [p.read_text() for r in corpus.SECOND if (p := c.second(r))]
+        dst = c.second("dst")
         unknown, differs = {}, {}
-        dst = src / f"{name}.dst.xml"
         for v, qemu in BUILD_QEMU.items():
-            known = _machines(qemu, ctx["arch"])
-            named = sorted({m for f in xml_files for m in re.findall(r"machine='([^']*)'", f.read_text())} - set(known))
+            known = _machines(qemu, c.arch)
+            named = sorted({m for t in texts for m in re.findall(r"machine='([^']*)'", t)} - set(known))
             if named:
                 unknown[v] = named
-            if ctx["op"] == "abi" and dst.exists() and ctx["machine"] in known:
+            if c.op == "abi" and dst and c.machine in known:
                 # the destination was 9.0.0's migratable XML (changed in one detail): it pins the
                 # machine type 9.0.0 resolved the source's to; another build's source may resolve
                 # elsewhere, and then its ABI check stops at the machine type
                 pinned = re.findall(r"machine='([^']*)'", dst.read_text())
-                if pinned and pinned[0] != known[ctx["machine"]]:
-                    differs[v] = f"source {ctx['machine']} is {known[ctx['machine']]}, destination {pinned[0]}"
-        keep["machines_unknown_to_build"] = unknown
+                if pinned and pinned[0] != known[c.machine]:
+                    differs[v] = f"source {c.machine} is {known[c.machine]}, destination {pinned[0]}"
+        ctx["machines_unknown_to_build"] = unknown
         if differs:
-            keep["abi_machine_differs"] = differs
-        keep["provenance"] = {"source": "scripts/record-profile-golden.py from the 9.0.0 golden inputs",
-                              "input": f"corpus/cases/oracle-golden/{name}",
-                              "why": PROVENANCE_WHY}
-        (OPS_OUT / f"{name}.json").write_text(json.dumps(keep, indent=1, sort_keys=True) + "\n")
-    print(f"{len(chosen)} inputs in {OPS_OUT.relative_to(REPO)}")
+            ctx["abi_machine_differs"] = differs
+        for v, q in BUILD_QEMU.items():
+            if v != "9.0.0":
+                ctx = corpus.with_build(ctx, v, RECORDED_OPS.format(v=v, q=q), q)
+        ctx["provenance"] = {**ctx["provenance"], "answers": PROVENANCE}
+        corpus.write_context(c, ctx)
+    print(f"{len(chosen)} cases marked as answered by every build")
     return 0
 
 
-def ops_cases() -> dict[str, dict]:
-    return {p.name[: -len(".json")]: json.loads(p.read_text()) for p in sorted(OPS_OUT.glob("*.json"))}
+def ops_cases() -> list[corpus.CorpusCase]:
+    return [c for c in corpus.cases() if c.op in OPS_ALL and all(c.has(v) for v in BUILD_QEMU)]
 
 
 def record_ops(versions: list[str]) -> int:
-    import tempfile
-
-    builds = buildroots.installed()
-    versions = versions or list(builds)
+    versions = versions or list(BUILD_QEMU)
     cases = ops_cases()
     if not cases:
-        print("no inputs: run --ops select first", file=sys.stderr)
+        print("no cases: run --ops select first", file=sys.stderr)
+        return 1
+    if _installed(versions) is None:
         return 1
     for v in versions:
-        if v not in builds:
-            print(f"libvirt build {v} is not installed (have: {', '.join(builds)})", file=sys.stderr)
-            return 1
-        n = 0
-        with tempfile.TemporaryDirectory(prefix="vf-buildops-", dir="/tmp") as tmp:
-            out = Path(tmp)
-            os.chmod(out, 0o755)
-            for op in OPS_ALL:
-                names = [name for name, ctx in cases.items() if ctx["op"] == op]
-                if not names:
-                    continue
-                log = record(builds[v], [OPS_OUT / f"{name}.xml" for name in names], OPS_OUT, op, out)
-                n += len(log.splitlines())
-                for name in names:
-                    infix = f"{cases[name]['arch']}-{v}"
-                    for old in OPS_OUT.glob(f"{name}.{infix}.expected.*"):
-                        old.unlink()
-                    for got in out.glob(f"{name}.expected.*"):
-                        shutil.move(str(got), OPS_OUT / got.name.replace(".expected.", f".{infix}.expected.", 1))
-        print(f"{v}: {n} recorded")
+        print(f"{v}: {_record(cases, v)} recorded")
     return 0
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--ops"]:
         return select_ops() if argv[1:] == ["select"] else record_ops(argv[1:])
-    builds = buildroots.installed()
-    versions = argv or [v for v in builds if v != "9.0.0"]
+    versions = argv or [v for v in BUILD_QEMU if v != "9.0.0"]
+    if _installed(versions) is None:
+        return 1
     for v in versions:
-        if v not in builds:
-            print(f"libvirt build {v} is not installed (have: {', '.join(builds)})", file=sys.stderr)
-            return 1
-        d = OUT / v
-        d.mkdir(parents=True, exist_ok=True)
-        for name, xml in domains().items():
-            (d / f"{name}.xml").write_text(xml)
-        log = record(builds[v], sorted(p for p in d.glob("*.xml") if ".expected" not in p.name), OUT)
-        print(f"{v}: {len(log.splitlines())} recorded")
+        print(f"{v}: {_record(define_cases(v), v)} recorded")
     return 0
 
 

@@ -355,6 +355,31 @@ def replace_expected(case: CorpusCase, build: str, outputs: dict[str, str]) -> N
         write_expected(case, build, kind, outputs.get(kind))
 
 
+def write_context(case: CorpusCase, context: dict) -> CorpusCase:
+    """Replace CASE's context (validated), atomically."""
+    bad = validate_context(context)
+    if bad:
+        raise ValueError(f"{case.name}: {'; '.join(bad)}")
+    write_text(case.dir / f"{case.name}.json", dump_context(context))
+    return CorpusCase(name=case.name, topic=case.topic, input=case.input, context=context, builds=case.builds)
+
+
+def with_build(context: dict, libvirt: str, recorded_with: str, qemu: str) -> dict:
+    """CONTEXT naming one more build whose answers the case records: ``recorded_with`` and ``qemu``
+    become per-build mappings (a single value stays the value of the build it was recorded on)."""
+    ctx = dict(context)
+    rec, q = ctx.get("recorded_with"), ctx.get("qemu")
+    if isinstance(rec, str):
+        first = rec.split()[1] if rec.startswith("libvirt ") else libvirt
+        rec = {first: rec}
+        q = {first: q} if not isinstance(q, dict) else q
+    rec, q = dict(rec or {}), dict(q or {}) if isinstance(q, dict) else {}
+    rec[libvirt], q[libvirt] = recorded_with, qemu
+    ctx["recorded_with"] = dict(sorted(rec.items(), key=lambda kv: version_key(kv[0])))
+    ctx["qemu"] = dict(sorted(q.items(), key=lambda kv: version_key(kv[0])))
+    return ctx
+
+
 def write_case(root: Path | str | None, topic: str, name: str, context: dict, input_xml: str,
                second: dict[str, str] | None = None) -> CorpusCase:
     """Create a case (its context, input and second inputs; no expected outputs yet)."""

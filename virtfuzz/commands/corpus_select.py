@@ -17,6 +17,7 @@ def add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=None, metavar="DIR", help="corpus directory (default: corpus/cases)")
     p.add_argument("--topic", action="append", default=[], metavar="TOPIC", help="only this topic (repeatable)")
     p.add_argument("-k", dest="match", default=None, metavar="SUBSTR", help="only cases whose name contains SUBSTR")
+    p.add_argument("--op", action="append", default=[], choices=corpus.OPS, help="only this operation (repeatable)")
 
 
 def add_targets(p: argparse.ArgumentParser) -> None:
@@ -33,7 +34,7 @@ def root_of(args: argparse.Namespace) -> Path:
 
 
 def selected(args: argparse.Namespace) -> list[corpus.CorpusCase]:
-    """The cases --root/--topic/-k select (an unknown topic is bad input)."""
+    """The cases --root/--topic/-k/--op select (an unknown topic is bad input)."""
     root = root_of(args)
     cases = list(corpus.cases(root))
     topics = sorted({c.topic for c in cases})
@@ -41,7 +42,7 @@ def selected(args: argparse.Namespace) -> list[corpus.CorpusCase]:
         if t not in topics:
             raise InputError(f"{root}: no topic {t!r} (topics: {', '.join(topics)})")
     return [c for c in cases if (not args.topic or c.topic in args.topic)
-            and (args.match is None or args.match in c.name)]
+            and (args.match is None or args.match in c.name) and (not args.op or c.op in args.op)]
 
 
 def targets(args: argparse.Namespace, kinds: tuple[str, ...] = ("libvirt", "oracle")) -> list[Target]:
