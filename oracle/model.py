@@ -848,7 +848,14 @@ def _parse_devices(dom: Domain, devs: etree._Element, pdata: dict) -> None:
             raise LibvirtError("CONFIG_UNSUPPORTED", "Can't add USB hub: USB is disabled for this domain")
         dom.hubs.append(Hub("usb", parse_info(el, ("usb",), hkids)))
     for el in kids.get("redirdev", ()):
-        dom.redirdevs.append(parse_redirdev(el))
+        r = parse_redirdev(el)
+        # profile switch redirdev_usb_check "parse-explicit-none" (libvirt <= 1.3.5): refused here,
+        # only after an explicit model='none' USB controller; later releases validate instead
+        # (oracle.pipeline.validate_redirdev: any domain without a USB controller)
+        if usb_none and r.bus == "usb" and pdata["rules"]["redirdev_usb_check"] == "parse-explicit-none":
+            raise LibvirtError("CONFIG_UNSUPPORTED",
+                               "Can't add redirected USB device: USB is disabled for this domain")
+        dom.redirdevs.append(r)
     for el in kids.get("panic", ()):
         pkids = children(el, _INFO_TAGS)
         model = el.get("model")

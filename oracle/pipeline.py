@@ -116,7 +116,11 @@ def validate_redirdev(r, dom: Domain, caps: CapSet, prof: Profile | None) -> Non
     """virDomainDeviceDefValidate of a redirdev: the generic check (virDomainRedirdevDefValidate) and
     the driver's (qemuValidateDomainRedirdevDef), in the order of the profile's switch
     device_validate_order."""
-    def generic() -> None:
+    prof = prof or get_profile()
+
+    def generic() -> None:  # virDomainRedirdevDefValidate (profile switch redirdev_usb_check)
+        if prof.rule("redirdev_usb_check") != "validate-has-usb":
+            return
         if r.bus == "usb" and not usb.has_usb(dom):
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                "cannot add redirected USB device: USB is disabled for this domain")
@@ -126,7 +130,7 @@ def validate_redirdev(r, dom: Domain, caps: CapSet, prof: Profile | None) -> Non
             raise LibvirtError("CONFIG_UNSUPPORTED",
                                "USB redirection is not supported by this version of QEMU")
 
-    order = (prof or get_profile()).rule("device_validate_order")
+    order = prof.rule("device_validate_order")
     for check in ((driver, generic) if order == "driver-first" else (generic, driver)):
         check()
 

@@ -160,8 +160,14 @@ def count_all_ports(dom: Domain, prof: Profile) -> int:
 
 
 def add_hubs(dom: Domain, prof: Profile) -> None:
-    """qemuDomainUSBAddressAddHubs: error if USB devices exist without USB; add enough hubs."""
+    """qemuDomainUSBAddressAddHubs: error if USB devices exist without USB; add enough hubs.
+    Profile switch ``usb_hub_autoadd`` "one-hub" (v2.1.0-v2.2.0): no such error, and one hub at
+    most when the devices outnumber the ports (the others then find no free port)."""
     count = len(usb_devices(dom, skip_hubs=False))
+    if prof.rule("usb_hub_autoadd") == "one-hub":
+        if count > count_all_ports(dom, prof):
+            dom.hubs.append(Hub("usb"))
+        return
     if count > 0 and not has_usb(dom):
         raise LibvirtError("CONFIG_UNSUPPORTED", "USB is disabled for this domain, but USB devices "
                            "are present in the domain XML")

@@ -156,3 +156,48 @@ def test_era_without_port_assignment_migrates_to_one_with_it():
     r = migrate(xml, [], Target("oracle", "1.3.5"), Target("oracle", "2.2.0"))
     assert r["ok"], r["reason"]
     assert "port" not in next(d for d in r["guest"]["source"]["devices"] if d["driver"] == "usb-kbd")
+
+
+def _redirdev_domain(controller: str = "") -> str:
+    return ("<domain type='qemu'><name>r</name><uuid>e24fe3cf-603e-59fc-8838-dc0db163a073</uuid><memory>65536</memory>"
+            "<os><type arch='aarch64' machine='virt-3.0'>hvm</type></os><devices>" + controller +
+            "<redirdev bus='usb' type='tcp'><source mode='bind' host='127.0.0.1' service='4015'/></redirdev>"
+            "</devices></domain>")
+
+
+_NO_USB = "cannot add redirected USB device: USB is disabled for this domain"
+
+
+@pytest.mark.parametrize("profile,define_error,image_error", [
+    ("1.3.1", None, None), ("1.3.5", None, None),
+    ("2.2.0", "internal error: No free USB ports", f"unsupported configuration: {_NO_USB}"),
+    ("9.0.0", "unsupported configuration: USB is disabled for this domain, but USB devices are present in the "
+              "domain XML", f"unsupported configuration: {_NO_USB}")])
+def test_redirdev_without_usb_controller_per_era(profile, define_error, image_error):
+    """Era 1.3.1 campaigns reported 'cannot add redirected USB device: USB is disabled' when [B]'s
+    migratable XML (the ARM virt default controller dropped, v1.3.1 qemuDomainDefFormatBuf) came back
+    with its redirdev: an oracle bug. <= 1.3.5 refuse a USB redirdev only after an explicit
+    model='none' controller, at parse time (v1.3.5 src/conf/domain_conf.c virDomainDefParseXML);
+    virDomainRedirdevDefValidate (virDomainDefHasUSB) is v2.2.0's (profile switch
+    redirdev_usb_check). A new 2.2.0 domain fails earlier, in its USB address assignment (a post-parse
+    callback): one hub added for the unplaced device, no port for either (v2.2.0
+    qemuDomainUSBAddressAddHubs, profile switch usb_hub_autoadd); 9.0.0's refuses USB devices
+    without USB there. The migration destination's ABI check (a save image, validated, no address
+    assignment) is where the era campaign met it."""
+    import oracle
+
+    b = open_backend("oracle", libvirt_version=profile)
+    (r,) = b.define_many([_redirdev_domain()])
+    assert (r.error if r.kind != "ok" else None) == define_error, (r.kind, r.error)
+    xml = _redirdev_domain()
+    abi = oracle.abi_image(xml, xml, b.caps(xml), profile=profile)
+    assert (abi.error if abi.kind != "ok" else None) == image_error, (abi.kind, abi.error)
+
+
+@pytest.mark.parametrize("profile,text", [
+    ("1.3.1", "unsupported configuration: Can't add redirected USB device: USB is disabled for this domain"),
+    ("2.2.0", "internal error: No free USB ports")])
+def test_redirdev_after_usb_none_per_era(profile, text):
+    (r,) = open_backend("oracle", libvirt_version=profile).define_many(
+        [_redirdev_domain("<controller type='usb' index='0' model='none'/>")])
+    assert r.kind == "error" and r.error == text, (r.kind, r.error)
