@@ -5,8 +5,10 @@ becomes a corpus case: the input, its second input, a context with the finding's
 context and provenance (which finding, and why: ``--why``, else the finding's own message), and
 the expected outputs each named build records for it (``scripts/recorder.py``; default: the build
 the finding was found on). The operation is ``abi`` with a destination, ``attach``/``detach`` with
-a device (which one: the finding's step, or ``--op``), else ``define``. Exit status: 0 added;
-2 bad input (not a finding, no arch in the input, the name taken, the same case already there)."""
+a device (which one: the finding's step, or ``--op``), else ``define``. The recorded answers are
+replayed once on each build before the case is added. Exit status: 0 added; 2 bad input (not a
+finding, no arch in the input, the name taken, the same case already there, an answer that does
+not replay)."""
 
 from __future__ import annotations
 
@@ -88,6 +90,20 @@ def case_from_finding(args: argparse.Namespace) -> tuple[str, dict, str, dict[st
     return args.name or f"finding-{sig}", ctx, xml, second
 
 
+def _replays(scratch: Path, name: str, versions: list[str], finding: Path) -> None:
+    """A case whose recorded answer the same build does not give again (an input without <uuid>
+    gets a random one, say) would only ever fail: refused."""
+    from virtfuzz.corpus_replay import replay
+    from virtfuzz.targets import Target
+
+    case = corpus.by_name(scratch)[name]
+    for v in versions:
+        o = replay([case], Target("libvirt", v)).outcomes[0]
+        if o.status != "pass":
+            raise InputError(f"{finding}: libvirt {v}'s answer does not replay ({o.problem}); "
+                             "is the input missing a <uuid>?")
+
+
 def run(args: argparse.Namespace) -> int:
     from virtfuzz.recording import record_cases
 
@@ -111,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{args.finding}: the same case is in the corpus already ({same.topic}/{same.name})")
         for v in versions:
             corpus.replace_expected(case, v, record_cases([case], v)[name])
+        _replays(scratch, name, versions, Path(args.finding))
         dest = root / args.topic
         dest.mkdir(parents=True, exist_ok=True)
         files = sorted((scratch / args.topic).iterdir(), key=lambda f: f.suffix == ".json")
