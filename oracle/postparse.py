@@ -137,7 +137,9 @@ def add_default_devices(dom: Domain, caps: CapSet, prof: Profile) -> None:
     scope = prof.data.get("modelled_machines")
     if scope is not None:
         kind = ("i440fx" if dom.arch in X86 and is_i440fx(dom) else "pseries" if is_pseries(dom)
-                else "arm-virt" if dom.arch == "aarch64" and is_arm_virt(dom) else f"{dom.arch} {dom.machine}")
+                else "arm-virt" if dom.arch == "aarch64" and is_arm_virt(dom)
+                else "s390-ccw" if dom.arch == "s390x" and dom.machine.startswith("s390-ccw-virtio")
+                else f"{dom.arch} {dom.machine}")
         if kind not in scope:
             raise OracleUnsupported(f"libvirt {prof.version} is modelled for {', '.join(scope)} only, not {kind}")
         if not prof.data["usb_models"] and (dom.hubs or dom.redirdevs or any(i.bus == "usb" for i in dom.inputs)):
@@ -181,8 +183,10 @@ def add_default_devices(dom: Domain, caps: CapSet, prof: Profile) -> None:
             add_pcie_root = caps.has("gpex-pcihost")
     elif a in ("s390", "s390x"):
         add_usb = False
-        add_panic = True
-        add_pci_root = caps.has("zpci")
+        # profile switches: the s390 panic device (qemuDomainDefAddDefaultDevices from v1.3.5) and a
+        # pci-root for zPCI (not in the eras: their S390 case adds no PCI root)
+        add_panic = prof.rule("s390_default_panic")
+        add_pci_root = caps.has("zpci") and prof.rule("s390_zpci_root")
     else:
         raise OracleUnsupported(f"arch {a!r}")
 
@@ -314,14 +318,19 @@ def _usb_default_per_arch(dom: Domain, c: Controller, caps: CapSet, abi_update: 
     """qemuDomainDefaultUSBControllerModel (libvirt 11.9.0+, NEWS "Improvements to USB controller
     model selection"), as the 12.9.0 build behaves: x86 keeps piix3-uhci, s390 always gets 'none'
     (its address dropped: qemuDomainControllerDefPostParse), pSeries keeps its ABI_UPDATE rule,
-    every other arch prefers qemu-xhci then nec-xhci.  Fallbacks with neither device were not
-    observed on the build (its QEMU has qemu-xhci everywhere): declined."""
+    every other arch prefers qemu-xhci then nec-xhci.  An i440fx machine without piix3-usb-uhci
+    gets no model: "Unable to determine model for USB controller idx=N" (seen on the build with
+    --caps-del piix3-usb-uhci).  Other fallbacks were not observed on the build (its QEMU has
+    qemu-xhci everywhere): declined."""
     a = dom.arch
     if a.startswith("s390"):
         return "none"
     if a in X86:
         if caps.has("piix3-usb-uhci"):
             return "piix3-uhci"
+        if is_i440fx(dom):
+            # seen on the 12.9.0 build (--caps-del piix3-usb-uhci on pc): no fallback model
+            raise LibvirtError("INTERNAL_ERROR", f"Unable to determine model for USB controller idx={c.idx}")
     elif a.startswith("ppc64"):
         if abi_update and caps.has("qemu-xhci"):
             return "qemu-xhci"

@@ -159,11 +159,13 @@ def test_unknown_libvirt_version_lists_the_installed_builds(tmp_path):
 
 
 @pytest.mark.parametrize("version", [v for v in VERSIONS if not buildroots.specs()[v].host])
-def test_capability_variants_are_refused_on_other_builds(version, tmp_path):
+def test_another_builds_qemu_is_refused_on_a_build(version, tmp_path):
+    """A build is served recordings of its own QEMU only (made through its own libvirt: replies
+    follow a libvirt version's probe order); --caps-del on it: tests/test_caps_variants_builds.py."""
     require_build(version)
     f = tmp_path / "d.xml"
     f.write_text(_domains()["x86_64-pc-bare"])
-    for opts in (["--qemu", "7.2.0-host"], ["--caps-del", "piix3-usb-uhci"]):
+    for opts in (["--qemu", "7.2.0-host"], ["--qemu", "7.2.0", "--caps-del", "piix3-usb-uhci"]):
         r = _cli("define", "--backend", "libvirt", "--libvirt", version, *opts, str(f))
         assert r.returncode == 2, (opts, r.stdout)
         assert len(r.stderr.strip().splitlines()) == 1 and version in r.stderr, r.stderr

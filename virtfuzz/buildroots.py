@@ -184,6 +184,11 @@ def worker_binds() -> list[str]:
     roots = _tmp_parent().resolve()
     if not str(roots).startswith("/dev/"):
         binds.append(str(roots))
+    # the fake QEMU's variant wrappers and its code (--qemu/--caps-del on this build)
+    from virtfuzz.fakeqemu import variants
+
+    (variants.data_dir() / "variants").mkdir(parents=True, exist_ok=True)
+    binds += [str(variants.data_dir() / "variants"), str(variants.runtime_dir())]
     return binds
 
 

@@ -27,9 +27,7 @@ def open_backend(name: str, *, libvirt_version: str | None = None, qemu: str | N
         from virtfuzz.backends.builds import resolve_build
         from virtfuzz.backends.libvirt_backend import LibvirtBackend
 
-        if (qemu or caps_del) and not resolve_build(libvirt_version).host:
-            raise BackendUnavailable(f"--qemu/--caps-del (fake-QEMU capability variants) exist for the host's "
-                                     f"libvirt only, not for build {libvirt_version}")
+        resolve_build(libvirt_version)  # an uninstalled build is refused before the variant is made
         backend = LibvirtBackend(libvirt_version=libvirt_version)
     elif name == "oracle":
         from virtfuzz.backends.oracle_backend import OracleBackend
@@ -37,8 +35,23 @@ def open_backend(name: str, *, libvirt_version: str | None = None, qemu: str | N
         backend = OracleBackend(libvirt_version=libvirt_version)
     else:
         raise BackendUnavailable(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
-    ctx = CapsContext(qemu, caps_del)
+    try:
+        ctx = CapsContext(qemu, caps_del, libvirt=variant_libvirt(libvirt_version))
+    except Exception:
+        backend.close()
+        raise
     return ContextBackend(backend, ctx) if ctx.active else backend
+
+
+def variant_libvirt(version: str | None) -> str:
+    """Whose capability variants serve ``--libvirt version``: a build with its own recordings
+    (capsets/replies/libvirt-V/) gets its own; the host's 9.0.0 and the oracle's era profiles
+    (no build) get the host's."""
+    from virtfuzz.fakeqemu import flags, variants
+
+    if version and version != flags.DEFAULT_LIBVIRT and variants.build_replies(version).is_dir():
+        return version
+    return flags.DEFAULT_LIBVIRT
 
 
 def __getattr__(name: str) -> Any:

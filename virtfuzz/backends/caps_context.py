@@ -30,14 +30,17 @@ def stock_emulator(arch: str) -> str:
 
 
 class CapsContext:
-    def __init__(self, qemu: str | None, caps_del: Sequence[str]) -> None:
+    def __init__(self, qemu: str | None, caps_del: Sequence[str], libvirt: str | None = None) -> None:
+        from virtfuzz.fakeqemu.flags import DEFAULT_LIBVIRT
+
         self.qemu = qemu
         self.caps_del = tuple(caps_del)
+        self.libvirt = libvirt or DEFAULT_LIBVIRT  # whose recordings and flag table the variants use
         if self.caps_del:  # an unknown flag is refused before any work starts
             from virtfuzz.fakeqemu.variants import VariantError, check_flags
 
             try:
-                check_flags(self.caps_del)
+                check_flags(self.caps_del, self.libvirt)
             except VariantError as e:
                 raise InputError(str(e)) from None
         self._emulators: dict[str, str] = {}
@@ -51,7 +54,7 @@ class CapsContext:
             from virtfuzz.fakeqemu.variants import VariantError, emulator_for
 
             try:
-                self._emulators[arch] = emulator_for(arch, self.qemu, self.caps_del)
+                self._emulators[arch] = emulator_for(arch, self.qemu, self.caps_del, self.libvirt)
             except VariantError as e:
                 raise InputError(str(e)) from None
         return self._emulators[arch]

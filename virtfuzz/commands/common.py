@@ -19,5 +19,7 @@ def read_domain_inputs(args: argparse.Namespace, files: list[str]) -> list[str]:
     """Each FILE's domain XML, checked before any work starts: readable, well-formed, a known arch,
     and an ``<emulator>`` consistent with ``--qemu``/``--caps-del`` (a contradiction is bad input
     naming the file, never an option silently ignored)."""
-    ctx = CapsContext(args.qemu, tuple(args.caps_del))
+    from virtfuzz.backends import variant_libvirt
+
+    ctx = CapsContext(args.qemu, tuple(args.caps_del), libvirt=variant_libvirt(getattr(args, "libvirt", None)))
     return [ctx.prepare(read_domain_file(f), where=str(f)) for f in files]

@@ -25,6 +25,23 @@ from typing import Any
 
 Mutation = dict[str, Any]
 TABLE_PATH = Path(__file__).with_name("data") / "flags-libvirt-9.0.0.json"
+DEFAULT_LIBVIRT = "9.0.0"
+# libvirt versions whose flag table is another version's, with the reason (shown by the CLI):
+# a build whose source package cannot be fetched uses its nearest predecessor's table, and a
+# deletion is only as good as that table (tests check the flags they use on the build itself)
+BORROWED = {"12.9.0": ("11.3.0", "libvirt 12.9.0's Debian source package was not on the mirror")}
+
+
+def table_path(libvirt: str = DEFAULT_LIBVIRT) -> Path:
+    libvirt = BORROWED.get(libvirt, (libvirt,))[0]
+    return TABLE_PATH.with_name(f"flags-libvirt-{libvirt}.json")
+
+
+def table_versions() -> list[str]:
+    """libvirt versions with a flag table (their own or a borrowed one)."""
+    own = [p.name[len("flags-libvirt-"):-len(".json")] for p in TABLE_PATH.parent.glob("flags-libvirt-*.json")]
+    return sorted(set(own) | {v for v, (b, _) in BORROWED.items() if b in own},
+                  key=lambda v: tuple(int(x) for x in v.split(".")))
 
 # libvirt's names for the TPM enums it looks up (virDomainTPMModel / virDomainTPMBackend
 # VIR_ENUM_IMPLs in src/conf/domain_conf.c, libvirt 9.0.0).
@@ -64,13 +81,23 @@ def _pairs(body: str) -> list[tuple[str, str]]:
     return re.findall(r'\{\s*"([^"]+)"\s*,\s*(QEMU_CAPS_\w+)', body)
 
 
-def build_table(src_dir: str | Path) -> dict[str, Any]:
-    """Derive {flag: [mutation, ...]} from libvirt's qemu_capabilities.c."""
+def build_table(src_dir: str | Path, version: str = DEFAULT_LIBVIRT) -> dict[str, Any]:
+    """Derive {flag: [mutation, ...]} from libvirt's qemu_capabilities.c (of libvirt ``version``)."""
     path = Path(src_dir) / "src" / "qemu" / "qemu_capabilities.c"
     src = path.read_text(encoding="utf-8")
     enum_body = src[src.index("VIR_ENUM_IMPL(virQEMUCaps,"):]
     enum_body = enum_body[: enum_body.index(");")]
     names = {const: name for name, const in re.findall(r'"([^"]+)",\s*/\*\s*(\w+)\s*\*/', enum_body)}
+    if not any(c.startswith(("QEMU_CAPS_", "X_QEMU_CAPS_")) for c in names):
+        # libvirt < 8: no constant beside each string; pair them with the header's enum order
+        header = (path.parent / "qemu_capabilities.h").read_text(encoding="utf-8")
+        body = header[header.index("typedef enum { /* virQEMUCapsFlags"):]
+        body = re.sub(r"/\*.*?\*/", "", body[: body.index("QEMU_CAPS_LAST")], flags=re.S)
+        consts = re.findall(r"\b(X_QEMU_CAPS_\w+|QEMU_CAPS_\w+)\s*(?:=\s*\d+\s*)?,", body)
+        strings = re.findall(r'"([^"]+)"', re.sub(r"/\*.*?\*/", "", enum_body.split(",", 2)[2], flags=re.S))
+        if len(consts) != len(strings):
+            raise ValueError(f"{len(consts)} flag constants but {len(strings)} names in {path.name}")
+        names = dict(zip(consts, strings, strict=True))
     flags: dict[str, list[Mutation]] = {}
 
     def add(const: str, mutation: Mutation) -> None:
@@ -109,45 +136,51 @@ def build_table(src_dir: str | Path) -> dict[str, Any]:
     cpu_max = r'STREQ_NULLABLE\(defs->cpus\[i\]\.name, "max"\)\)\s*\{\s*virQEMUCapsSet\(qemuCaps, QEMU_CAPS_CPU_MAX\)'
     if re.search(cpu_max, src):
         add("QEMU_CAPS_CPU_MAX", {"op": "del-cpu-model", "name": "max"})
-    for derived, source in DERIVED.items():
+    derived_here = {d: src for d, src in DERIVED.items() if src in flags and d in names.values()}
+    for derived, source in derived_here.items():
         flags[derived] = [dict(m) for m in flags[source]]
     return {
-        "source": f"libvirt 9.0.0 {path.relative_to(Path(src_dir))}: virQEMUCapsObjectTypes, "
+        "source": f"libvirt {version} {path.relative_to(Path(src_dir))}: virQEMUCapsObjectTypes, "
         "virQEMUCapsCommands, virQEMUCapsMigration, virQEMUCapsQMPSchemaQueries, "
         "virQEMUCapsCommandLine, virQEMUCapsDeviceProps, virQEMUCapsObjectProps, "
         "virQEMUCapsMachineProps, virQEMUCapsTPMModelsToCaps, virQEMUCapsTPMTypesToCaps, "
         "virQEMUCapsProbeQMPCPUDefinitions; derived flags (removed with their source): "
-        + ", ".join(f"{d} <- {src}" for d, src in DERIVED.items()),
+        + ", ".join(f"{d} <- {src}" for d, src in derived_here.items()),
         "flags": dict(sorted(flags.items())),
         "all_flags": sorted(n for c, n in names.items() if not c.startswith("X_")),
     }
 
 
 @cache
-def table() -> dict[str, Any]:
-    return json.loads(TABLE_PATH.read_text(encoding="utf-8"))
-
-
-def known_flags() -> list[str]:
-    return list(table()["flags"])
-
-
-def mutations_for(flag: str) -> list[Mutation]:
-    """The mutations that remove ``flag``'s QMP source(s); raises :class:`FlagError`."""
+def table(libvirt: str = DEFAULT_LIBVIRT) -> dict[str, Any]:
     try:
-        return [dict(m) for m in table()["flags"][flag]]
+        return json.loads(table_path(libvirt).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FlagError(f"no flag table for libvirt {libvirt} (have: {', '.join(table_versions())})") from None
+
+
+def known_flags(libvirt: str = DEFAULT_LIBVIRT) -> list[str]:
+    return list(table(libvirt)["flags"])
+
+
+def mutations_for(flag: str, libvirt: str = DEFAULT_LIBVIRT) -> list[Mutation]:
+    """The mutations that remove ``flag``'s QMP source(s) for libvirt ``libvirt``; raises :class:`FlagError`."""
+    try:
+        return [dict(m) for m in table(libvirt)["flags"][flag]]
     except KeyError:
         raise FlagError(flag) from None
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m virtfuzz.fakeqemu.flags LIBVIRT_SRC_DIR", file=sys.stderr)
+    if len(argv) not in (1, 2):
+        print("usage: python -m virtfuzz.fakeqemu.flags LIBVIRT_SRC_DIR [LIBVIRT_VERSION]", file=sys.stderr)
         return 2
-    data = build_table(argv[0])
-    TABLE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    TABLE_PATH.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    print(f"{len(data['flags'])} of {len(data['all_flags'])} flags mapped -> {TABLE_PATH}")
+    version = argv[1] if len(argv) == 2 else DEFAULT_LIBVIRT
+    data = build_table(argv[0], version)
+    out = TABLE_PATH.with_name(f"flags-libvirt-{version}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(data['flags'])} of {len(data['all_flags'])} flags mapped -> {out}")
     return 0
 
 

@@ -80,17 +80,33 @@ def cache_file(root: Path, emulator: str) -> Path:
     return root / "cache" / "qemu" / "capabilities" / (hashlib.sha256(emulator.encode()).hexdigest() + ".xml")
 
 
+def build_command(build: dict | None, binds: Sequence[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """(command prefix, environment) of a libvirt process of ``build`` (an entry of
+    ``virtfuzz.buildroots.installed()``; None or the host: this interpreter): inside its root, with
+    its own python3 and libvirt, the checkout, the fake QEMU's variants and ``binds`` visible."""
+    if build is None or build.get("host"):
+        return [sys.executable], dict(os.environ)
+    from virtfuzz import buildroots
+
+    dirs = [*buildroots.worker_binds(), *map(str, binds)]
+    env = {**os.environ, "PYTHONPATH": str(buildroots.REPO), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
+    return [*buildroots.enter_prefix(build["root"], list(dict.fromkeys(dirs))), "/usr/bin/python3"], env
+
+
 def run_jobs(
-    root: Path, jobs: Sequence[dict[str, str]], timeout: float = 600, qemu_conf: str = QEMU_CONF
+    root: Path, jobs: Sequence[dict[str, str]], timeout: float = 600, qemu_conf: str = QEMU_CONF,
+    build: dict | None = None, binds: Sequence[str] = (),
 ) -> list[dict]:
     """Run jobs in one fresh libvirt process on ``root``: ``{"arch", "emulator"}`` probes an
     emulator (getDomainCapabilities), ``{"define": xml}`` defines, reads back and undefines a
     domain (result under ``xml``). Each result also has ``error``, ``seconds`` and ``log`` (the
-    process's libvirt log on stderr, shared by all jobs)."""
+    process's libvirt log on stderr, shared by all jobs). ``build``: the libvirt of that build,
+    inside its root (``root`` and ``binds`` are made visible there)."""
     init_root(root, qemu_conf)
+    prefix, env = build_command(build, [str(root), *binds])
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(root), json.dumps(list(jobs))],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [*prefix, "-c", _CHILD, str(root), json.dumps(list(jobs))],
+        capture_output=True, text=True, timeout=timeout, check=False, env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"libvirt process failed: {proc.stderr.strip()[-2000:]}")
@@ -101,11 +117,12 @@ def run_jobs(
 
 
 def probe(
-    root: Path, emulators: Sequence[tuple[str, str]], timeout: float = 600, qemu_conf: str = QEMU_CONF
+    root: Path, emulators: Sequence[tuple[str, str]], timeout: float = 600, qemu_conf: str = QEMU_CONF,
+    build: dict | None = None, binds: Sequence[str] = (),
 ) -> list[dict]:
-    """Probe each (arch, emulator) in one libvirt process on ``root``; the cached caps XML
-    libvirt wrote (or None) is under ``caps``."""
-    results = run_jobs(root, [{"arch": a, "emulator": e} for a, e in emulators], timeout, qemu_conf)
+    """Probe each (arch, emulator) in one libvirt process on ``root`` (of ``build``, see run_jobs);
+    the cached caps XML libvirt wrote (or None) is under ``caps``."""
+    results = run_jobs(root, [{"arch": a, "emulator": e} for a, e in emulators], timeout, qemu_conf, build, binds)
     for r in results:
         f = cache_file(root, r["emulator"])
         r["caps"] = f.read_text() if f.exists() else None

@@ -60,6 +60,9 @@ class Recording:
     arch: str
     version: str  # version id: "7.2.0" (libvirt test data) or "7.2.0-host" (our recording)
     path: Path
+    # the libvirt whose probe this is: its replies follow that version's probe order, so a
+    # recording serves only that libvirt (another build's are under capsets/replies/libvirt-V/)
+    libvirt: str = flags_mod.DEFAULT_LIBVIRT
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Variant:
     @property
     def name(self) -> str:
         base = f"{self.recording.version}-{self.recording.arch}"
+        if self.recording.libvirt != flags_mod.DEFAULT_LIBVIRT:
+            base = f"libvirt-{self.recording.libvirt}-{base}"
         dels = "".join(f"-del-{f}" for f in self.caps_del)
         name = base + dels
         if len(name) > 200:  # keep paths short; the hash keeps it unique and stable
@@ -77,7 +82,7 @@ class Variant:
         return name
 
     def mutations(self) -> list[flags_mod.Mutation]:
-        return [m for f in self.caps_del for m in flags_mod.mutations_for(f)]
+        return [m for f in self.caps_del for m in flags_mod.mutations_for(f, self.recording.libvirt)]
 
 
 def data_dir() -> Path:
@@ -92,9 +97,21 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", version.split("-")[0]))
 
 
-def recordings() -> dict[str, dict[str, Recording]]:
-    """All recordings by arch, then version id."""
+def build_replies(libvirt: str) -> Path:
+    """Where another build's probes of its own QEMU are recorded (``qemu-<ver>/<arch>.replies``)."""
+    return HOST_REPLIES / f"libvirt-{libvirt}"
+
+
+def recordings(libvirt: str = flags_mod.DEFAULT_LIBVIRT) -> dict[str, dict[str, Recording]]:
+    """All recordings libvirt ``libvirt`` can be served, by arch, then version id: for the host's
+    9.0.0 its own test data and our recordings of the installed QEMU; for another build only its
+    recordings of its own QEMU (ids ``<ver>-host``), made through that build's libvirt."""
     out: dict[str, dict[str, Recording]] = {}
+    if libvirt != flags_mod.DEFAULT_LIBVIRT:
+        for p in sorted(build_replies(libvirt).glob("qemu-*/*.replies")):
+            ver = p.parent.name[len("qemu-"):] + HOST_SUFFIX
+            out.setdefault(p.stem, {})[ver] = Recording(p.stem, ver, p, libvirt)
+        return out
     capsdata = libvirt_src() / "tests" / "qemucapabilitiesdata"
     for p in sorted(capsdata.glob("caps_*.replies")):
         m = re.fullmatch(r"caps_(\d+\.\d+\.\d+)\.(\w+)\.replies", p.name)
@@ -106,41 +123,54 @@ def recordings() -> dict[str, dict[str, Recording]]:
     return out
 
 
-def available_versions(arch: str) -> list[str]:
-    """Version ids recorded for ``arch``, oldest first."""
-    return sorted(recordings().get(arch, {}), key=lambda v: (_version_key(v), v))
+def available_versions(arch: str, libvirt: str = flags_mod.DEFAULT_LIBVIRT) -> list[str]:
+    """Version ids recorded for ``arch`` (through libvirt ``libvirt``), oldest first."""
+    return sorted(recordings(libvirt).get(arch, {}), key=lambda v: (_version_key(v), v))
 
 
-def find_recording(arch: str, qemu_version: str | None = None) -> Recording:
-    recs = recordings()
+def find_recording(arch: str, qemu_version: str | None = None,
+                   libvirt: str = flags_mod.DEFAULT_LIBVIRT) -> Recording:
+    recs = recordings(libvirt)
+    under = "" if libvirt == flags_mod.DEFAULT_LIBVIRT else f" under libvirt {libvirt}"
     if arch not in recs:
+        if libvirt != flags_mod.DEFAULT_LIBVIRT:
+            raise VariantError(f"no QEMU recordings for {arch}{under} (scripts/record-qemu-replies.py "
+                               f"--libvirt {libvirt} makes them)")
         raise VariantError(f"no QEMU recordings for arch {arch!r}; known arches: {', '.join(sorted(recs))}")
     versions = recs[arch]
-    wanted = INSTALLED_QEMU + HOST_SUFFIX if qemu_version is None else qemu_version
+    if qemu_version is None:
+        own = [v for v in versions if v.endswith(HOST_SUFFIX)]
+        wanted = INSTALLED_QEMU + HOST_SUFFIX if libvirt == flags_mod.DEFAULT_LIBVIRT or not own else own[0]
+    else:
+        wanted = qemu_version
     for candidate in (wanted, wanted + HOST_SUFFIX):
         if candidate in versions:
             return versions[candidate]
     raise VariantError(
-        f"no QEMU {wanted} recording for {arch}; available: {', '.join(available_versions(arch))}"
+        f"no QEMU {wanted} recording for {arch}{under}; available: {', '.join(available_versions(arch, libvirt))}"
     )
 
 
-def check_flags(caps_del: Sequence[str]) -> None:
+def check_flags(caps_del: Sequence[str], libvirt: str = flags_mod.DEFAULT_LIBVIRT) -> None:
     """Refuse a flag the fake QEMU cannot delete, in one line naming the closest known ones."""
-    known = flags_mod.known_flags()
+    try:
+        known = flags_mod.known_flags(libvirt)
+    except flags_mod.FlagError as e:
+        raise VariantError(str(e.args[0])) from None
     for flag in caps_del:
-        if flag not in flags_mod.table()["flags"]:
+        if flag not in flags_mod.table(libvirt)["flags"]:
             close = difflib.get_close_matches(flag, known, n=3, cutoff=0.0)
             raise VariantError(f"unknown --caps-del flag {flag!r} (closest: {', '.join(close)}); "
                                f"see `virtfuzz caps-flags`")
 
 
-def variant_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = ()) -> Variant:
-    rec = find_recording(arch, qemu_version)
+def variant_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = (),
+                libvirt: str = flags_mod.DEFAULT_LIBVIRT) -> Variant:
+    rec = find_recording(arch, qemu_version, libvirt)
     if isinstance(caps_del, str):  # a lone flag name, not its characters
         caps_del = [caps_del]
     wanted = sorted(set(caps_del))
-    check_flags(wanted)
+    check_flags(wanted, libvirt)
     return Variant(rec, tuple(wanted))
 
 
@@ -285,16 +315,19 @@ def materialise(variant: Variant) -> Path:
     return wrapper
 
 
-def emulator_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = ()) -> str:
+def emulator_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = (),
+                 libvirt: str = flags_mod.DEFAULT_LIBVIRT) -> str:
     """Path to use as ``<emulator>`` for a domain of ``arch``.
 
-    ``qemu_version`` None is the installed QEMU's recording; ``caps_del`` lists libvirt flag names
-    (as in the caps XML) whose QMP sources are removed. Raises :class:`VariantError`.
+    ``qemu_version`` None is the installed QEMU's recording (for another build ``libvirt``: that
+    build's QEMU as its libvirt probed it); ``caps_del`` lists libvirt flag names (as in the caps
+    XML) whose QMP sources are removed. Raises :class:`VariantError`.
     """
-    return str(materialise(variant_for(arch, qemu_version, caps_del)))
+    return str(materialise(variant_for(arch, qemu_version, caps_del, libvirt)))
 
 
-_VARIANT_DIR = re.compile(r"^(?P<version>\d+\.\d+\.\d+(?:-host)?)-(?P<arch>[a-z0-9_]+?)(?P<dels>(?:-del-.+)?)$")
+_VARIANT_DIR = re.compile(r"^(?:libvirt-(?P<libvirt>\d+\.\d+\.\d+)-)?(?P<version>\d+\.\d+\.\d+(?:-host)?)"
+                          r"-(?P<arch>[a-z0-9_]+?)(?P<dels>(?:-del-.+)?)$")
 
 
 def variant_of_emulator(emulator: str) -> tuple[str | None, tuple[str, ...]] | None:
