@@ -96,3 +96,29 @@ def test_replaying_a_builds_recording_gives_its_real_probe(version):
         subprocess.run(["rm", "-rf", str(work)], check=False)
     assert real["caps"] and fake["caps"], (real["error"], fake["error"])
     assert probe.normalise(real["caps"], drop_kvm=True) == probe.normalise(fake["caps"], drop_kvm=True)
+
+
+USB_FLAGS = ["piix3-usb-uhci", "qemu-xhci", "nec-usb-xhci", "usb-hub", "pci-ohci", "usb-redir", "ich9-usb-ehci1"]
+
+
+@pytest.mark.parametrize("version", BUILDS)
+def test_usb_flag_deletions_take_on_the_build(version):
+    """Each USB flag deleted through the build's flag table (12.9.0: 11.3.0's, borrowed) is gone
+    from what the build's libvirt derives, and nothing else is but the deleted device's own
+    property flags (``usb-redir.filter`` goes with ``usb-redir``, 7.0.0's ``nec-usb-xhci-ports`` with ``nec-usb-xhci``) (x86_64 variants, one probe each)."""
+    info = require_build(version)
+    work = Path(tempfile.mkdtemp(prefix="vft-", dir="/tmp"))
+    work.chmod(0o755)
+    try:
+        emulators = [("x86_64", variants.emulator_for("x86_64", libvirt=version))]
+        emulators += [("x86_64", variants.emulator_for("x86_64", caps_del=[f], libvirt=version)) for f in USB_FLAGS]
+        results = probe.probe(work / "r", emulators, build=info, binds=[str(work)])
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+    base = probe.caps_flags(results[0]["caps"])
+    for flag, res in zip(USB_FLAGS, results[1:], strict=True):
+        assert res["caps"], res["error"]
+        got = probe.caps_flags(res["caps"])
+        gone = base - got
+        assert flag in gone and not got - base, (flag, sorted(gone), sorted(got - base))
+        assert all(f == flag or f.startswith((flag + ".", flag + "-")) for f in gone), (flag, sorted(gone))
