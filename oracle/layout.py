@@ -114,8 +114,11 @@ def _usb_model(dom: Domain, c: Controller, caps: CapSet, prof: Profile) -> str |
     return "piix3-uhci" if caps.has("piix3-usb-uhci") else None
 
 
-def _legacy_usb_allowed(dom: Domain, prof: Profile) -> bool:
-    banned = prof.rule("legacy_usb_banned")
+def _legacy_usb_allowed(dom: Domain, prof: Profile, rule: str = "legacy_usb_banned") -> bool:
+    """Whether ``-usb`` may be added (``legacy_usb_banned``), or (``usb_legacy_skip_banned``)
+    whether a model-less USB controller may be left to it rather than refused ('no model
+    provided'): the eras skip it on more machines than they add ``-usb`` on (s390)."""
+    banned = prof.rule(rule)
     checks = {"q35": is_q35(dom), "arm-virt": is_arm_virt(dom), "riscv-virt": is_riscv_virt(dom),
               "s390": dom.arch.startswith("s390")}
     return not any(checks[b] for b in banned)
@@ -140,7 +143,7 @@ def guest_layout(dom: Domain, caps: CapSet, prof: Profile) -> dict[str, Any]:
             continue
         model = _usb_model(dom, c, caps, prof)
         if model is None:
-            if _legacy_usb_allowed(dom, prof):
+            if _legacy_usb_allowed(dom, prof, "usb_legacy_skip_banned"):
                 nlegacy += 1
                 continue
             raise LibvirtError("CONFIG_UNSUPPORTED", "no model provided for USB controller")
