@@ -105,7 +105,8 @@ USB_FLAGS = ["piix3-usb-uhci", "qemu-xhci", "nec-usb-xhci", "usb-hub", "pci-ohci
 def test_usb_flag_deletions_take_on_the_build(version):
     """Each USB flag deleted through the build's flag table (12.9.0: 11.3.0's, borrowed) is gone
     from what the build's libvirt derives, and nothing else is but the deleted device's own
-    property flags (``usb-redir.filter`` goes with ``usb-redir``, 7.0.0's ``nec-usb-xhci-ports`` with ``nec-usb-xhci``) (x86_64 variants, one probe each)."""
+    property flags (``usb-redir.filter`` goes with ``usb-redir``, 7.0.0's ``nec-usb-xhci-ports``
+    with ``nec-usb-xhci``) (x86_64 variants, one probe each)."""
     info = require_build(version)
     work = Path(tempfile.mkdtemp(prefix="vft-", dir="/tmp"))
     work.chmod(0o755)
