@@ -118,3 +118,14 @@ def test_a_wrong_expectation_is_caught(op, name):
                          else replace(right, migratable="<domain/>", migratable_error=None))
     for w in wrong:
         assert corpus_replay.mismatch(case, LIBVIRT, w) is not None, w
+
+
+@pytest.mark.parametrize("version", ["7.0.0", "11.3.0", "12.9.0"])
+def test_other_builds_answers_reproduce(version):
+    """The answers of the other real builds the corpus carries (the builds topic, the operation
+    cases answered by every build) still come back from those builds, run inside their roots."""
+    mine = [c for c in corpus.cases() if c.has(version)]
+    assert len(mine) >= 700, f"{len(mine)} cases record libvirt {version}'s answers"
+    report = corpus_replay.replay(mine, Target("libvirt", version))
+    bad = [f"{o.case.topic}/{o.case.name}: {o.problem}" for o in report.outcomes if o.status != "pass"]
+    assert not bad, f"{len(bad)} of {len(mine)} cases differ on libvirt {version}:\n" + "\n".join(bad[:30])
