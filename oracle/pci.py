@@ -460,7 +460,7 @@ def _create_set(dom: Domain, caps: CapSet, nbuses: int, dry_run: bool, prof: Pro
     addrs.bus_autoadd = prof.rule("pci_bus_autoadd")
     addrs.connect_bits = prof.data["pci_connect_flag_bits"]
     addrs.root_port_for = sum(1 << CONNECT_BIT_NAMES.index(n) for n in prof.data["pci_grow_root_port_for"])
-    addrs.zpci = caps.has("zpci")
+    addrs.zpci = caps.has("zpci") and prof.rule("s390_zpci_root")  # the eras know no zPCI (profile switch)
     pcie_root = False
     for c in dom.controllers:
         if c.type != "pci":
