@@ -42,7 +42,9 @@ from fuzz.strategies import (
 )
 from virtfuzz.backend import Backend
 
-FIND = settings(database=None, max_examples=2000, deadline=None)
+# derandomize: the shrink results asserted below are where hypothesis' shrinker lands from a
+# fixed start; from a random one it can stop at a local minimum (a tablet kept beside the xhci)
+FIND = settings(database=None, max_examples=2000, deadline=None, derandomize=True)
 SAMPLE = settings(database=None, max_examples=400, deadline=None, phases=[Phase.generate],
                   suppress_health_check=list(HealthCheck))
 
