@@ -32,6 +32,8 @@ REPO_CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "cases"
 #: the corpus a command works on unless told otherwise (``VIRTFUZZ_CORPUS`` names another one)
 CORPUS = Path(os.environ.get("VIRTFUZZ_CORPUS") or REPO_CORPUS)
 FORMAT = 2
+#: the host's build, whose answers most cases record: a case's primary build when it has them
+PRIMARY = "9.0.0"
 
 #: expected-output kinds and the file suffix each is stored under (after ``.<arch>-<libvirt>``)
 EXPECTED = {
@@ -165,11 +167,9 @@ class CorpusCase:
 
     @property
     def libvirt(self) -> str:
-        """The primary build: the one a single ``recorded_with`` names, else the newest recorded."""
-        rec = self.context.get("recorded_with")
-        if isinstance(rec, str) and rec.startswith("libvirt "):
-            return rec.split()[1]
-        return self.versions[-1] if self.versions else ""
+        """The primary build: the host's (PRIMARY) when the case records it, else the newest."""
+        versions = self.versions
+        return PRIMARY if PRIMARY in versions else versions[-1] if versions else ""
 
     @property
     def expected(self) -> dict[str, Path]:
