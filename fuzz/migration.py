@@ -101,7 +101,8 @@ def check_destination(dst: Backend, party: str, sources: SourceSide,
     if not accepted:
         return []
     abis = dst.abi_many([(m, r.xml or "") for _, m, _, r in accepted])
-    dst_guests = dst.guest_many([r.xml or "" for _, _, _, r in accepted])
+    # an oracle destination starts the guest as it parsed it (virtfuzz.commands.migrate._ImageAbi)
+    dst_guests = getattr(dst, "guest_incoming_many", dst.guest_many)([r.xml or "" for _, _, _, r in accepted])
     fails: list[tuple[int, Failure]] = []
     for (i, _, sg, _), abi, dg in zip(accepted, abis, dst_guests, strict=True):
         if "unsupported" in (abi.kind, dg.kind):

@@ -201,3 +201,23 @@ def test_redirdev_after_usb_none_per_era(profile, text):
     (r,) = open_backend("oracle", libvirt_version=profile).define_many(
         [_redirdev_domain("<controller type='usb' index='0' model='none'/>")])
     assert r.kind == "error" and r.error == text, (r.kind, r.error)
+
+
+def test_migration_destination_starts_the_guest_as_it_parsed_it():
+    """A 1.3.5 guest with three USB devices and no port for any (1.3.5 assigns none). 2.2.0
+    defining that XML anew adds a hub, the devices outnumbering PIIX3's two ports
+    (qemuDomainUSBAddressAddHubs); a migration destination is no new domain and assigns no USB
+    addresses (v2.2.0 qemuDomainDefAssignAddresses: newDomain is ABI_UPDATE), so it starts the
+    guest as it parsed it, without the hub, as the source did."""
+    from virtfuzz.commands.migrate import migrate, open_for_migration
+    from virtfuzz.targets import Target
+
+    xml = ("<domain type='qemu'><name>h</name><uuid>2e9e5e4d-ca39-507e-bb5a-c40d8afe747b</uuid><memory>65536</memory>"
+           "<os><type arch='x86_64' machine='pc-i440fx-5.2'>hvm</type></os><devices>"
+           "<controller type='usb' index='0' model='piix3-uhci'/><input type='tablet' bus='usb'/>"
+           "<input type='keyboard' bus='usb'/><input type='mouse' bus='usb'/></devices></domain>")
+    r = migrate(xml, [], Target("oracle", "1.3.5"), Target("oracle", "2.2.0"))
+    assert r["ok"], r["reason"]
+    assert not any(d["driver"] == "usb-hub" for d in r["guest"]["destination"]["devices"])
+    (fresh,) = open_for_migration(Target("oracle", "2.2.0")).guest_many([r["destination"]["xml"]])
+    assert any(d["driver"] == "usb-hub" for d in fresh.layout["devices"])

@@ -114,6 +114,30 @@ class _ImageAbi:
             out.append(self.inner._guard(AbiResult, check, src, dst, caps))
         return out
 
+    def guest_incoming_many(self, xmls: list[str]) -> list[Any]:
+        """The guest a migration destination starts: the definition as the destination parsed it
+        (no ABI_UPDATE: qemuDomainDefAssignAddresses assigns addresses for a new domain only,
+        v2.2.0 src/qemu/qemu_domain.c, and libvirt's qemuProcessPrepareDomain only for a new
+        start), so a USB device that came without a port gets none from the destination either:
+        QEMU picks it as on the source. ``guest_many`` defines the XML anew (what ``virtfuzz guest``
+        shows of a definition)."""
+        import oracle
+        from oracle.errors import LibvirtError
+        from oracle.layout import guest_layout
+        from oracle.pipeline import reparsed
+        from virtfuzz.results import GuestResult
+
+        prof = oracle.get_profile(self.inner.profile)
+
+        def incoming(xml: str, caps: Any) -> Any:
+            try:
+                return GuestResult(kind="ok", layout=guest_layout(reparsed(xml, caps, prof).dom, caps, prof))
+            except LibvirtError as e:
+                return GuestResult(kind="error", error=str(e))
+
+        with oracle.session():
+            return [self.inner._guard(GuestResult, incoming, x, self.inner.caps(x)) for x in xmls]
+
     def close(self) -> None:
         self.inner.close()
 
@@ -169,7 +193,7 @@ def migrate(xml: str, steps: list[dict[str, str]], source: Target, destination: 
         report["destination"]["xml"] = loaded.xml
         (abi,) = dst.abi_many([(report["source"]["migratable"], loaded.xml or "")])
         report["abi"] = {"ok": abi.kind == "ok", "error": abi.error}
-        (dst_guest,) = dst.guest_many([loaded.xml or ""])
+        (dst_guest,) = getattr(dst, "guest_incoming_many", dst.guest_many)([loaded.xml or ""])
     finally:
         dst.close()
     report["guest"]["destination"] = dst_guest.layout
