@@ -50,33 +50,86 @@ def _controller_alias(c: Controller) -> str:
     raise OracleUnsupported(f"alias of a {c.type} controller")
 
 
+def _pci_multibus(dom: Domain) -> bool:
+    """virQEMUCapsHasPCIMultiBus (src/qemu/qemu_capabilities.c, 9.0.0): x86, PPC, s390 always;
+    ARM and RISC-V only on their ``virt`` machines."""
+    return dom.arch in ("i686", "x86_64", "ppc", "ppc64", "ppc64le", "s390", "s390x") \
+        or is_arm_virt(dom) or is_riscv_virt(dom)
+
+
 def _pci_bus(dom: Domain, bus: int) -> str:
-    """qemuBuildDeviceAddressPCIGetBus: the bus a PCI address names, by the controller's alias
-    (the root bus of i440fx/pSeries is ``pci.0``, of q35/ARM virt ``pcie.0``)."""
+    """qemuBuildDeviceAddressPCIGetBus (src/qemu/qemu_command.c, 9.0.0): the bus a PCI address
+    names, by the controller's alias (the root bus of i440fx/pSeries is ``pci.0``, of q35/ARM virt
+    ``pcie.0``). A user alias (``ua-...``) on a root bus QEMU builds in cannot reach QEMU, which
+    never sees that controller on its command line: the default name is used instead (``pci.0``,
+    or ``pci`` without multibus, for a non-pSeries pci-root; ``pcie.0`` for pcie-root). pSeries
+    PHBs are put on the command line, so their user alias stands. Measured: golden
+    define-x86_64-pc-alias-root gives ``bus=pci.0`` on 9.0.0."""
     for c in dom.controllers:
         if c.type == "pci" and c.idx == bus:
             if c.idx == 0 and c.model in ("pci-root", "pcie-root") and not c.info.alias:
                 return "pcie.0" if c.model == "pcie-root" else "pci.0"
+            if c.info.alias and c.info.alias.startswith("ua-"):
+                if c.model == "pci-root" and not is_pseries(dom):
+                    return "pci.0" if _pci_multibus(dom) else "pci"
+                if c.model == "pcie-root":
+                    return "pcie.0"
             return _controller_alias(c)
     raise OracleUnsupported(f"PCI address on bus {bus} without a controller")
 
 
+def _add(props: dict[str, Any], key: str, value: Any) -> None:
+    """virJSONValueObjectAdd (src/util/virjson.c, 9.0.0): a key the device's properties already
+    have is refused, "duplicate key" (e.g. a pcie-root-port, whose own ``port`` is set, given a
+    USB address, which adds ``port`` too)."""
+    if key in props:
+        raise LibvirtError("INTERNAL_ERROR", f"duplicate key '{key}'")
+    props[key] = value
+
+
 def _address(dom: Domain, info: Info, props: dict[str, Any]) -> None:
+    """qemuBuildDeviceAddressProps (src/qemu/qemu_command.c, 9.0.0)."""
     if info.type == "pci" and info.pci is not None:
-        props["bus"] = _pci_bus(dom, info.pci.bus)
-        props["addr"] = f"{info.pci.slot}.{info.pci.function}"
+        _add(props, "bus", _pci_bus(dom, info.pci.bus))
         if info.pci.multi == "on":
-            props["multifunction"] = True
+            _add(props, "multifunction", True)
         elif info.pci.multi == "off":
-            props["multifunction"] = False
+            _add(props, "multifunction", False)
+        _add(props, "addr", f"{info.pci.slot}.{info.pci.function}")
     elif info.type == "usb":
         usbc = next((c for c in dom.controllers if c.type == "usb" and c.idx == info.usb_bus), None)
         if usbc is None:
             raise OracleUnsupported(f"USB address on bus {info.usb_bus} without a controller")
-        props["bus"] = f"{_controller_alias(usbc)}.0"
-        props["port"] = ".".join(str(p) for p in info.usb_port)
+        _add(props, "bus", f"{_controller_alias(usbc)}.0")
+        _add(props, "port", ".".join(str(p) for p in info.usb_port))
     elif info.type is not None:
         raise OracleUnsupported(f"{info.type} address in the guest layout")
+
+
+def _machine_and_cpu(dom: Domain, caps: CapSet) -> None:
+    """What qemuBuildCommandLine refuses before it reaches any device, in its order: the machine
+    (qemuAppendDomainFeaturesMachineParam, 9.0.0: GIC version 3 or host without QEMU's
+    ``gic-version`` machine option; version 2 is QEMU's only GIC before the option existed, so it
+    passes), then the CPU. Whether a CPU model can be put on the command line is decided by CPU
+    model translation (qemuProcessUpdateGuestCPU, virCPUTranslate and the arch's CPU driver:
+    "Unknown CPU model", "cannot translate CPU model"), outside the oracle's vocabulary: the layout
+    of a domain with a CPU model other than the machine's default one (which libvirt's post-parse
+    puts into every stored definition, qemuDomainSetDefaultCPU, and which QEMU reported) is
+    declined, not guessed."""
+    if dom.gic_version in ("3", "host") and not caps.has("gic-version"):
+        raise LibvirtError("CONFIG_UNSUPPORTED", "gic-version option is not available with this QEMU binary")
+    if dom.cpu is not None and dom.cpu.model is not None and dom.cpu.model != caps.default_cpu(dom.machine or ""):
+        raise OracleUnsupported("the guest layout of a domain with a CPU model other than QEMU's default for the "
+                                "machine (CPU model translation)")
+
+
+def _memballoon(dom: Domain) -> None:
+    """qemuBuildMemballoonCommandLine -> qemuBuildVirtioDevGetConfig (9.0.0): a virtio device
+    with no address at all (a machine without PCI or virtio-mmio for it, e.g. riscv64 ``spike``)
+    has no transport to name: an enum range error. Measured on golden edge-nomachine-riscv64."""
+    mb = dom.memballoon
+    if mb is not None and mb.model.startswith("virtio") and mb.info.type is None:
+        raise LibvirtError("INTERNAL_ERROR", "Unexpected enum value 0 for virDomainDeviceAddressType")
 
 
 def _pci_controller(dom: Domain, c: Controller) -> dict[str, Any] | None:
@@ -127,6 +180,7 @@ def _legacy_usb_allowed(dom: Domain, prof: Profile, rule: str = "legacy_usb_bann
 def guest_layout(dom: Domain, caps: CapSet, prof: Profile) -> dict[str, Any]:
     """``{"machine", "devices"}`` of a defined domain; raises libvirt's LibvirtError where it
     cannot build a command line, OracleUnsupported outside the modelled vocabulary."""
+    _machine_and_cpu(dom, caps)
     devices: list[dict[str, Any]] = []
     for c in dom.controllers:
         if c.type == "pci":
@@ -183,4 +237,5 @@ def guest_layout(dom: Domain, caps: CapSet, prof: Profile) -> dict[str, Any]:
             props = {"driver": "usb-redir", "id": r.info.alias or f"redir{i}"}
             _address(dom, r.info, props)
             devices.append(placement(props))
+    _memballoon(dom)
     return {"machine": dom.machine or "", "devices": devices}
