@@ -318,9 +318,10 @@ def _usb_default_per_arch(dom: Domain, c: Controller, caps: CapSet, abi_update: 
     """qemuDomainDefaultUSBControllerModel (libvirt 11.9.0+, NEWS "Improvements to USB controller
     model selection"), as the 12.9.0 build behaves: x86 keeps piix3-uhci, s390 always gets 'none'
     (its address dropped: qemuDomainControllerDefPostParse), pSeries keeps its ABI_UPDATE rule,
-    every other arch prefers qemu-xhci then nec-xhci.  An i440fx machine without piix3-usb-uhci
-    gets no model: "Unable to determine model for USB controller idx=N" (seen on the build with
-    --caps-del piix3-usb-uhci).  Other fallbacks were not observed on the build (its QEMU has
+    every other arch prefers qemu-xhci then nec-xhci.  An x86 machine (i440fx, q35) without
+    piix3-usb-uhci gets no model: "Unable to determine model for USB controller idx=N" (seen on the
+    build with --caps-del piix3-usb-uhci), and so does RISC-V virt without qemu-xhci (no nec-xhci
+    fallback there; --caps-del qemu-xhci).  Other fallbacks were not observed on the build (its QEMU has
     qemu-xhci everywhere): declined."""
     a = dom.arch
     if a.startswith("s390"):
@@ -328,9 +329,8 @@ def _usb_default_per_arch(dom: Domain, c: Controller, caps: CapSet, abi_update: 
     if a in X86:
         if caps.has("piix3-usb-uhci"):
             return "piix3-uhci"
-        if is_i440fx(dom):
-            # seen on the 12.9.0 build (--caps-del piix3-usb-uhci on pc): no fallback model
-            raise LibvirtError("INTERNAL_ERROR", f"Unable to determine model for USB controller idx={c.idx}")
+        # seen on the 12.9.0 build (--caps-del piix3-usb-uhci on pc and q35): no fallback model
+        raise LibvirtError("INTERNAL_ERROR", f"Unable to determine model for USB controller idx={c.idx}")
     elif a.startswith("ppc64"):
         if abi_update and caps.has("qemu-xhci"):
             return "qemu-xhci"
@@ -340,6 +340,9 @@ def _usb_default_per_arch(dom: Domain, c: Controller, caps: CapSet, abi_update: 
             return "pci-ohci"
     elif caps.has("qemu-xhci"):
         return "qemu-xhci"
+    elif a == "riscv64":
+        # seen on the 12.9.0 build (--caps-del qemu-xhci): RISC-V has no nec-xhci fallback
+        raise LibvirtError("INTERNAL_ERROR", f"Unable to determine model for USB controller idx={c.idx}")
     elif caps.has("nec-usb-xhci"):
         return "nec-xhci"
     raise OracleUnsupported(f"default USB controller model for {a} without its usual devices")

@@ -123,3 +123,27 @@ def test_usb_flag_deletions_take_on_the_build(version):
         gone = base - got
         assert flag in gone and not got - base, (flag, sorted(gone), sorted(got - base))
         assert all(f == flag or f.startswith((flag + ".", flag + "-")) for f in gone), (flag, sorted(gone))
+
+
+SWEEP = {"piix3-usb-uhci": ("x86_64", "i686"), "qemu-xhci": ("aarch64", "armv7l", "riscv64", "ppc64")}
+
+
+@pytest.mark.parametrize("version", BUILDS)
+@pytest.mark.parametrize("flag", sorted(SWEEP))
+def test_variant_agreement_on_the_builds_define_cases(version, flag, tmp_path):
+    """The builds' define inputs (corpus/cases/builds, those of the arches the flag matters to)
+    defined with --caps-del FLAG: the real build and its profile give identical files
+    (stored XML, migratable XML, error), none declined by the oracle."""
+    require_build(version)
+    inputs = sorted(str(p) for p in (REPO / "corpus" / "cases" / "builds").glob("*.xml")
+                    if ".expected." not in p.name and p.name.split("-", 1)[0] in SWEEP[flag]
+                    and p.name.count(".") == 1)
+    assert len(inputs) > 20
+    out = {}
+    for backend in ("libvirt", "oracle"):
+        r = _cli("define", "--backend", backend, "--libvirt", version, "--caps-del", flag,
+                 "--out", str(tmp_path / backend), *inputs)
+        assert r.returncode == 0, r.stderr
+        out[backend] = {p.name: p.read_text() for p in (tmp_path / backend).iterdir()}
+    assert not [n for n in out["oracle"] if n.endswith(".unsupported")]
+    assert out["libvirt"] == out["oracle"]
