@@ -77,16 +77,23 @@ def _cpu_s(pid: int) -> float:
 
 
 def _kind(pid: int) -> str:
-    """What a process is, for the descriptor breakdown: program and sub-command, no paths."""
+    """What a process is, for the descriptor breakdown: program and module or first argument, with
+    nothing that differs between two processes of one kind (paths, root names)."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
     except OSError:
         return "?"
-    words = [os.path.basename(a.decode(errors="replace")) for a in argv[:4] if a]
-    if len(words) > 1 and words[1] == "-c":  # an inline program: its text says nothing short
-        return f"{words[0]} -c"
-    words = [w.split()[0] for w in words if w.strip() and not w.startswith("-") and not w.startswith("python")][:2]
-    return " ".join(words) or "?"
+    if not argv:
+        return "?"
+    prog = os.path.basename(argv[0])
+    if len(argv) > 2 and argv[1] == "-m":
+        return f"{prog} -m {argv[2]}"
+    if "-c" in argv[1:3]:
+        return f"{prog} -c"
+    rest = [a for a in argv[1:] if not a.startswith("-")]
+    if rest and not any(ch.isdigit() for ch in os.path.basename(rest[0])):
+        return f"{prog} {os.path.basename(rest[0])}"
+    return prog
 
 
 def _du(path: Path) -> int:
@@ -121,8 +128,10 @@ def sample(parent: int, out: Path, started: float, last: dict | None) -> dict:
     rate = cpu_ms = 0.0
     if last is not None and now > last["t"]:
         rate = (cases - last["cases"]) / (now - last["t"])
-        if cases > last["cases"]:
-            cpu_ms = 1000 * max(cpu - last["cpu"], 0.0) / (cases - last["cases"])
+        if cases > last["cases"] and cpu >= last["cpu"]:
+            cpu_ms = 1000 * (cpu - last["cpu"]) / (cases - last["cases"])
+        else:  # a process died without its CPU reaching a live ancestor's (a job replaced): no figure
+            cpu_ms = float("nan")
     fds_by_kind: dict[str, int] = {}
     procs_by_kind: dict[str, int] = {}
     for p in tree:
@@ -152,6 +161,10 @@ def main() -> int:
     print(f"# soak: {' '.join(cmd[1:])}\n# machine: {platform.node()}, {os.cpu_count()} CPUs, "
           f"{platform.platform()}", flush=True)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # SIGINT/SIGTERM to the soak stop the campaign as the campaign stops on them (a soak started
+    # in the background has SIGINT ignored; without this it would ignore it, or die and orphan it)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda s, f: proc.send_signal(signal.SIGINT))
     started = time.monotonic()
     rows: list[dict] = []
     seen_pids: set[int] = set()
@@ -183,7 +196,8 @@ def main() -> int:
         a, b = steady[0], steady[-1]
         w = max(1, min(5, len(steady) // 2))
         rate_a, rate_b = (sum(r["rate"] for r in rs) / len(rs) for rs in (steady[:w], steady[-w:]))
-        cpu_a, cpu_b = (sum(r["cpu_ms"] for r in rs) / len(rs) for rs in (steady[:w], steady[-w:]))
+        measured = [r for r in steady if r["cpu_ms"] == r["cpu_ms"]]  # not NaN
+        cpu_a, cpu_b = (sum(r["cpu_ms"] for r in rs) / max(len(rs), 1) for rs in (measured[:w], measured[-w:]))
         hours = (b["minute"] - a["minute"]) / 60
         print(f"\n# growth between minute {a['minute']:.1f} and {b['minute']:.1f} "
               f"(per hour, extrapolated from {hours * 60:.0f} min):")
