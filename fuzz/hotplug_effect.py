@@ -64,6 +64,11 @@ def _kind(canonical_or_xml: str) -> tuple[str, str | None, str | None, str | Non
     return el.tag, el.get("type"), el.get("bus"), el.get("model")
 
 
+def _label(kind: tuple) -> str:
+    """``<controller type='usb' model='ich9-ehci1'>``: a device kind as a message names it."""
+    return f"<{kind[0]} type={kind[1]!r}" + (f" model={kind[3]!r}" if kind[3] else "") + ">"
+
+
 def _matches(requested: tuple, got: tuple) -> bool:
     """The stored device is what was requested: same element; type/bus/model where the request set them."""
     return requested[0] == got[0] and all(r is None or r == g for r, g in zip(requested[1:], got[1:], strict=True))
@@ -110,8 +115,9 @@ def hotplug_does_what_it_says(obs: Observation, party: str) -> list[Failure]:
         return []
     if obs.step == "detach":
         if sum(gone.values()) != 1 or new or not _matches(requested, _kind(next(iter(gone)))):
-            what = sorted(f"<{k[0]} type={k[1]!r}>" for k in map(_kind, gone.elements()))
-            return [Failure(INVARIANT, party, f"detach of <{requested[0]}> removed {', '.join(what) or 'nothing'}"
+            what = sorted(_label(k) for k in map(_kind, gone.elements()))
+            named = _label(requested)
+            return [Failure(INVARIANT, party, f"detach of {named} removed {', '.join(what) or 'nothing'}"
                             + (f" and changed {sum(new.values())} other(s)" if new else ""),
                             f"detach/{requested[0]}")]
     return []

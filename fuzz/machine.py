@@ -17,6 +17,7 @@ from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
+from fuzz import detach_forms
 from fuzz import strategies as S
 from fuzz.checks import Failure
 from fuzz.sequence import SequenceRunner, Step
@@ -69,6 +70,17 @@ def make_machine(backends: dict[str, Backend], is_interesting: Callable[[Failure
         @rule(data=st.data())
         def detach(self, data: st.DataObject) -> None:
             dev = data.draw(st.sampled_from(self.attached))
+            self._run(Step("detach", dev))
+
+        @precondition(lambda self: self.runner.alive)
+        @rule(data=st.data())
+        def detach_present(self, data: st.DataObject) -> None:
+            """Detach a device the stored definition has, named in one of the ways users name
+            it (fuzz.detach_forms): not only devices this sequence attached itself."""
+            ref = "libvirt" if "libvirt" in self.runner.state else next(iter(self.runner.state))
+            choices = detach_forms.forms(self.runner.state.get(ref) or "")
+            assume(choices)
+            _, dev = data.draw(st.sampled_from(choices))
             self._run(Step("detach", dev))
 
         @precondition(lambda self: self.runner.alive)

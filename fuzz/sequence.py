@@ -73,7 +73,7 @@ class SequenceRunner:
             if cur is None:
                 continue
             r = b.attach(cur, step.xml or "") if step.op == "attach" else b.detach(cur, step.xml or "")
-            obs[n] = Observation(define=DefineResult(kind="ok", xml=cur), hotplug=r, step=step.op)
+            obs[n] = Observation(define=DefineResult(kind="ok", xml=cur), hotplug=r, step=step.op, device=step.xml)
             if r.kind == "ok" and r.xml is not None:
                 self.state[n] = r.xml
         fails = self._check(obs)

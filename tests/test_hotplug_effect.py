@@ -37,7 +37,7 @@ def test_detach_must_remove_exactly_the_named_device():
     both = after.replace("<controller type='usb' index='0' model='qemu-xhci'><address type='pci' bus='0x00' "
                          "slot='0x03'/></controller>", "")
     (f,) = hotplug_does_what_it_says(_obs(both, "detach", mouse), "libvirt")
-    assert "removed <controller type='usb'>, <input type='mouse'>" in f.message
+    assert "removed <controller type='usb' model='qemu-xhci'>, <input type='mouse'>" in f.message
 
 
 @pytest.mark.libvirt
