@@ -83,6 +83,10 @@ class CampaignConfig:
     # several --target oracle:V and no real one: every generated case also migrates between each
     # ordered pair of these profiles (invariant 6 on the oracle's eras: fuzz.era_pairs)
     oracle_pairs: tuple[str, ...] = ()
+    # --max-batches N: each job stops after N rounds (generated batches, sequence and live rounds
+    # alike), the budget still bounding the time: a fixed amount of work on a fixed seed, whatever
+    # the machine's speed (None: until the budget is spent)
+    max_batches: int | None = None
 
     def context(self) -> dict:
         return {"backends": list(self.backends), "libvirt": self.libvirt_version, "qemu": self.qemu,
@@ -547,8 +551,8 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue, parent: i
     try:
         job = Job(cfg, index)
         job.deadline = deadline
-        # at least one batch, however slow the start-up
-        while n == first_batch or time.time() < min(deadline, recycle_at):
+        # at least one batch, however slow the start-up (unless --max-batches is already reached)
+        while not _batches_done(cfg, n) and (n == first_batch or time.time() < min(deadline, recycle_at)):
             try:
                 queue.put(asdict(job.run_batch(n)))
             except Exception as e:  # report and keep fuzzing: one bad batch must not end the campaign
@@ -561,10 +565,15 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue, parent: i
             job.abort() if interrupted else job.close()
         if interrupted:
             queue.cancel_join_thread()  # exit now even if the parent no longer reads the queue
-        elif time.time() < deadline:
+        elif time.time() < deadline and not _batches_done(cfg, n):
             queue.put({"job": index, "recycle": True, "next_batch": n, "pid": os.getpid()})
         else:
             queue.put({"job": index, "done": True})
+
+
+def _batches_done(cfg: CampaignConfig, n: int) -> bool:
+    """Has a job whose next round is number ``n`` done its ``max_batches``?"""
+    return cfg.max_batches is not None and n >= cfg.max_batches
 
 
 class CampaignStopped(BaseException):

@@ -10,6 +10,7 @@ place that decides.
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from functools import cache
 from typing import NoReturn
@@ -44,15 +45,39 @@ def seed_data_dir(path):
     return path
 
 
+def seed_set_up_caches(path):
+    """A new data directory (:func:`seed_data_dir`) that also has the set-up's real libvirt
+    builds (their roots, by symlink: only entered, never changed) and a copy of its capability
+    caches' entries for the stock QEMU binaries (libvirt keys an entry by the binary's path, which
+    is the same here; the fake-QEMU variants' entries name the machine's variant paths and are
+    left out: variants are created, and probed, in this directory). Real backends started with it
+    probe no stock binary again and save what they probe here, not in the machine's caches."""
+    real = datadir.data_dir()
+    seed_data_dir(path)
+    if (real / "builds").is_dir() and not (path / "builds").exists():
+        (path / "builds").symlink_to((real / "builds").resolve())
+    for entry in sorted((real / "capscache").glob("*/*.xml")):
+        text = entry.read_text(errors="replace")
+        emulator = text[text.find("<emulator>") + len("<emulator>"):text.find("</emulator>")]
+        if emulator.startswith(str(real)) or emulator.startswith(str(real.resolve())):
+            continue  # a variant of the machine's data directory
+        dst = path / "capscache" / entry.parent.name / entry.name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(entry, dst)
+    return path
+
+
 @contextmanager
-def private_data_dir_at(path):
+def private_data_dir_at(path, caches: bool = False):
     """Use a data directory of one's own, seeded read-only with the set-up's libvirt source: the
     fake-QEMU variants drawn meanwhile are created there, never in the machine's. The campaign's
     per-process cache of capability contexts (which remember their variants' paths) is emptied on
-    the way in and out, so no path leaks between this directory and the machine's."""
+    the way in and out, so no path leaks between this directory and the machine's. With
+    ``caches``, also the builds and the stock binaries' capability caches
+    (:func:`seed_set_up_caches`): for tests that run real backends there."""
     from fuzz import generate
 
-    seed_data_dir(path)
+    (seed_set_up_caches if caches else seed_data_dir)(path)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(datadir.ENV, str(path))
         generate._context.cache_clear()
@@ -65,6 +90,13 @@ def private_data_dir_at(path):
 @pytest.fixture
 def private_data_dir(tmp_path):
     with private_data_dir_at(tmp_path / "data") as path:
+        yield path
+
+
+@pytest.fixture
+def private_data_dir_with_caches(tmp_path):
+    """A private data directory with the set-up's builds and stock capability caches (read-only)."""
+    with private_data_dir_at(tmp_path / "data", caches=True) as path:
         yield path
 
 

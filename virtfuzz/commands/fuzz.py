@@ -21,6 +21,9 @@ DEFAULT_BACKEND = "both"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=float, default=120.0, metavar="SECONDS")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-batches", type=int, default=None, metavar="N",
+                   help="each job stops after N batches (sequence and live rounds count as batches); "
+                        "--budget still bounds the time: with a fixed --seed, the same work on any machine")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: min(cpus, 2))")
     p.add_argument("--out", default="out/fuzz", metavar="DIR")
     p.add_argument("--batch", type=int, default=48, help="cases per batch")
@@ -105,11 +108,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.budget <= 0:
         raise InputError("--budget must be positive")
+    if args.max_batches is not None and args.max_batches <= 0:
+        raise InputError("--max-batches must be positive")
     backends, libvirt_version, builds = _targets(args)
     cfg = CampaignConfig(budget=args.budget, seed=args.seed, jobs=args.jobs or default_jobs(),
                          out=Path(args.out), backends=backends, libvirt_version=libvirt_version, builds=builds,
                          qemu=args.qemu, caps_del=tuple(args.caps_del), batch=args.batch,
                          variant_rate=0.0 if (args.qemu or args.caps_del) else args.variant_rate,
-                         junit_xml=args.junit_xml, shard=args.shard, oracle_pairs=_oracle_pairs(args))
+                         junit_xml=args.junit_xml, shard=args.shard, oracle_pairs=_oracle_pairs(args),
+                         max_batches=args.max_batches)
     _, status = run_campaign(cfg)
     return status
