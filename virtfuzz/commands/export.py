@@ -26,7 +26,8 @@
 - ``manifest.json``: every exported case (program, macro, arch, caps version) and what was skipped
   and why.
 
-``--layout libvirt-11`` is not implemented (11.x merged both programs into ``qemuxmlconftest``).
+``--layout libvirt-11``: libvirt 11.x's single ``qemuxmlconftest`` and its ``qemuxmlconfdata/``
+(``virtfuzz/commands/export11.py``; the command lines always come from the real 11.3.0 build).
 """
 
 from __future__ import annotations
@@ -113,11 +114,12 @@ def input_mismatch(case: corpus.CorpusCase) -> str | None:
     return None
 
 
-def harness_args(argv: str) -> str:
+def harness_args(argv: str, libdir_to: str = "/tmp/lib") -> str:
     """libvirt's QEMU command line (``domainXMLToNative("qemu-argv")`` of the daemon's driver) as
     qemuxml2argvtest formats it: its environment (``PATH=/bin``, ``USER``/``LOGNAME`` ``test``), its
     libDir (``/tmp/lib``), listening sockets passed as the mocked descriptor 1729, one option per
-    line (virCommandToStringBuf with line breaks, virBufferEscapeShell quoting)."""
+    line (virCommandToStringBuf with line breaks, virBufferEscapeShell quoting). libvirt 11.x's
+    qemuxmlconftest keeps the default libDir: ``libdir_to="/var/lib/libvirt/qemu"``."""
     words = shlex.split(argv)
     env = []
     while words and re.match(r"^[A-Z_]+=", words[0]):
@@ -127,7 +129,7 @@ def harness_args(argv: str) -> str:
 
     def fix(w: str) -> str:
         if libdir:
-            w = w.replace(libdir + "/", "/tmp/lib/")
+            w = w.replace(libdir + "/", libdir_to + "/")
         if w.startswith("socket,") and ",server=on" in w:
             w = re.sub(r"(^|,)path=[^,]*", r"\1fd=1729", w, count=1)
         return w
@@ -168,18 +170,19 @@ def _shell(w: str) -> str:
     return "'" + w.replace("'", "'\\''") + "'"
 
 
-def record_args(xmls: list[str]) -> list[tuple[str, str]]:
+def record_args(xmls: list[str], libvirt: str | None = None, libdir_to: str = "/tmp/lib") -> list[tuple[str, str]]:
     """(kind, text) per stored definition: ("ok", the .args text), or libvirt's message when the stored
     definition cannot be started: ("parse-error", ...) refused when parsed again (validation), or
     ("error", ...) no command line can be built for it."""
     from virtfuzz.backends.libvirt_backend import LibvirtBackend
 
-    b = LibvirtBackend()
+    b = LibvirtBackend(libvirt)
     try:
         out = []
         for i in range(0, len(xmls), 64):
             for r in b._call("guest_many", (xmls[i:i + 64],)):
-                out.append(("ok", harness_args(r["argv"])) if r["kind"] == "ok" else ("error", r["error"] or ""))
+                out.append(("ok", harness_args(r["argv"], libdir_to)) if r["kind"] == "ok"
+                           else ("error", r["error"] or ""))
         # which refusals come from parsing (validation) rather than from building the command line:
         # those the driver also gives when the stored XML is defined again (a load case's stored
         # XML skipped validation); qemuxml2argvtest tells the two stages apart
@@ -303,12 +306,20 @@ def export(out: Path, root: Path | None = None, shipped_only: bool = False,
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.layout != "libvirt-9.0":
-        raise InputError(f"--layout {args.layout}: not implemented yet (libvirt-9.0 is)")
     root = Path(args.corpus) if args.corpus else None
     if root is not None and not root.is_dir():
         raise InputError(f"{root}: no such corpus directory")
     out = Path(args.out)
+    if args.layout == "libvirt-11":
+        from virtfuzz.commands import export11
+
+        m = export11.export(out, root, shipped_only=args.shipped_only, arches=args.arch, limit=args.limit)
+        arches = ", ".join(f"{a} {n}" for a, n in m["arches"].items())
+        print(f"exported {m['cases']} cases to {out} ({arches}): qemuxmlconftest {m['tests']['qemuxmlconftest']} "
+              f"tests ({out / 'qemuxmlconftest.inc'})")
+        for why, n in sorted(m["skipped"].items(), key=lambda kv: -kv[1]):
+            print(f"skipped {n}: {why}")
+        return 0
     m = export(out, root, shipped_only=args.shipped_only, arches=args.arch, limit=args.limit,
                args_from_libvirt=args.args_from_libvirt)
     arches = ", ".join(f"{a} {n}" for a, n in m["arches"].items())
