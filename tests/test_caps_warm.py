@@ -18,6 +18,7 @@ from virtfuzz.backends.caps_context import CapsContext, stock_emulator
 from virtfuzz.cli import main
 
 _EMULATOR = re.compile(r"<emulator>([^<]*)</emulator>")
+MACHINE_DATA_DIR = datadir.data_dir()  # at import, before a test points VIRTFUZZ_DATA_DIR elsewhere
 
 
 def test_every_drawn_variant_is_enumerated(private_data_dir) -> None:
@@ -36,11 +37,22 @@ def _cache_entry(build: str, emulator: str) -> str | None:
 
 
 @pytest.mark.libvirt
-def test_caps_warm_fills_libvirts_cache_for_every_binary_and_variant(capsys) -> None:
-    assert main(["caps-warm", "--jobs", "1"]) == 0
-    out = capsys.readouterr().out
+def test_caps_warm_fills_libvirts_cache_for_every_binary_and_variant(capsys, private_data_dir_with_caches) -> None:
+    """In a private data directory (the machine's caches are only read): seeded with the set-up's
+    entries of the stock binaries, one per build taken away, and no variant probed yet."""
+    data = private_data_dir_with_caches
     installed = buildroots.installed()
     assert "9.0.0" in installed, "the host's libvirt is always a build"
+    taken = {}
+    for build, info in installed.items():
+        arch = next(a for a in ARCHES if not info.get("arches") or a in info["arches"])
+        f = data / "capscache" / build / f"{hashlib.sha256(stock_emulator(arch).encode()).hexdigest()}.xml"
+        assert f.exists(), f"the set-up's cache has no {build} {arch} entry to seed from"
+        f.unlink()
+        taken[build] = f
+    assert main(["caps-warm", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert all(f.exists() for f in taken.values()), "caps-warm did not probe a stock binary again"
     missing = []
     for build, info in installed.items():
         number = sum(int(x) * 1000 ** (2 - i) for i, x in enumerate(build.split(".")))
@@ -58,3 +70,7 @@ def test_caps_warm_fills_libvirts_cache_for_every_binary_and_variant(capsys) -> 
                 missing.append(f"{build} {arch} {version} {dels}: a deleted flag is still probed")
         assert re.search(rf"caps-warm: libvirt {re.escape(build)}: {len(jobs)} QEMU binaries", out), out
     assert not missing, f"{len(missing)} not in libvirt's capability cache:\n" + "\n".join(missing[:20])
+    # the variants were made and probed in the private directory, nothing of it reached the machine's
+    assert CapsContext("7.2.0", ("piix3-usb-uhci",)).emulator("x86_64").startswith(str(data))
+    leaked = [f for f in MACHINE_DATA_DIR.glob("capscache/*/*.xml") if str(data) in f.read_text(errors="replace")]
+    assert not leaked, leaked[:5]
