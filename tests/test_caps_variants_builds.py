@@ -147,3 +147,17 @@ def test_variant_agreement_on_the_builds_define_cases(version, flag, tmp_path):
         out[backend] = {p.name: p.read_text() for p in (tmp_path / backend).iterdir()}
     assert not [n for n in out["oracle"] if n.endswith(".unsupported")]
     assert out["libvirt"] == out["oracle"]
+
+
+def test_caps_flags_lists_each_builds_table_without_the_flags_it_does_not_follow(capsys):
+    from virtfuzz.cli import main
+
+    for version in BUILDS:
+        assert main(["caps-flags", "--libvirt", version]) == 0
+        names = set(capsys.readouterr().out.split())
+        assert "piix3-usb-uhci" in names and "qemu-xhci" in names
+        assert names == set(flags.known_flags(version)) - set(flags.unhonoured(version))
+        for flag, why in flags.unhonoured(version).items():
+            with pytest.raises(variants.VariantError, match=f"cannot be honoured on libvirt {version}"):
+                variants.check_flags([flag], version)
+            assert why

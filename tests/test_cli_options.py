@@ -53,7 +53,7 @@ def test_caps_flags_lists_what_caps_del_accepts(capsys):
 
 @pytest.mark.parametrize("argv", [
     ["export", "--out", "/nonexistent", "--caps-del", "qemu-xhci"],
-    ["caps-flags", "--libvirt", "9.0.0"],
+    ["caps-flags", "--qemu", "7.2.0"],
     ["caps-warm", "--qemu", "6.2.0"],
 ])
 def test_an_option_a_command_does_not_use_is_refused(argv, capsys):

@@ -2,7 +2,9 @@
 
 Each flag is removed by mutating what the fake QEMU answers to libvirt's probe (a QOM type, a
 command, a property: the QMP source libvirt derives the flag from), so the list is exactly the
-flags whose source the fake QEMU knows. ``--verbose`` adds each flag's mutations.
+flags whose source the fake QEMU knows. ``--verbose`` adds each flag's mutations. ``--libvirt V``
+lists another build's (its own table, without the flags that build does not follow:
+``scripts/sweep-build-flags.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "list the capability flags --caps-del accepts"
-BACKEND_OPTIONS = ()  # the table is the fake QEMU's, the same for every backend
+BACKEND_OPTIONS = ("--libvirt",)  # the table is the fake QEMU's for that libvirt, the same for every backend
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,10 +24,13 @@ def _describe(mutation: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from virtfuzz.backends import variant_libvirt
     from virtfuzz.fakeqemu import flags
 
-    table = flags.table()["flags"]
-    for name in sorted(table):
+    libvirt = variant_libvirt(args.libvirt)  # an oracle-only profile uses the host's variants
+    table = flags.table(libvirt)["flags"]
+    refused = flags.unhonoured(libvirt)
+    for name in sorted(n for n in table if n not in refused):
         if args.verbose:
             print(f"{name}\t" + "; ".join(_describe(m) for m in table[name]))
         else:

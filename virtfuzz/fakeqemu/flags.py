@@ -32,6 +32,20 @@ DEFAULT_LIBVIRT = "9.0.0"
 BORROWED = {"12.9.0": ("11.3.0", "libvirt 12.9.0's Debian source package was not on the mirror")}
 
 
+# per build: flags its table maps whose deletion the build's libvirt does not follow on some arch
+# (scripts/sweep-build-flags.py measures it): --caps-del refuses them there
+UNHONOURED_PATH = TABLE_PATH.with_name("flags-unhonoured.json")
+
+
+@cache
+def unhonoured(libvirt: str = DEFAULT_LIBVIRT) -> dict[str, str]:
+    """flag -> why deleting it does not take on libvirt ``libvirt`` (measured; empty if never swept)."""
+    try:
+        return json.loads(UNHONOURED_PATH.read_text(encoding="utf-8")).get(libvirt, {})
+    except FileNotFoundError:
+        return {}
+
+
 def table_path(libvirt: str = DEFAULT_LIBVIRT) -> Path:
     libvirt = BORROWED.get(libvirt, (libvirt,))[0]
     return TABLE_PATH.with_name(f"flags-libvirt-{libvirt}.json")

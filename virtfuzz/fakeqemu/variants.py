@@ -162,6 +162,10 @@ def check_flags(caps_del: Sequence[str], libvirt: str = flags_mod.DEFAULT_LIBVIR
             close = difflib.get_close_matches(flag, known, n=3, cutoff=0.0)
             raise VariantError(f"unknown --caps-del flag {flag!r} (closest: {', '.join(close)}); "
                                f"see `virtfuzz caps-flags`")
+        why = flags_mod.unhonoured(libvirt).get(flag)
+        if why:
+            raise VariantError(f"--caps-del {flag} cannot be honoured on libvirt {libvirt}: {why} "
+                               "(scripts/sweep-build-flags.py)")
 
 
 def variant_for(arch: str, qemu_version: str | None = None, caps_del: Sequence[str] = (),
