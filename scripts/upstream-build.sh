@@ -6,9 +6,12 @@
 # Cached in $VIRTFUZZ_DATA_DIR/upstream/<upstream version>/{src,build}: redone only when missing.
 # The source is fetched with a private apt configuration whose deb-src line uses the system's own
 # Debian mirror URI, read at run time; /etc/apt is untouched. Prints the build directory.
+# Another version (virtfuzz/upstream.py --libvirt 11.3.0): VIRTFUZZ_LIBVIRT_DEB_VERSION names the
+# Debian version and VIRTFUZZ_UPSTREAM_SUITE its suite (trixie), still built on this host.
 set -euo pipefail
 data=${VIRTFUZZ_DATA_DIR:-/var/cache/virtfuzz}
 ver=${VIRTFUZZ_LIBVIRT_DEB_VERSION:-$(dpkg-query -W -f='${Version}' libvirt0)}
+suite=${VIRTFUZZ_UPSTREAM_SUITE:-bookworm}
 upstream=${ver%%-*}
 top="$data/upstream/$upstream"
 log() { echo "upstream-build: $*" >&2; }
@@ -16,6 +19,9 @@ log() { echo "upstream-build: $*" >&2; }
 # What meson needs for this configuration (a minimal subset of `apt-get build-dep libvirt`).
 deps=(meson ninja-build gcc pkg-config dpkg-dev libglib2.0-dev libyajl-dev libxml2-dev libxml2-utils
       xsltproc python3-docutils libtirpc-dev libgnutls28-dev perl)
+# libvirt 10+ parses JSON with json-c (not yajl); 11.3.0's util/virnetdevbridge.c does not build
+# without libnl (RTM_* undeclared): Debian always builds with it
+case "$upstream" in [0-9].*) ;; *) deps+=(libjson-c-dev libnl-3-dev libnl-route-3-dev) ;; esac
 missing=()
 for p in "${deps[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,21 +40,37 @@ if [ ! -f "$top/src/.complete" ] || [ "$(cat "$top/src/.complete")" != "$ver" ];
     uri=$(awk '$1=="deb" && $0 ~ /debian/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
   fi
   [ -n "$uri" ] || { log "no Debian mirror URI found in the system apt configuration"; exit 2; }
-  echo "deb-src $uri bookworm main" > "$top/apt/sources.list"
+  echo "deb-src $uri $suite main" > "$top/apt/sources.list"
   aptopts=(-o Dir::Etc::SourceList="$top/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
            -o Dir::State::Lists="$top/apt/lists" -o Dir::Cache="$top/apt/cache" -o APT::Sandbox::User=root -qq)
   dsc="$top/dl/libvirt_$ver.dsc"
-  if [ ! -f "$dsc" ]; then
-    log "fetching the libvirt $ver source package"
+  orig="$top/dl/libvirt_$upstream.orig.tar.xz"
+  debian="$top/dl/libvirt_$ver.debian.tar.xz"
+  if [ ! -f "$dsc" ] && { [ ! -f "$orig" ] || [ ! -f "$debian" ]; }; then
+    log "fetching the libvirt $ver source package ($suite)"
     apt-get "${aptopts[@]}" update >&2
-    (cd "$top/dl" && apt-get "${aptopts[@]}" source --download-only "libvirt=$ver" >&2)
+    # the mirror may lack the .dsc (and the tarball's .asc) of a point release while it has the
+    # tarballs: apt has checked each file it got against the signed Sources index
+    (cd "$top/dl" && apt-get "${aptopts[@]}" source --download-only "libvirt=$ver" >&2) \
+      || { [ -f "$orig" ] && [ -f "$debian" ]; } || exit 1
   fi
   rm -rf "$top/src" "$top/build"
-  log "unpacking with Debian's patches (dpkg-source -x)"
-  # (the package's integrity is apt's checksums from the signed Sources index; dpkg-source's own
-  # "no public key" warning is about the uploader's key, which needs debian-keyring)
-  dpkg-source -q -x "$dsc" "$top/src" >&2
-  rm -f "$top"/libvirt_*.orig.tar.*  # dpkg-source leaves a copy of the tarball beside the tree
+  if [ -f "$dsc" ]; then
+    log "unpacking with Debian's patches (dpkg-source -x)"
+    # (the package's integrity is apt's checksums from the signed Sources index; dpkg-source's own
+    # "no public key" warning is about the uploader's key, which needs debian-keyring)
+    dpkg-source -q -x "$dsc" "$top/src" >&2
+    rm -f "$top"/libvirt_*.orig.tar.*  # dpkg-source leaves a copy of the tarball beside the tree
+  else
+    log "unpacking the tarballs, Debian's patches applied in debian/patches/series order (no .dsc)"
+    mkdir -p "$top/src"
+    tar -C "$top/src" --strip-components=1 -xf "$orig"
+    tar -C "$top/src" -xf "$debian"
+    while read -r patch _; do
+      case "$patch" in ''|'#'*) continue ;; esac
+      patch -d "$top/src" -p1 -s --no-backup-if-mismatch < "$top/src/debian/patches/$patch" >&2
+    done < "$top/src/debian/patches/series"
+  fi
   echo "$ver" > "$top/src/.complete"
 fi
 
