@@ -10,6 +10,7 @@ import json
 import pytest
 
 from fuzz.campaign import CampaignConfig, run_campaign
+from tests.conftest import private_data_dir_at
 from virtfuzz.backends import open_backend
 from virtfuzz.inputs import InputError
 
@@ -19,10 +20,13 @@ A_TO_C, C_TO_A = f"oracle:{A}->oracle:{C}", f"oracle:{C}->oracle:{A}"
 
 @pytest.fixture(scope="module")
 def pair_campaign(tmp_path_factory):
+    """A fixed amount of work (8 batches of seed 0: --max-batches, no time-shared tier), in a
+    private data directory (the capability variants it draws are created there)."""
     out = tmp_path_factory.mktemp("era-pair")
-    cfg = CampaignConfig(budget=8.0, seed=0, jobs=1, out=out, backends=("oracle",), libvirt_version=A,
-                         oracle_pairs=(A, C), batch=48)
-    summary, status = run_campaign(cfg)
+    cfg = CampaignConfig(budget=600.0, seed=0, jobs=1, out=out, backends=("oracle",), libvirt_version=A,
+                         oracle_pairs=(A, C), batch=48, max_batches=8, sequence_share=0.0, live_share=0.0)
+    with private_data_dir_at(tmp_path_factory.mktemp("data")):
+        summary, status = run_campaign(cfg)
     return out, summary, status
 
 

@@ -161,16 +161,20 @@ def test_max_batches_caps_each_job(tmp_path, private_data_dir):
     assert run(2)["cases"] == two["cases"]  # the same work again
 
 
-def test_long_running_jobs_are_replaced_and_go_on_where_they_stopped(tmp_path):
+def test_long_running_jobs_are_replaced_and_go_on_where_they_stopped(tmp_path, private_data_dir):
     """Job processes are recycled (bounded memory over hours): the replacement continues the
-    batch sequence (no batch drawn twice) and the campaign's counts go on."""
+    batch sequence (no batch drawn twice) and the campaign's counts go on. Due for replacement
+    after every batch (recycle_seconds 0) and capped at 7 batches: exactly 6 replacements, on any
+    machine."""
     from fuzz.campaign import CampaignConfig, run_campaign
 
-    cfg = CampaignConfig(budget=12, seed=4, jobs=1, out=tmp_path, backends=("oracle",), batch=8,
-                         recycle_seconds=0.5)
+    cfg = CampaignConfig(budget=600, seed=4, jobs=1, out=tmp_path, backends=("oracle",), batch=8,
+                         recycle_seconds=0.0, max_batches=7, sequence_share=0.0, live_share=0.0)
     fds = len(os.listdir("/proc/self/fd"))
     summary, status = run_campaign(cfg)
-    assert summary["jobs_recycled"] >= 6 and summary["cases"] > 0 and not summary["batch_errors"]
+    assert summary["jobs_recycled"] == 6 and not summary["batch_errors"], summary
+    # every batch in a fresh process: no sequence is carried over, so each of the 7 draws 8 new domains
+    assert summary["domains"] == 7 * 8 and summary["cases"] >= summary["domains"]
     # replacements leave no descriptor behind in the parent
     assert len(os.listdir("/proc/self/fd")) <= fds + 1
     assert status in (0, 1) and not summary["interrupted"]

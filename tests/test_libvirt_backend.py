@@ -244,7 +244,7 @@ def test_redefine_without_migratable_skips_only_the_migratable_xml(libvirt_backe
 
 # --- the restart loader: daemon reload in a forked child == a fresh driver start-up ---
 
-def test_daemon_reload_loads_exactly_what_a_fresh_start_up_loads(monkeypatch):
+def test_daemon_reload_loads_exactly_what_a_fresh_start_up_loads(monkeypatch, private_data_dir_with_caches):
     """Both run virDomainObjListLoadAllConfigs on the config directory (qemuStateInitialize vs
     qemuStateReload, src/qemu/qemu_driver.c); checked on accepted and rejected definitions,
     capability variants included."""

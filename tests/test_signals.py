@@ -71,7 +71,8 @@ def _snapshot(out: Path) -> dict[Path, int]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
-def test_signal_to_the_parent_stops_the_whole_campaign(sig, tmp_path, libvirt_backend):
+def test_signal_to_the_parent_stops_the_whole_campaign(sig, tmp_path, libvirt_backend,
+                                                      private_data_dir_with_caches):
     out = tmp_path / "out"
     proc = _start(out)
     try:
