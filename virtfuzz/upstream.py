@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         upstream_failed = sorted(t for t, s in results.items() if s == "FAILED" and t not in ours)
         counts[prog] = {"exit": rc, "tests": len(ours), "passed": sum(s == "OK" for s in ours.values()),
                           "failed": sum(s == "FAILED" for s in ours.values()),
+                          "skipped": sum(s == "SKIP" for s in ours.values()),
                           "upstream_tests": len(results) - len(ours), "upstream_failed": upstream_failed}
         status.update(ours)
     timing["run_s"] = round(time.monotonic() - t2, 1)

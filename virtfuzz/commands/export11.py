@@ -25,6 +25,8 @@ What is written (every name starts with ``virtfuzz-``):
   names, and a variant neither breaks nor changes the ``latest`` lookup of the arch. libvirt 11.3.0
   ships QEMU 10.0.0 data (x86_64, s390x), not 10.0.13's: ``--shipped-only`` exports the cases recorded
   with a QEMU version it ships (none, as recorded);
+- i686 and armv7l cases are left out (``emulator_mismatch``): the harness of libvirt 11 has no
+  capability data for their default binaries, qemu-system-i386 and qemu-system-arm;
 - ``qemuxmlconftest.inc`` (``#include`` inside ``mymain()`` before the check for unused files) and
   ``manifest.json``.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
@@ -64,6 +67,27 @@ HEADER = """\
  * (expected outputs recorded from the real libvirt {libvirt} with QEMU {qemu}).
  * #include this inside mymain() of qemuxmlconftest.c, before the check for unused files. */
 """
+
+#: the binary libvirt picks for an arch when a definition names none (virQEMUCapsFindBinaryForArch)
+DEFAULT_BINARY = {"i686": "qemu-system-i386", "armv7l": "qemu-system-arm"}
+
+
+def emulator_mismatch(case: corpus.CorpusCase) -> str | None:
+    """libvirt 11's harness registers an arch's capability data under ``/usr/bin/qemu-system-ARCH``
+    only (tests/testutilsqemu.c ``qemuTestParseCapabilitiesArch``; 9.0's had ``qemu_emulators[]``
+    with qemu-system-i386 and qemu-system-arm); a definition without ``<emulator>`` gets the arch's
+    default binary, qemu-system-i386 on i686 and qemu-system-arm on armv7l, for which the cache has
+    no entry and the harness tries to probe it (``Unable to create directory
+    '/dev/null/capabilities'``)."""
+    node = ET.fromstring(case.input.read_text()).find("./devices/emulator")
+    binary = (node.text or "").strip() if node is not None else f"/usr/bin/{DEFAULT_BINARY.get(case.arch, '')}"
+    if node is None and case.arch not in DEFAULT_BINARY:
+        return None
+    if binary != f"/usr/bin/qemu-system-{case.arch}":
+        return (f"emulator {binary}: libvirt 11's qemuxmlconftest has capability data only for "
+                f"/usr/bin/qemu-system-{case.arch}")
+    return None
+
 
 TESTS = ("QEMU XML def parse", "QEMU XML def -> XML", "QEMU XML OUT -> XML", "QEMU XML def -> ARGV")
 
@@ -107,7 +131,7 @@ def export(out: Path, root: Path | None = None, shipped_only: bool = False, arch
         if not ({"xml", "err"} & expected.keys()):
             skipped[f"no stored XML or rejection of libvirt {LIBVIRT} recorded"] += 1
             continue
-        why = input_mismatch(case)
+        why = input_mismatch(case) or emulator_mismatch(case)
         if why:
             skipped[why] += 1
             continue
@@ -153,7 +177,7 @@ def export(out: Path, root: Path | None = None, shipped_only: bool = False, arch
             continue
         write_text(out / DATA / f"{stem}.xml", stored)
         if kind == "ok":
-            write_text(out / DATA / f"{stem}.args", text)
+            write_text(out / DATA / f"{stem}.args", text + "\n")  # compared exactly, final newline included
             lines.append(f'DO_TEST_FULL("{name}", "{suffix}", {macro}, ARG_END);')
             argv = f"{stem}.args"
         else:  # stored, but no command line: starting it fails
