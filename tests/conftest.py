@@ -94,9 +94,10 @@ def private_data_dir(tmp_path):
 
 
 @pytest.fixture
-def private_data_dir_with_caches(tmp_path):
-    """A private data directory with the set-up's builds and stock capability caches (read-only)."""
-    with private_data_dir_at(tmp_path / "data", caches=True) as path:
+def private_data_dir_with_caches(tmp_path_factory):
+    """A private data directory with the set-up's builds and stock capability caches (read-only);
+    beside the test's ``tmp_path``, not in it (tests use that as a corpus root or an output)."""
+    with private_data_dir_at(tmp_path_factory.mktemp("data"), caches=True) as path:
         yield path
 
 

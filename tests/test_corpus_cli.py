@@ -14,6 +14,10 @@ import pytest
 from virtfuzz import corpus
 from virtfuzz.cli import main
 
+# replays create the cases' capability variants, and real backends save their probes: in a private
+# data directory (the set-up's builds and stock caches, read-only), never the machine's
+pytestmark = pytest.mark.usefixtures("private_data_dir_with_caches")
+
 # a few cases of every operation, with the answers of one build (9.0.0) or of all four
 SAMPLE = ["define-x86_64-q35-usb-qemu-xhci", "define-aarch64-virt-usb-dup", "capsdel-00-x86_64-qemu-xhci",
           "load-x86_64-pc-tablet", "abi-x86_64-pc-usb-model", "abi-x86_64-pc-same", "attach-x86_64-pc-tablet",

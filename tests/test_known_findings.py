@@ -28,7 +28,8 @@ def test_known_findings_are_triaged():
 
 @pytest.mark.libvirt
 @pytest.mark.parametrize("case", CASES, ids=[p.name for p in CASES])
-def test_known_finding_reproduces(case: Path, capsys, libvirt_backend):
+def test_known_finding_reproduces(case: Path, capsys, libvirt_backend, private_data_dir_with_caches):
+    # the finding's capability variant is created, and probed, in a private data directory
     status = main(["replay", str(case)])
     out = capsys.readouterr().out
     if f"REPRODUCED: {case.name}" not in out and _live(case):
