@@ -22,6 +22,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.conftest import private_data_dir_at
 from virtfuzz import corpus, corpus_replay
 from virtfuzz.results import AbiResult, DefineResult, XmlResult
 from virtfuzz.targets import Target
@@ -39,18 +40,20 @@ def replayed(tmp_path_factory) -> dict[str, list]:
     """case name -> [status, problem] of the whole corpus replayed on libvirt 9.0.0, computed once
     for all xdist workers (the first one to get here replays, under a lock; the others read)."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: no one to share with
-        return _replay()
+        return _replay(tmp_path_factory)
     shared = tmp_path_factory.getbasetemp().parent  # this session's, common to its workers
     result = shared / "corpus-replay-9.0.0.json"
     with open(shared / "corpus-replay-9.0.0.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not result.exists():
-            result.write_text(json.dumps(_replay()))
+            result.write_text(json.dumps(_replay(tmp_path_factory)))
     return json.loads(result.read_text())
 
 
-def _replay() -> dict[str, list]:
-    report = corpus_replay.replay(CASES.values(), Target("libvirt", LIBVIRT))
+def _replay(tmp_path_factory) -> dict[str, list]:
+    # the variants of the capsdel cases are created, and probed, in a private data directory
+    with private_data_dir_at(tmp_path_factory.mktemp("data"), caches=True):
+        report = corpus_replay.replay(CASES.values(), Target("libvirt", LIBVIRT))
     print(report.summary())
     return {o.case.name: [o.status, o.problem] for o in report.outcomes}
 
@@ -121,7 +124,7 @@ def test_a_wrong_expectation_is_caught(op, name):
 
 
 @pytest.mark.parametrize("version", ["7.0.0", "11.3.0", "12.9.0"])
-def test_other_builds_answers_reproduce(version):
+def test_other_builds_answers_reproduce(version, private_data_dir_with_caches):
     """The answers of the other real builds the corpus carries (the builds topic, the operation
     cases answered by every build) still come back from those builds, run inside their roots."""
     mine = [c for c in corpus.cases() if c.has(version)]
