@@ -1,7 +1,7 @@
 """The contract shared by the real-libvirt backend and the oracle backend.
 
 Every operation is stateless from the caller's view: it takes whole XML documents and returns
-plain results (see ``virtfuzz.results``). That keeps a finding reproducible from its inputs alone
+plain results (see ``contract.results``). That keeps a finding reproducible from its inputs alone
 and lets the fuzzer run the same step on both backends and compare.
 
 Parse-flag semantics mirror libvirt 9.0.0:
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from virtfuzz.results import AbiResult, DefineResult, XmlResult
+from contract.results import AbiResult, DefineResult, XmlResult
 
 
 class Backend(Protocol):

@@ -75,7 +75,7 @@ class XmlResult:
 
 @dataclass(frozen=True)
 class GuestResult:
-    """The guest's USB/PCI layout as QEMU would get it (virtfuzz.guest_layout), or libvirt's reason
+    """The guest's USB/PCI layout as QEMU would get it (contract.guest_layout), or libvirt's reason
     why no command line can be built for the definition."""
 
     kind: Kind

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from contract.results import AbiResult, DefineResult, XmlResult
 from fuzz.xmldiff import first_difference
-from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
 
 @dataclass

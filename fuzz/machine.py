@@ -17,12 +17,12 @@ from hypothesis.errors import Flaky
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
+from contract.backend import Backend
 from fuzz import detach_forms
 from fuzz import strategies as S
 from fuzz.checks import Failure
 from fuzz.sequence import SequenceRunner, Step
 from fuzz.signature import signature
-from virtfuzz.backend import Backend
 
 
 class SequenceFailure(AssertionError):

@@ -3,7 +3,7 @@
 For a pair (source build S, destination build D): S defines the domain (ABI_UPDATE) and formats
 its migratable XML; D parses that as a migration destination does (no ABI_UPDATE, no validation:
 the driver-restart parse) and runs its ABI check of the result against the migratable XML; both
-sides' guest layouts are what QEMU would be given (``virtfuzz.guest_layout``). Then:
+sides' guest layouts are what QEMU would be given (``contract.guest_layout``). Then:
 
 - D's ABI check accepts but the layout differs: a missed ABI break (the guest changes under a
   migration libvirt allows);
@@ -23,9 +23,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from contract.backend import Backend
+from contract.guest_layout import first_difference, qemu_view
 from fuzz.checks import Failure
-from virtfuzz.backend import Backend
-from virtfuzz.guest_layout import first_difference, qemu_view
 
 INVARIANT = "6-migration-keeps-guest"
 

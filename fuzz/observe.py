@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from contract.backend import Backend
 from fuzz.abi_mutations import mutate_destination
 from fuzz.checks import Observation
 from fuzz.hotplug_effect import added_device
-from virtfuzz.backend import Backend
 
 
 @dataclass(frozen=True)

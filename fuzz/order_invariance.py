@@ -21,10 +21,10 @@ from collections.abc import Sequence
 
 from lxml import etree
 
+from contract.backend import Backend
+from contract.guest_layout import first_difference
 from fuzz.checks import Failure
 from fuzz.hotplug_effect import _devices
-from virtfuzz.backend import Backend
-from virtfuzz.guest_layout import first_difference
 
 INVARIANT = "8-order-does-not-matter"
 _PARSER = etree.XMLParser(remove_blank_text=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from contract.backend import Backend
+from contract.results import DefineResult
 from fuzz.checks import Failure, Observation, check_case
-from virtfuzz.backend import Backend
-from virtfuzz.results import DefineResult
 
 
 @dataclass

@@ -18,12 +18,12 @@ Messages use 9.0.0's printf forms; model numbers print as enum integers, e.g.
 
 from __future__ import annotations
 
+from contract.results import AbiResult
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
 from oracle.model import Controller, Domain, Info
 from oracle.pipeline import defined, reparsed
 from oracle.profile import Profile
-from virtfuzz.results import AbiResult
 
 
 def _fail(msg: str) -> LibvirtError:

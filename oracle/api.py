@@ -1,4 +1,4 @@
-"""Public operations; each returns the plain result types of virtfuzz.results.
+"""Public operations; each returns the plain result types of contract.results.
 
 Outside a memo session (oracle.memo.session) nothing is memoised across calls: the rules and
 the profile tables can be changed in-process (bench/mutants.py patches them to measure the
@@ -8,12 +8,12 @@ that the rules are the shipped ones; then parsed definitions are shared between 
 
 from __future__ import annotations
 
+from contract.results import AbiResult, DefineResult, GuestResult, XmlResult
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError
 from oracle.model import domain_arch
 from oracle.pipeline import defined, reparsed
 from oracle.profile import DEFAULT_PROFILE, get_profile
-from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 
 def arch_of(xml: str) -> str | None:
@@ -77,7 +77,7 @@ def detach(domain_xml: str, device_xml: str, caps: CapSet, profile: str = DEFAUL
 
 
 def guest(xml: str, caps: CapSet, profile: str = DEFAULT_PROFILE) -> GuestResult:
-    """domainXMLToNative("qemu-argv") reduced to the guest layout (virtfuzz.guest_layout): the
+    """domainXMLToNative("qemu-argv") reduced to the guest layout (contract.guest_layout): the
     definition parsed as a new one (ABI_UPDATE, validated), then its USB/PCI command line."""
     from oracle.layout import guest_layout
 

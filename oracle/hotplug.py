@@ -15,6 +15,7 @@ virDomainRedirdevDefFind):
 
 from __future__ import annotations
 
+from contract.results import XmlResult
 from oracle import postparse, usb
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
@@ -33,7 +34,6 @@ from oracle.model import (
 )
 from oracle.pipeline import check_caps, defined, post_parse, validate_redirdev
 from oracle.profile import Profile
-from virtfuzz.results import XmlResult
 
 
 def _persistent_copy(dom: Domain, caps: CapSet, prof: Profile) -> Domain:

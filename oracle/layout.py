@@ -1,5 +1,5 @@
 """The guest layout: the USB and PCI-controller part of the QEMU command line libvirt builds for a
-definition (``virConnectDomainXMLToNative("qemu-argv")``), in ``virtfuzz.guest_layout``'s format.
+definition (``virConnectDomainXMLToNative("qemu-argv")``), in ``contract.guest_layout``'s format.
 
 libvirt 9.0.0 (src/qemu/qemu_command.c): ``qemuBuildCommandLine`` adds the controllers first
 (``qemuBuildControllersCommandLine``: PCI controllers, then USB controllers, each type in the
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.guest_layout import placement
 from oracle.capsets import CapSet
 from oracle.errors import LibvirtError, OracleUnsupported
 from oracle.model import Controller, Domain, Info
 from oracle.pipeline import validate_usb_controller
 from oracle.postparse import is_arm_virt, is_pseries, is_q35, is_riscv_virt
 from oracle.profile import Profile
-from virtfuzz.guest_layout import placement
 
 # QEMU device names of libvirt's USB controller models (qemuControllerModelUSBTypeToString)
 USB_DRIVERS = {"piix3-uhci": "piix3-usb-uhci", "piix4-uhci": "piix4-usb-uhci", "ehci": "usb-ehci",

@@ -9,7 +9,7 @@ oracle with that profile and compared with what the release's own tests expected
     controllers and USB devices (hub, USB input, USB redirdev) with their addresses, in document
     order, against the oracle's stored XML (only the elements the oracle models);
 (b) where ``NAME.args`` exists: the USB/PCI part of the expected command line
-    (``virtfuzz.guest_layout.parse_argv``; old libvirt prints ``-device driver,key=value`` and
+    (``contract.guest_layout.parse_argv``; old libvirt prints ``-device driver,key=value`` and
     ``-usb``) against the oracle's guest layout (``oracle/layout.py``), both through
     ``qemu_view`` (``-usb`` as the device QEMU creates for it) and ``first_difference``.
 
@@ -41,7 +41,7 @@ from oracle.layout import guest_layout  # noqa: E402
 from oracle.model import domain_arch  # noqa: E402
 from oracle.pipeline import defined  # noqa: E402
 from oracle.profile import get_profile  # noqa: E402
-from virtfuzz.guest_layout import first_difference, legacy_usb_device, parse_argv, qemu_view  # noqa: E402
+from contract.guest_layout import first_difference, legacy_usb_device, parse_argv, qemu_view  # noqa: E402
 
 
 def _history() -> Path:
@@ -108,7 +108,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("v2.2.0", "ppc64-usb-controller"): "the pSeries pci-root's <model name='spapr-pci-host-bridge'/><target "
     "index='0'/> is not in v2.2.0 (its domain_conf.c has neither targetIndex nor spapr-pci-host-bridge): the "
     "2.2.0 profile inherits 9.0.0's PHB defaults (not fixed: no switch for PCI controller model names yet)",
-    # where v2.1.0's assigned port is the one QEMU gives a port-less device (virtfuzz.guest_layout
+    # where v2.1.0's assigned port is the one QEMU gives a port-less device (contract.guest_layout
     # _claim_usb_ports: input-usbmouse, usb-port-autoassign, ...) both agree; these differ
     **{("v2.1.0", n): _PORTS_21 for n in ("usb-hub-autoadd", "usb-port-missing")},
 }

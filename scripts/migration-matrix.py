@@ -54,7 +54,7 @@ Rows are sources, columns destinations. Eras are answered by the oracle's era pr
 written at parse time, PIIX3 dropped on i440fx). 7.0.0, 9.0.0, 11.3.0 and 12.9.0 are the real
 builds (each cell's reason says who answered). A cell is ok when the destination accepts the
 migratable XML, its ABI check passes and the guest layout (`virtfuzz guest`, with `-usb` taken as
-the device QEMU creates for it: `virtfuzz.guest_layout.qemu_view`) is the same.
+the device QEMU creates for it: `contract.guest_layout.qemu_view`) is the same.
 
 Assumptions: the era profiles read QEMU 7.2's capability flags, and the ppc64 QEMU of the eras
 has `pci-ohci` but not `piix3-usb-uhci` (RHBZ 1297020, commit 8156493d8d), which is what makes [A]

@@ -18,8 +18,8 @@ from typing import NoReturn
 import pytest
 from hypothesis import HealthCheck, settings
 
+from contract.backend import BackendUnavailable
 from virtfuzz import datadir
-from virtfuzz.backend import BackendUnavailable
 
 # Hypothesis in CI: the same examples on every run and every machine (derandomize), no example
 # database carried between runs (a fresh clone has none, so a local one would make CI and a

@@ -22,9 +22,9 @@ from dataclasses import replace
 
 import pytest
 
+from contract.results import AbiResult, DefineResult, XmlResult
 from tests.conftest import private_data_dir_at
 from virtfuzz import corpus, corpus_replay
-from virtfuzz.results import AbiResult, DefineResult, XmlResult
 from virtfuzz.targets import Target
 
 pytestmark = pytest.mark.libvirt

@@ -132,7 +132,7 @@ def test_usb_devices_without_a_port_get_the_one_qemu_gives():
     """QEMU hw/usb/bus.c usb_claim_port: a device without port takes the first free port of the
     first USB bus (the controller's 2 UHCI root ports in order, then the ports of a plugged hub);
     a named port is taken out first."""
-    from virtfuzz.guest_layout import first_difference, qemu_view
+    from contract.guest_layout import first_difference, qemu_view
 
     old = {"machine": "pc-i440fx-5.2", "devices": [
         {"driver": "-usb"}, {"driver": "usb-tablet", "id": "input0", "bus": "usb.0", "port": "1"},

@@ -7,12 +7,12 @@ import os
 
 import pytest
 
+from contract.results import AbiResult, DefineResult, XmlResult
 from fuzz.checks import Failure, Observation, check_case
 from fuzz.findings import write_finding
 from fuzz.reduce import reduce_xml
 from fuzz.signature import error_class, signature
 from fuzz.xmldiff import first_difference
-from virtfuzz.results import AbiResult, DefineResult, XmlResult
 
 A = "<domain><devices><controller type='usb' model='piix3-uhci'/><input type='tablet'/></devices></domain>"
 

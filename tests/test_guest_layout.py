@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
+from contract.guest_layout import first_difference, parse_argv
 from tests.test_builds import VERSIONS, require_build
-from virtfuzz.guest_layout import first_difference, parse_argv
 
 VIRTFUZZ = [sys.executable, "-m", "virtfuzz.cli"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from contract.results import DefineResult, XmlResult
 from fuzz.checks import Observation
 from fuzz.hotplug_effect import hotplug_does_what_it_says
 from tests.conftest import domain
-from virtfuzz.results import DefineResult, XmlResult
 
 BEFORE = ("<domain><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
           "<controller type='usb' index='0' model='qemu-xhci'><address type='pci' bus='0x00' slot='0x03'/></controller>"

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
+from contract.results import AbiResult, DefineResult, GuestResult, XmlResult
 from fuzz.migration import check_pair, pin_machine
-from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 X = "<domain type='qemu'><os><type arch='x86_64' machine='{m}'>hvm</type></os></domain>"
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from contract.backend import Backend
 from fuzz import vocabulary as voc
 from fuzz.generate import draw_batch
 from fuzz.strategies import (
@@ -40,7 +41,6 @@ from fuzz.strategies import (
     to_xml,
     with_identity,
 )
-from virtfuzz.backend import Backend
 
 # derandomize: the shrink results asserted below are where hypothesis' shrinker lands from a
 # fixed start; from a random one it can stop at a local minimum (a tablet kept beside the xhci)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from virtfuzz.backend import BackendUnavailable
+from contract.backend import BackendUnavailable
 from virtfuzz.commands import (
     abi,
     builds,

@@ -114,7 +114,7 @@ def run_op(backend, kind: str, op: str, cases: list[CorpusCase]) -> list:
 def _abi(backend, kind: str, cases: list[CorpusCase], xmls: list[str]) -> list:
     """The recorder's ABI check: the source defined, its migratable XML in a save image, the
     destination checked against it (no destination: the source's own)."""
-    from virtfuzz.results import AbiResult
+    from contract.results import AbiResult
 
     dsts = [_second(c, "dst") for c in cases]
     if kind == "oracle":  # the oracle's abi defines the source itself

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from virtfuzz.backend import Backend
+from contract.backend import Backend
 from virtfuzz.inputs import InputError
 
 KINDS = ("libvirt", "oracle")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from virtfuzz.backend import Backend
+    from contract.backend import Backend
 
 BACKENDS = ("libvirt", "oracle")
 
@@ -19,7 +19,7 @@ BACKENDS = ("libvirt", "oracle")
 def open_backend(name: str, *, libvirt_version: str | None = None, qemu: str | None = None,
                  caps_del: tuple[str, ...] = ()) -> Backend:
     """Open a backend by CLI name; raises BackendUnavailable with a one-line reason."""
-    from virtfuzz.backend import BackendUnavailable
+    from contract.backend import BackendUnavailable
     from virtfuzz.backends.caps_context import CapsContext, ContextBackend
 
     backend: Backend
@@ -60,7 +60,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(caps_context, name)
     if name in ("Backend", "BackendUnavailable"):
-        from virtfuzz import backend
+        from contract import backend
 
         return getattr(backend, name)
     raise AttributeError(f"module 'virtfuzz.backends' has no attribute {name!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 
-from virtfuzz.backend import BackendUnavailable
+from contract.backend import BackendUnavailable
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from virtfuzz.backend import Backend
+from contract.backend import Backend
+from contract.results import AbiResult, DefineResult, GuestResult, XmlResult
 from virtfuzz.inputs import InputError
-from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 
 def stock_emulator(arch: str) -> str:

@@ -13,12 +13,12 @@ import uuid as uuid_mod
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from virtfuzz.backend import BackendUnavailable
+from contract.backend import BackendUnavailable
+from contract.guest_layout import parse_argv
+from contract.results import AbiResult, DefineResult, GuestResult, XmlResult
 from virtfuzz.backends.builds import resolve_build
 from virtfuzz.backends.embed_root import EmbedRoot
 from virtfuzz.backends.worker_process import WorkerLost, WorkerProcess, default_timeout
-from virtfuzz.guest_layout import parse_argv
-from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 CHUNK = 64
 _NAME = re.compile(r"<name>\s*([^<]*?)\s*</name>")

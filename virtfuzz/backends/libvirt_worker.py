@@ -299,7 +299,7 @@ class Worker:
     def guest_many(self, xmls: list[str]) -> list[dict]:
         """The QEMU command line libvirt would run for each definition, without starting QEMU
         (``domainXMLToNative("qemu-argv")``, under a millisecond); the parent reduces it to the
-        guest's USB/PCI layout (virtfuzz.guest_layout)."""
+        guest's USB/PCI layout (contract.guest_layout)."""
         out = []
         for xml in xmls:
             if FAULTS:

@@ -249,8 +249,8 @@ def summarize(result: dict) -> dict:
     """A ``migrate_live`` result as a verdict: ``{"ok", "error", "stage", "seconds", "guest":
     {"same", "first_difference", "source", "destination"}, "destination_xml"}``. ``ok``: the
     migration succeeded and the guest layout QEMU got on the destination is the one it had on the
-    source (``virtfuzz.guest_layout``; ``-usb`` compared as the device QEMU creates for it)."""
-    from virtfuzz.guest_layout import first_difference, parse_argv, qemu_view
+    source (``contract.guest_layout``; ``-usb`` compared as the device QEMU creates for it)."""
+    from contract.guest_layout import first_difference, parse_argv, qemu_view
 
     out = {"ok": False, "error": result.get("error"), "stage": result.get("stage"),
            "seconds": result.get("seconds"), "destination_xml": result.get("destination_xml"),

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 
-from virtfuzz.backend import BackendUnavailable
+from contract.backend import BackendUnavailable
+from contract.results import AbiResult, DefineResult, GuestResult, XmlResult
 from virtfuzz.fakeqemu.variants import VariantError, variant_of_emulator
 from virtfuzz.inputs import InputError, domain_arch
-from virtfuzz.results import AbiResult, DefineResult, GuestResult, XmlResult
 
 DEFAULT_PROFILE = "9.0.0"
 
@@ -196,6 +196,6 @@ class OracleBackend:
 
     @_cpu_accounted
     def guest_many(self, xmls: Sequence[str]) -> list[GuestResult]:
-        """The guest layout (virtfuzz.guest_layout) the profile's libvirt would give QEMU."""
+        """The guest layout (contract.guest_layout) the profile's libvirt would give QEMU."""
         with self._oracle.session():
             return [self.guest(x) for x in xmls]

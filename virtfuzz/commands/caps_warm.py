@@ -44,9 +44,9 @@ def _probe(variants: list[tuple[str, str | None, tuple[str, ...]]], libvirt_vers
 
 
 def run(args: argparse.Namespace) -> int:
+    from contract.backend import BackendUnavailable
     from fuzz.generate import all_capability_variants
     from virtfuzz import buildroots
-    from virtfuzz.backend import BackendUnavailable
     from virtfuzz.backends.builds import resolve_build
 
     if args.backend != "libvirt":

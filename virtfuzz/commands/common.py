@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from virtfuzz.backend import Backend
+from contract.backend import Backend
 from virtfuzz.backends import open_backend
 from virtfuzz.backends.caps_context import CapsContext
 from virtfuzz.inputs import read_domain_file

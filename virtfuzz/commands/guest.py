@@ -3,7 +3,7 @@
 The domain XML is defined as a new definition (``defineXML``), and the stored definition's QEMU
 command line (``domainXMLToNative("qemu-argv")``: no QEMU is started) is reduced to
 ``{"machine": TYPE, "devices": [{"driver", "id", "bus", "addr", "port", "masterbus", "firstport",
-"multifunction", "chassis", "chassis_nr"}, ...]}`` (see ``virtfuzz.guest_layout``); ``-usb`` appears
+"multifunction", "chassis", "chassis_nr"}, ...]}`` (see ``contract.guest_layout``); ``-usb`` appears
 as ``{"driver": "-usb"}``. Exit 0 with the JSON on stdout; 1 when libvirt rejects the definition or
 cannot build a command line for it (its message on stderr); 2 bad input. ``--backend oracle``
 computes the same layout from the oracle's profile (``oracle.layout``); an input outside its

@@ -8,7 +8,7 @@ check of that definition against the source's migratable XML (libvirt's
 ``virDomainDefCheckABIStability`` through a save image), and compare the guest layouts of both
 sides as QEMU would get them (``virtfuzz guest``). ``ok`` means: the destination accepts, its
 ABI check passes and the guest layout is the same (``-usb`` compared as the device QEMU
-creates for it: ``virtfuzz.guest_layout.qemu_view``).
+creates for it: ``contract.guest_layout.qemu_view``).
 
 Output (``--format json``, default): ``{"ok", "reason", "source": {"target", "xml", "migratable"},
 "destination": {"target", "xml" | "error"}, "abi": {"ok", "error"}, "guest": {"same", "source",
@@ -37,9 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from virtfuzz.backend import BackendUnavailable
+from contract.backend import BackendUnavailable
+from contract.guest_layout import first_difference, qemu_view
 from virtfuzz.commands.common import read_domain_inputs
-from virtfuzz.guest_layout import first_difference, qemu_view
 from virtfuzz.inputs import InputError
 from virtfuzz.targets import Target, open_target, parse_target
 
@@ -103,7 +103,7 @@ class _ImageAbi:
 
     def abi_many(self, pairs: list[tuple[str, str]]) -> list[Any]:
         import oracle
-        from virtfuzz.results import AbiResult
+        from contract.results import AbiResult
 
         out = []
         for src, dst in pairs:
@@ -122,10 +122,10 @@ class _ImageAbi:
         QEMU picks it as on the source. ``guest_many`` defines the XML anew (what ``virtfuzz guest``
         shows of a definition)."""
         import oracle
+        from contract.results import GuestResult
         from oracle.errors import LibvirtError
         from oracle.layout import guest_layout
         from oracle.pipeline import reparsed
-        from virtfuzz.results import GuestResult
 
         prof = oracle.get_profile(self.inner.profile)
 
