@@ -164,13 +164,17 @@ def main(argv: list[str] | None = None) -> int:
         opts.add_argument("--shipped-only", action="store_true")
         opts.add_argument("--no-start-args", action="store_true")
         o = opts.parse_args(export_args)
-        if layout == "libvirt-11":
-            from virtfuzz.commands import export11
+        try:
+            if layout == "libvirt-11":  # its command lines come from the 11.3.0 build's root
+                from virtfuzz.commands import export11
 
-            export11.export(export, shipped_only=o.shipped_only, arches=o.arch, limit=o.limit)
-        else:
-            do_export(export, shipped_only=o.shipped_only, arches=o.arch, limit=o.limit,
-                      args_from_libvirt=not o.no_start_args)
+                export11.export(export, shipped_only=o.shipped_only, arches=o.arch, limit=o.limit)
+            else:
+                do_export(export, shipped_only=o.shipped_only, arches=o.arch, limit=o.limit,
+                          args_from_libvirt=not o.no_start_args)
+        except Exception as e:  # e.g. the build whose command lines the export records is not installed
+            print(f"upstream: the export failed: {type(e).__name__}: {e}", file=sys.stderr)
+            return 2
     elif export_args:
         p.error(f"unexpected arguments with --export: {' '.join(export_args)}")
     manifest = json.loads((export / "manifest.json").read_text())
