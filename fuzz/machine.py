@@ -94,6 +94,11 @@ def make_machine(backends: dict[str, Backend], is_interesting: Callable[[Failure
             self._run(Step("reload"))
 
         @precondition(lambda self: self.runner.alive)
+        @rule(seed=st.integers(0, 2**16))
+        def permute(self, seed: int) -> None:
+            self._run(Step("permute", str(seed)))
+
+        @precondition(lambda self: self.runner.alive)
         @rule()
         def migrate(self) -> None:
             self._run(Step("migrate"))

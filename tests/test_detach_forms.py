@@ -34,3 +34,28 @@ def test_every_usb_device_in_each_form_and_nothing_else():
 def test_nothing_to_detach_from_a_broken_or_empty_definition():
     assert forms("<domain") == []
     assert forms("<domain type='qemu'><name>d</name></domain>") == []
+
+
+def test_a_permute_step_continues_the_life_on_the_permuted_order():
+    """fuzz.sequence's ``permute`` step (invariant 8 inside a sequence): the life goes on with the
+    permuted definition as stored (libvirt formats devices by category, so only the order within
+    one, here the two USB inputs, survives), with the same devices (oracle only: no libvirt)."""
+    from fuzz.hotplug_effect import _devices
+    from fuzz.sequence import SequenceRunner, Step
+    from virtfuzz.backends import open_backend
+
+    dom = ("<domain type='qemu'><name>p</name><uuid>8279095b-d386-5930-872a-065b726c5bb7</uuid>"
+           "<memory>65536</memory><os><type arch='aarch64' machine='virt'>hvm</type></os><devices>"
+           "<controller type='usb' model='qemu-xhci'/><input type='tablet' bus='usb'/>"
+           "<input type='mouse' bus='usb'/></devices></domain>")
+    r = SequenceRunner({"oracle": open_backend("oracle")})
+    assert r.run(Step("define", dom)) == []
+    before = r.state["oracle"]
+    fails = r.run(Step("permute", "3"))
+    # the ABI check compares device lists by position (the known libvirt behaviour
+    # 8-order-does-not-matter-libvirt-0382260e86, which the oracle reproduces): its one finding here
+    assert [(f.invariant, f.xpath) for f in fails] == [("8-order-does-not-matter", "order/abi")]
+    after = r.state["oracle"]
+    assert before.index("type='tablet'") < before.index("type='mouse'")
+    assert after.index("type='mouse'") < after.index("type='tablet'")  # the life goes on permuted
+    assert _devices(after) == _devices(before)
