@@ -32,20 +32,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from virtfuzz import buildroots  # noqa: E402
-from virtfuzz.lifeline import descendants  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
+from virtfuzz.lifeline import cpu_seconds, descendants  # noqa: E402
 
 
 def _cpu(pid: int) -> tuple[float, str] | None:
+    """The process's CPU seconds and the root filesystem it runs in (which build it belongs to)."""
+    cpu = cpu_seconds(pid)
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
         root = os.readlink(f"/proc/{pid}/root")
     except OSError:
         return None
-    # utime, stime, cutime, cstime: the loader's forked children are waited for, so they count
-    return sum(int(x) for x in fields[11:15]) / TICK, root
+    return (cpu, root) if cpu is not None else None
 
 
 def _label(root: str, roots: dict[str, str]) -> str:

@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from virtfuzz.lifeline import descendants  # noqa: E402
+from virtfuzz.lifeline import cpu_seconds, descendants  # noqa: E402
 
 ROOTS = Path("/dev/shm/virtfuzz-roots")
 
@@ -62,18 +62,6 @@ def _fds(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return 0
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int) -> float:
-    """utime + stime + cutime + cstime of PID, in seconds (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(f) for f in fields[11:15]) / _TICK
 
 
 def _kind(pid: int) -> str:
@@ -124,7 +112,7 @@ def sample(parent: int, out: Path, started: float, last: dict | None) -> dict:
     tree = {parent, *descendants(parent)}
     cases = _cases(out)
     now = time.monotonic()
-    cpu = sum(_cpu_s(p) for p in tree)
+    cpu = sum(cpu_seconds(p) or 0.0 for p in tree)
     rate = cpu_ms = 0.0
     if last is not None and now > last["t"]:
         rate = (cases - last["cases"]) / (now - last["t"])

@@ -63,6 +63,17 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime + cutime + cstime of ``pid`` in seconds (children it waited for included), or
+    None when it is gone: what the benchmarks add up over a campaign tree."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def kill_tree(pids: list[int]) -> None:
     """SIGKILL ``pids`` and everything below them (read before any is killed)."""
     victims = list(pids)
