@@ -197,6 +197,17 @@ class Job:
 
             close_all()
 
+    def start_live_destinations(self) -> dict[str, str]:
+        """Start the live tier's destination libvirtd of every other build now, in this thread
+        (the one that runs the live round and keeps their parent-death signal), rather than at
+        each build's first draw: a job's processes and descriptors are then flat from its first
+        batch (issue 14's soak). ``{version: error}`` of those that cannot start."""
+        if not self.others:
+            return {}
+        from virtfuzz.backends.live_migration import start_all
+
+        return start_all(sorted(self.others))
+
     def abort(self) -> None:
         """Stop at once (interrupted): workers are killed, not asked to finish."""
         if self.cross_pool is not None:
@@ -551,6 +562,7 @@ def _job_main(cfg: CampaignConfig, index: int, deadline: float, queue, parent: i
     try:
         job = Job(cfg, index)
         job.deadline = deadline
+        job.start_live_destinations()
         # at least one batch, however slow the start-up (unless --max-batches is already reached)
         while not _batches_done(cfg, n) and (n == first_batch or time.time() < min(deadline, recycle_at)):
             try:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -74,6 +75,32 @@ def test_live_migration_9_to_12_keeps_the_guest(tmp_path: Path) -> None:
     # no destination libvirtd (its config lives under a directory named by the CLI's pid) and no
     # QEMU of the guest (named on its command line) on either side is left
     assert _processes_mentioning(f"/{proc.pid}-live-", f"guest={name}") == []
+
+
+def test_start_all_starts_every_destination_at_once() -> None:
+    """A campaign job starts its destination daemons together (issue 14: one started lazily an
+    hour in showed up as descriptor growth): each startable build is listening, the host's build
+    is an error, not an exception, and ``close_all`` leaves none of their processes."""
+    require_build("7.0.0")
+    require_build("12.9.0")
+    from virtfuzz.backends import live_migration as lm
+
+    try:
+        errors = lm.start_all(["7.0.0", "12.9.0", "9.0.0"])
+        assert set(errors) == {"9.0.0"} and "host's build" in errors["9.0.0"], errors
+        daemons = {v: lm._DAEMONS[v] for v in ("7.0.0", "12.9.0")}
+        assert all(d.alive and d.port for d in daemons.values())
+        pids = [p for d in daemons.values() for p in d.processes()]
+        assert len(pids) >= 4  # unshare and the namespace's init under it, per daemon
+        again = lm.start_all(["12.9.0"])  # already running: the same daemon, not a second one
+        assert again == {} and lm._DAEMONS["12.9.0"] is daemons["12.9.0"] and daemons["12.9.0"].processes()
+    finally:
+        lm.close_all()
+    end = time.monotonic() + 5  # the namespace's processes are reaped by their reparented parent
+    while [p for p in pids if Path(f"/proc/{p}").exists()] and time.monotonic() < end:
+        time.sleep(0.1)
+    assert [p for p in pids if Path(f"/proc/{p}").exists()] == []
+    assert _processes_mentioning(f"/{os.getpid()}-live-") == []
 
 
 def test_check_live_migration_verdicts() -> None:

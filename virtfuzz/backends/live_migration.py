@@ -22,9 +22,12 @@ The namespace's ``unshare`` is killed by the kernel when the process that starte
 capability cache is seeded from, and saved back to, a machine-wide cache per build
 (``capscache/<version>-daemon``): the first start probes QEMU (seconds), later ones do not.
 
-One daemon per build and process (``destination(version)``), started on first use and stopped
-with its QEMU processes by ``close_all`` (at exit too). Start it from the thread that keeps it:
-the kernel's parent-death signal follows the starting thread.
+One daemon per build and process (``destination(version)``), started on first use, or all at once
+by ``start_all`` (a campaign job does, so that its processes and descriptors are the same from
+its first minute to its last: started lazily, a build first drawn after an hour showed up in the
+soak as descriptor growth), and stopped with its QEMU processes by ``close_all`` (at exit too).
+Start it from the thread that keeps it: the kernel's parent-death signal follows the starting
+thread.
 
 ``logged_argv`` also runs in the source worker (it may run inside a root): stdlib only, 3.9.
 """
@@ -284,6 +287,20 @@ def destination(version: str) -> DestinationDaemon:
     if not d.alive:
         d.start()
     return d
+
+
+def start_all(versions: list[str]) -> dict[str, str]:
+    """Start this process's destination daemon of each of ``versions`` now: ``{version: error}``
+    for those that cannot start (their first use raises the same error and reports it)."""
+    from contract.backend import BackendUnavailable
+
+    errors = {}
+    for v in versions:
+        try:
+            destination(v)
+        except (DaemonError, BackendUnavailable, OSError) as e:
+            errors[v] = str(e)
+    return errors
 
 
 def close_all() -> None:
