@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from fuzz.checks import check_case
+from fuzz.checks import check_targets
 from fuzz.generate import draw_batch
 from fuzz.lifecycle import next_case
 from fuzz.observe import counted_cases, observe
@@ -72,7 +72,8 @@ def main() -> None:
             l_obs, t = timed(lambda c=cases: observe(libvirt, c))
             t_lp += t
             t_lw += sum(process_cpu(p) for p in pids) - before
-            _, t = timed(lambda o=o_obs, r=l_obs: [check_case(x, y) for x, y in zip(o, r, strict=True)])
+            _, t = timed(lambda o=o_obs, r=l_obs: [check_targets({"oracle": x, "libvirt": y})
+                                                   for x, y in zip(o, r, strict=True)])
             t_c += t
             steps += counted_cases(cases, l_obs)
             pending += [n for c, lo, oo in zip(cases, l_obs, o_obs, strict=True)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mutants import MUTANTS  # noqa: E402
 
-from fuzz.checks import check_case  # noqa: E402
+from fuzz.checks import check_targets  # noqa: E402
 from fuzz.generate import draw_batch  # noqa: E402
 from fuzz.observe import Case, observe  # noqa: E402
 from fuzz.reduce import reduce_xml  # noqa: E402
@@ -39,7 +39,7 @@ from virtfuzz.backends import open_backend  # noqa: E402
 
 def oracle_failures(oracle, libvirt_obs, cases):
     o_obs = observe(oracle, cases)
-    return [{signature(f) for f in check_case(o, r) if f.party != "libvirt"} for o, r in
+    return [{signature(f) for f in check_targets({"oracle": o, "libvirt": r}) if f.party != "libvirt"} for o, r in
             zip(o_obs, libvirt_obs, strict=True)]
 
 

@@ -22,7 +22,12 @@ from contract.results import AbiResult, DefineResult, XmlResult
 
 
 class Backend(Protocol):
-    name: str
+    name: str  # the kind of target: "libvirt" (a real build) or "oracle" (a profile)
+
+    @property
+    def version(self) -> str | None:
+        """The build's libvirt version, or the oracle profile's (the target's second half)."""
+        ...
 
     def define(self, xml: str) -> DefineResult: ...
 
@@ -48,6 +53,12 @@ class Backend(Protocol):
     def detach_many(self, items: Sequence[tuple[str, str]]) -> list[XmlResult]: ...
 
     def close(self) -> None: ...
+
+
+def target_name(backend: Backend) -> str:
+    """The target a backend answers as, ``KIND:VERSION`` (``libvirt:9.0.0``, ``oracle:7.0.0``):
+    what checks key observations by and findings record."""
+    return f"{backend.name}:{backend.version}" if backend.version else backend.name
 
 
 class BackendUnavailable(RuntimeError):

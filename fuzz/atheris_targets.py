@@ -41,7 +41,7 @@ def parser_target() -> None:
 def differential_target() -> None:
     from hypothesis import HealthCheck, given, settings
 
-    from fuzz.checks import check_case
+    from fuzz.checks import by_target, check_targets, primary_version
     from fuzz.generate import cases
     from fuzz.observe import observe
     from fuzz.signature import signature
@@ -54,7 +54,8 @@ def differential_target() -> None:
     @given(cases())
     def prop(case) -> None:
         obs = {n: observe(b, [case])[0] for n, b in backends.items()}
-        new = [f for f in check_case(obs["oracle"], obs["libvirt"]) if signature(f) not in known]
+        new = [f for f in check_targets(by_target(obs, backends), primary_version(backends))
+               if signature(f) not in known]
         assert not new, f"{signature(new[0])}: {new[0].message}"
 
     def one(data: bytes) -> None:

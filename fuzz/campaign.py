@@ -18,10 +18,10 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fuzz.checks import Failure, check_case
+from fuzz.checks import Failure, by_target, check_targets, primary_version, targets_of
 from fuzz.era_pairs import OraclePairs
 from fuzz.findings import KnownFindings, write_finding
 from fuzz.generate import draw_batch
@@ -224,10 +224,9 @@ class Job:
         """Observe ``cases`` on the backends (all, or only ``parties``) and run every check."""
         names = parties or tuple(self.backends)
         obs = {name: observe(self.backends[name], cases, steps) for name in names}
-        out = []
-        for i in range(len(cases)):
-            out.append(check_case(obs["oracle"][i] if "oracle" in obs else None,
-                                  obs["libvirt"][i] if "libvirt" in obs else None))
+        primary = primary_version(self.backends)
+        out = [check_targets(by_target({n: obs[n][i] for n in names}, self.backends), primary)
+               for i in range(len(cases))]
         self._last_obs = obs
         return out
 
@@ -346,10 +345,9 @@ class Job:
         real = observe(other, stock, CROSS_BUILD_STEPS)
         model = observe(self.other_oracles[version], stock, CROSS_BUILD_STEPS) \
             if version in self.other_oracles else [None] * len(stock)
-        parties = {"libvirt": party, "oracle": f"oracle:{version}",
-                   "oracle-vs-libvirt": f"oracle-vs-libvirt:{version}"}
         for case, o, r in zip(stock, model, real, strict=True):
-            found += [(case, replace(f, party=parties.get(f.party, f.party))) for f in check_case(o, r)]
+            # keyed by full target: none is the primary version, so parties are "libvirt:V" etc.
+            found += [(case, f) for f in check_targets({f"oracle:{version}": o, party: r}, primary.version)]
         pinned = [(c, x) for c in stock if (x := pin_machine(c.xml)) is not None]
         here = f"libvirt:{primary.version}"
         # the pair's direction turns with the batches: to the other build, back from it, and a
@@ -474,7 +472,9 @@ class Job:
                     **extra: object) -> dict:
         """The summary/report entry of a finding just written to ``path``."""
         match = self.known.match(sig, f)
-        return {"signature": sig, "invariant": f.invariant, "party": f.party, "message": f.message,
+        return {"signature": sig, "invariant": f.invariant, "party": f.party,
+                "targets": targets_of(f, primary_version(self.backends)),
+                "message": f.message,
                 "xpath": f.xpath, "left": f.left, "right": f.right, "path": str(path), "input": xml,
                 "device": device, "reproduce": f"virtfuzz replay {path}", "known": match is not None,
                 "known_as": match[0]["signature"] if match else None, "known_how": match[1] if match else None,

@@ -10,13 +10,16 @@ A case is observed once on each backend (``Observation``); checks compare observ
    hold for it (``fuzz.lifecycle`` feeds it back as a case of the next batch),
 6. migration between builds keeps the guest (``fuzz.migration``, run on pairs of builds),
 7. an accepted attach/detach changes exactly the device it names (``fuzz.hotplug_effect``).
-Invariants 2-4 are checked on the real libvirt (libvirt bugs) and on the oracle (oracle bugs),
-so a report says which party broke which rule.
+Observations are keyed by target (``libvirt:9.0.0``, ``oracle:9.0.0``, ``libvirt:12.9.0``) and
+``check_targets`` runs the invariants as relations over them: 1 between an oracle profile and the
+real build of its version, 2-4 and 7 on each target alone (libvirt bugs on a real build, oracle
+bugs on a profile), so a report says which target broke which rule. Migration between targets
+(6) is ``fuzz.migration``'s relation over pairs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from contract.results import AbiResult, DefineResult, XmlResult
@@ -47,12 +50,13 @@ class Observation:
 @dataclass
 class Failure:
     invariant: str
-    party: str            # "libvirt", "oracle" or "oracle-vs-libvirt"
+    party: str            # "libvirt", "oracle", "oracle-vs-libvirt", or with ":VERSION" for other builds
     message: str
     xpath: str | None = None
     left: str | None = None
     right: str | None = None
     extra: dict = field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # the targets it holds for (``libvirt:9.0.0``; two for invariant 1)
 
 
 def _compare_xml(invariant: str, party: str, what: str, a: str | None, b: str | None,
@@ -93,7 +97,15 @@ def _compare_outcome(invariant: str, what: str, o, r) -> list[Failure]:
     return out
 
 
-def oracle_agrees_with_libvirt(o: Observation, r: Observation) -> list[Failure]:
+def agree(o: Observation, r: Observation, party: str = "oracle-vs-libvirt") -> list[Failure]:
+    """Invariant 1 between an oracle profile's observation ``o`` and the real build's ``r`` of the
+    same version; failures are attributed to ``party`` (messages name the sides "oracle" and
+    "libvirt", as the signatures of xpath-less failures always have)."""
+    fails = _agree(o, r)
+    return fails if party == "oracle-vs-libvirt" else [replace(f, party=party) for f in fails]
+
+
+def _agree(o: Observation, r: Observation) -> list[Failure]:
     inv = "1-oracle-equals-libvirt"
     fails = _compare_outcome(inv, "stored XML", o.define, r.define)
     if fails or o.define.kind != "ok":
@@ -158,7 +170,7 @@ def migration_roundtrip_stable(obs: Observation, party: str) -> list[Failure]:
 
 def step_result_redefinable(obs: Observation, party: str) -> list[Failure]:
     """Invariant 4, first half: the definition stored after an accepted attach/detach defines again
-    to itself (the second half, "and 2-3 still hold", is ``check_case`` running 2-3 on it)."""
+    to itself (the second half, "and 2-3 still hold", is ``check_targets`` running 2-3 on it)."""
     if obs.after is None:
         return []
     inv = "4-hotplug-redefinable"
@@ -197,26 +209,91 @@ def _results(obs: Observation) -> list:
                         obs.hotplug, obs.undo) if r is not None]
 
 
-def check_case(oracle: Observation | None, libvirt: Observation | None) -> list[Failure]:
+# What counts as a crash of each kind of target (invariant 0): the oracle has no time limit.
+CRASH_KINDS: dict[str, tuple[str, ...]] = {"oracle": ("crash",), "libvirt": ("crash", "timeout")}
+
+
+def check_targets(observations: Mapping[str, Observation | None], primary: str | None = None) -> list[Failure]:
+    """Every invariant over one case's observations, keyed by target (``libvirt:9.0.0``,
+    ``oracle:9.0.0``; a target that did not observe the case may map to None).
+
+    The checks are relations over targets, not over fixed parties: invariant 1 (``agree``) holds
+    between each oracle profile and the real build of the same version, invariants 2-4 and 7 on
+    each target alone, 0 (crash) on each target. A failure names its party as signatures always
+    have (the campaign's ``primary`` version is the bare kind, ``libvirt``; any other version is
+    the full target, ``libvirt:12.9.0``: known findings keep their signatures) and carries the
+    full targets it holds for in ``targets``. An oracle failure of 2-4 is dropped when the real
+    build of its version fails the same way on the same case: that is fidelity, not an oracle bug.
+    """
+    obs = {t: o for t, o in observations.items() if o is not None}
+    kinds = {t: _split(t) for t in obs}
+
+    def party(t: str) -> str:
+        kind, version = kinds[t]
+        return kind if version is None or version == primary else t
+
     fails: list[Failure] = []
-    if oracle is not None and libvirt is not None:
-        fails += oracle_agrees_with_libvirt(oracle, libvirt)
-    own: dict[str, list[Failure]] = {}
-    for party, obs in (("libvirt", libvirt), ("oracle", oracle)):
-        if obs is not None:
-            own[party] = _own_checks(obs, party)
-    fails += own.get("libvirt", [])
-    # The oracle reproducing a libvirt misbehaviour is fidelity, not an oracle bug: an oracle
-    # invariant failure is reported only when libvirt does not fail the same way on the same case.
-    libvirt_same = {(f.invariant, f.xpath or f.message) for f in own.get("libvirt", [])}
-    fails += [f for f in own.get("oracle", []) if (f.invariant, f.xpath or f.message) not in libvirt_same]
-    if oracle is not None:
-        for res in _results(oracle):
-            if res.kind == "crash":
-                fails.append(Failure("0-oracle-crash", "oracle", res.error or "crash",
-                                     None, None, None))
-    if libvirt is not None:
-        for res in _results(libvirt):
-            if res.kind in ("crash", "timeout"):
-                fails.append(Failure(f"0-libvirt-{res.kind}", "libvirt", res.error or res.kind))
+    for t, (kind, version) in kinds.items():
+        real = _real_of(t, version, obs) if kind == "oracle" else None
+        if real is not None:
+            p = "oracle-vs-libvirt" if party(t) == "oracle" else f"oracle-vs-libvirt:{version}"
+            fails += [replace(f, targets=(t, real)) for f in agree(obs[t], obs[real], p)]
+    own = {t: [replace(f, targets=(t,)) for f in _own_checks(obs[t], party(t))] for t in obs}
+    for t in _by_kind(kinds, "libvirt"):
+        fails += own[t]
+    for t in _by_kind(kinds, "oracle"):
+        real = _real_of(t, kinds[t][1], obs)
+        same = {(f.invariant, f.xpath or f.message) for f in own.get(real, [])} if real else set()
+        fails += [f for f in own[t] if (f.invariant, f.xpath or f.message) not in same]
+    for kind in ("oracle", "libvirt"):
+        for t in _by_kind(kinds, kind):
+            for res in _results(obs[t]):
+                if res.kind in CRASH_KINDS[kind]:
+                    fails.append(Failure(f"0-{kind}-{res.kind}", party(t), res.error or res.kind,
+                                         targets=(t,)))
     return fails
+
+
+def by_target(per_backend: Mapping[str, Observation | None], backends: Mapping) -> dict[str, Observation | None]:
+    """Observations keyed by backend name (``oracle``, ``libvirt``) re-keyed by the target each
+    backend answers as (``contract.backend.target_name``), for ``check_targets``."""
+    from contract.backend import target_name
+
+    return {target_name(backends[n]): o for n, o in per_backend.items()}
+
+
+def targets_of(f: Failure, primary: str | None) -> list[str]:
+    """The full targets a failure holds for: its own ``targets``, else read from its party (a bare
+    kind is the ``primary`` version; ``oracle-vs-libvirt`` is both sides; ``A->B`` both ends), so
+    failures of the migration, live and order tiers, which name a party only, say it too."""
+    if f.targets:
+        return list(f.targets)
+    out: list[str] = []
+    for side in f.party.split("->"):
+        kind, _, version = side.partition(":")
+        version = version or primary or ""
+        kinds = ("oracle", "libvirt") if kind == "oracle-vs-libvirt" else (kind,)
+        out += [f"{k}:{version}" if version else k for k in kinds]
+    return out
+
+
+def primary_version(backends: Mapping) -> str | None:
+    """The version a run's failures are reported under bare parties: the real build's when there
+    is one, else the first backend's (an oracle-only run)."""
+    b = backends.get("libvirt") or next(iter(backends.values()))
+    return b.version
+
+
+def _split(target: str) -> tuple[str, str | None]:
+    kind, _, version = target.partition(":")
+    return kind, version or None
+
+
+def _real_of(target: str, version: str | None, obs: Mapping[str, Observation]) -> str | None:
+    """The real build an oracle target is compared with: the libvirt target of its version."""
+    real = f"libvirt:{version}" if version else "libvirt"
+    return real if real in obs else None
+
+
+def _by_kind(kinds: Mapping[str, tuple[str, str | None]], kind: str) -> list[str]:
+    return sorted(t for t, (k, _) in kinds.items() if k == kind)

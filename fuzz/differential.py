@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fuzz.checks import Observation, oracle_agrees_with_libvirt
+from fuzz.checks import Observation, agree
 from fuzz.signature import signature
 from virtfuzz import datadir
 from virtfuzz.inputs import domain_arch
@@ -76,7 +76,7 @@ def compare(names: Sequence[str], xmls: Sequence[str], oracle_backend, libvirt_b
         if o.kind == "unsupported":
             t.unsupported += 1
             continue
-        fails = oracle_agrees_with_libvirt(Observation(define=o), Observation(define=r))
+        fails = agree(Observation(define=o), Observation(define=r))
         if o.kind == r.kind == "ok":
             t.stored_equal += o.xml == r.xml
             t.migratable_equal += o.migratable == r.migratable

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from contract.backend import Backend
 from contract.results import DefineResult
-from fuzz.checks import Failure, Observation, check_case
+from fuzz.checks import Failure, Observation, by_target, check_targets, primary_version
 from fuzz.order_invariance import check_permutations, permuted
 
 
@@ -41,6 +41,12 @@ class SequenceRunner:
         ref = "libvirt" if "libvirt" in self.backends else next(iter(self.backends))
         return self.state.get(ref) is not None
 
+    @property
+    def _primary(self) -> str | None:
+        """The version whose failures carry bare parties (``libvirt``): the real build's, else the
+        only backend's (see ``fuzz.checks.check_targets``)."""
+        return primary_version(self.backends)
+
     def _observe(self, name: str, xml: str, after: str | None = None) -> Observation:
         """The checks' view of one backend's current definition (define, restart, migration);
         ``after`` names the hotplug step whose stored result ``xml`` is (invariant 4)."""
@@ -58,7 +64,7 @@ class SequenceRunner:
         return obs
 
     def _check(self, obs: dict[str, Observation]) -> list[Failure]:
-        return check_case(obs.get("oracle"), obs.get("libvirt"))
+        return check_targets(by_target(obs, self.backends), self._primary)
 
     def run(self, step: Step) -> list[Failure]:
         self.steps.append(step)

@@ -35,13 +35,13 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from contract.guest_layout import first_difference, legacy_usb_device, parse_argv, qemu_view  # noqa: E402
 from oracle.capsets import capset_for  # noqa: E402
 from oracle.errors import LibvirtError, OracleInputError, OracleUnsupported  # noqa: E402
 from oracle.layout import guest_layout  # noqa: E402
 from oracle.model import domain_arch  # noqa: E402
 from oracle.pipeline import defined  # noqa: E402
 from oracle.profile import get_profile  # noqa: E402
-from contract.guest_layout import first_difference, legacy_usb_device, parse_argv, qemu_view  # noqa: E402
 
 
 def _history() -> Path:

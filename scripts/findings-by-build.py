@@ -23,9 +23,12 @@ def main(path: str) -> int:
     new: set[str] = set()
     for f in summary["findings"]:
         key = f.get("known_as") or f["signature"]
-        party = f["party"]
-        by[key].add({"libvirt": "libvirt:primary", "oracle": "oracle:primary",
-                     "oracle-vs-libvirt": "oracle-vs-libvirt:primary"}.get(party, party))
+        if f.get("targets"):  # recorded since targets became the unit of checks
+            by[key].add(" & ".join(f["targets"]) if "->" not in f["party"] else " -> ".join(f["targets"]))
+        else:
+            party = f["party"]
+            by[key].add({"libvirt": "libvirt:primary", "oracle": "oracle:primary",
+                         "oracle-vs-libvirt": "oracle-vs-libvirt:primary"}.get(party, party))
         counts[key] += f.get("count", 1)
         if not f.get("known"):
             new.add(key)

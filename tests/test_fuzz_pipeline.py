@@ -8,7 +8,7 @@ import os
 import pytest
 
 from contract.results import AbiResult, DefineResult, XmlResult
-from fuzz.checks import Failure, Observation, check_case
+from fuzz.checks import Failure, Observation, check_targets
 from fuzz.findings import write_finding
 from fuzz.reduce import reduce_xml
 from fuzz.signature import error_class, signature
@@ -46,16 +46,54 @@ def test_signature_separates_parties_and_invariants():
 def test_oracle_vs_libvirt_disagreement_is_attributed():
     ok = DefineResult(kind="ok", xml=A, migratable=A)
     other = DefineResult(kind="ok", xml=A.replace("piix3-uhci", "qemu-xhci"), migratable=A)
-    fails = check_case(Observation(define=ok), Observation(define=other))
+    fails = check_targets({"oracle:9.0.0": Observation(define=ok), "libvirt:9.0.0": Observation(define=other)},
+                          primary="9.0.0")
     assert [f.invariant for f in fails] == ["1-oracle-equals-libvirt"]
     assert fails[0].party == "oracle-vs-libvirt" and fails[0].xpath.endswith("@model")
+    assert fails[0].targets == ("oracle:9.0.0", "libvirt:9.0.0")
+
+
+def test_checks_are_relations_over_targets():
+    """Invariant 1 holds between a profile and the build of its version only; a failure of another
+    version than the primary carries its target as party (the signatures of the primary's stay
+    those of the known findings); an oracle failure is fidelity only when the build of its own
+    version fails the same way."""
+    ok = DefineResult(kind="ok", xml=A, migratable=A)
+    other = DefineResult(kind="ok", xml=A.replace("piix3-uhci", "qemu-xhci"), migratable=A)
+    fails = check_targets({"oracle:9.0.0": Observation(define=ok), "libvirt:7.0.0": Observation(define=other),
+                           "oracle:7.0.0": Observation(define=ok)}, primary="9.0.0")
+    assert [(f.invariant, f.party, f.targets) for f in fails] == [
+        ("1-oracle-equals-libvirt", "oracle-vs-libvirt:7.0.0", ("oracle:7.0.0", "libvirt:7.0.0"))]
+    unstable = DefineResult(kind="ok", xml=A, migratable=A)
+    bad = Observation(define=unstable, redefine=DefineResult(kind="ok", xml=A.replace("tablet", "mouse")))
+    same = Observation(define=unstable, redefine=DefineResult(kind="ok", xml=A.replace("tablet", "mouse")))
+    both = check_targets({"oracle:9.0.0": bad, "libvirt:9.0.0": same}, primary="9.0.0")
+    assert [(f.invariant, f.party) for f in both] == [("2-idempotent-redefine", "libvirt")]
+    # the same libvirt failure on 7.0.0 does not excuse the 9.0.0 profile
+    cross = check_targets({"oracle:9.0.0": bad, "libvirt:7.0.0": same}, primary="9.0.0")
+    assert sorted((f.invariant, f.party, f.targets) for f in cross) == [
+        ("2-idempotent-redefine", "libvirt:7.0.0", ("libvirt:7.0.0",)),
+        ("2-idempotent-redefine", "oracle", ("oracle:9.0.0",))]
+    assert signature(both[0]) == signature(Failure("2-idempotent-redefine", "libvirt", "", both[0].xpath))
+
+
+def test_targets_of_reads_parties_of_every_tier():
+    from fuzz.checks import targets_of
+
+    assert targets_of(Failure("2-idempotent-redefine", "libvirt", "x"), "9.0.0") == ["libvirt:9.0.0"]
+    assert targets_of(Failure("1-oracle-equals-libvirt", "oracle-vs-libvirt:7.0.0", "x"), "9.0.0") == \
+        ["oracle:7.0.0", "libvirt:7.0.0"]
+    assert targets_of(Failure("6-migration-keeps-guest", "libvirt:9.0.0->libvirt:12.9.0", "x"), "9.0.0") == \
+        ["libvirt:9.0.0", "libvirt:12.9.0"]
+    assert targets_of(Failure("2-idempotent-redefine", "oracle", "x", targets=("oracle:1.3.1",)), "9.0.0") == \
+        ["oracle:1.3.1"]
 
 
 def test_roundtrip_invariant_flags_abi_failure_on_one_party():
     ok = DefineResult(kind="ok", xml=A, migratable=A)
     obs = Observation(define=ok, destination=XmlResult(kind="ok", xml=A),
                       abi=AbiResult(kind="error", error="Target controller model 12 does not match source 0"))
-    fails = check_case(None, obs)
+    fails = check_targets({"oracle:9.0.0": None, "libvirt:9.0.0": obs}, primary="9.0.0")
     assert [(f.invariant, f.party) for f in fails] == [("3-migratable-roundtrip", "libvirt")]
 
 
