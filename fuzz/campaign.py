@@ -669,8 +669,9 @@ def run_campaign(cfg: CampaignConfig, progress=None) -> tuple[dict, int]:
         secs = time.time() - start
         return {"cases": steps, "domains": cases, "seconds": round(secs, 2), "jobs": cfg.jobs,
                 "seed": cfg.seed, "backends": list(cfg.backends), "context": cfg.context(),
-                "findings": [{**{k: r.get(k) for k in ("signature", "invariant", "message", "path", "party", "known",
-                                                       "known_as")}, **seen_counts.get(r["signature"], {})}
+                "findings": [{**{k: r.get(k) for k in ("signature", "invariant", "message", "path", "party",
+                                                       "targets", "known", "known_as")},
+                              **seen_counts.get(r["signature"], {})}
                              for r in records],
                 "new_findings": sum(1 for r in records if not r["known"]),
                 "rules_covered": sorted(features), "batch_errors": errors[:20],

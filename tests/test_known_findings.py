@@ -57,3 +57,30 @@ def test_known_findings_and_corpus_cases_name_no_machine_paths():
             if not re.fullmatch(r"/usr/bin/qemu-system-[a-z0-9_]+", emulator):
                 bad.append(f"{f.relative_to(repo)}: {emulator}")
     assert not bad, "\n".join(bad[:20])
+
+
+def test_holds_for_is_recorded_from_campaign_summaries(tmp_path: Path):
+    """``scripts/findings-by-build.py --record``: a known finding gains the targets a campaign saw
+    it on (party read with the campaign's own build as the bare kind), merged with what it had;
+    new findings and unknown directories are left alone."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fbb", KNOWN_DIR.parent.parent / "scripts" / "findings-by-build.py")
+    fbb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fbb)
+    (tmp_path / "2-x-libvirt-1").mkdir()
+    (tmp_path / "2-x-libvirt-1" / "finding.json").write_text(json.dumps({"signature": "2-x-libvirt-1",
+                                                                          "holds_for": ["libvirt:11.3.0"]}))
+    summary = {"cases": 10, "builds": ["7.0.0", "11.3.0"], "context": {"libvirt": None},
+               "cases_by_target": {"libvirt:9.0.0": 5, "libvirt:7.0.0": 3, "libvirt:11.3.0": 2},
+               "findings": [
+                   {"signature": "2-x-libvirt-1", "party": "libvirt", "known": True, "known_as": "2-x-libvirt-1"},
+                   {"signature": "2-x-libvirt:7.0.0-2", "party": "libvirt:7.0.0", "known": True,
+                    "known_as": "2-x-libvirt-1", "targets": ["libvirt:7.0.0"]},
+                   {"signature": "6-y", "party": "libvirt:9.0.0->libvirt:7.0.0", "known": False}]}
+    by, _, new = fbb.holds_for([summary])
+    assert fbb.record(by, new, known=tmp_path) == ["2-x-libvirt-1"]
+    rec = json.loads((tmp_path / "2-x-libvirt-1" / "finding.json").read_text())
+    assert rec["holds_for"] == ["libvirt:11.3.0", "libvirt:7.0.0", "libvirt:9.0.0"]
+    assert by["6-y"] == {"libvirt:9.0.0 -> libvirt:7.0.0"} and "6-y" in new
+    assert fbb.record(by, new, known=tmp_path) == []  # nothing more to add
