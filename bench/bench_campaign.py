@@ -27,6 +27,7 @@ from fuzz.generate import draw_batch
 from fuzz.lifecycle import next_case
 from fuzz.observe import counted_cases, observe
 from virtfuzz.backends import open_backend
+from virtfuzz.backends.caps_context import render_variants
 
 
 def timed(fn):
@@ -56,13 +57,13 @@ def main() -> None:
     t_gen = t_o = t_lp = t_lw = t_c = 0.0
     steps = 0
     try:
-        observe(libvirt, draw_batch(a.n, 1, a.variant_rate))  # warm the worker, loader and caps
+        observe(libvirt, render_variants(draw_batch(a.n, 1, a.variant_rate)))  # warm the worker, loader and caps
         pending: list = []  # sequences under way, as in a campaign job (fuzz.lifecycle)
         rng = random.Random(7)
         for seed in range(2, 2 + a.batches):
             carried, pending = pending[: a.n * 3 // 4], pending[a.n * 3 // 4:]
             k = a.n - len(carried)
-            fresh, t = timed(lambda s=seed, k=k: draw_batch(k, 4242 + s, a.variant_rate))
+            fresh, t = timed(lambda s=seed, k=k: render_variants(draw_batch(k, 4242 + s, a.variant_rate)))
             cases = carried + fresh
             t_gen += t
             o_obs, t = timed(lambda c=cases: observe(oracle, c))

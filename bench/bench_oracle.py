@@ -25,6 +25,7 @@ import time
 from fuzz.differential import upstream_cases
 from fuzz.generate import draw_batch
 from virtfuzz.backends import open_backend
+from virtfuzz.backends.caps_context import render_variants
 
 
 def _clear_oracle_memo() -> None:
@@ -74,13 +75,13 @@ def bench_campaign(a: argparse.Namespace) -> None:
     from fuzz.observe import observe
 
     backend = open_backend("oracle")
-    observe(backend, draw_batch(8, a.seed, 0.3))  # imports, first capability sets
+    observe(backend, render_variants(draw_batch(8, a.seed, 0.3)))  # imports, first capability sets
     spent: dict[str, float] = {}
     for name in ("define_many", "load_many", "abi_many", "attach_many", "detach_many"):
         if hasattr(backend, name):
             setattr(backend, name, _timed(getattr(backend, name), name, spent))
     for rep in range(a.repeat):
-        cases = draw_batch(a.campaign, a.seed + 1 + rep, 0.3)
+        cases = render_variants(draw_batch(a.campaign, a.seed + 1 + rep, 0.3))
         spent.clear()
         t = time.perf_counter()
         observe(backend, cases)

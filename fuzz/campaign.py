@@ -37,7 +37,7 @@ from fuzz.report_junit import write_junit
 from fuzz.signature import error_class, signature
 from oracle.profile import known_profiles
 from virtfuzz.backends import open_backend
-from virtfuzz.backends.caps_context import portable
+from virtfuzz.backends.caps_context import portable, render_variants
 from virtfuzz.backends.embed_root import reap_stale_roots
 from virtfuzz.lifeline import die_with_parent, kill_tree, wait_gone
 
@@ -274,7 +274,9 @@ class Job:
     def run_generated(self, seed: int) -> BatchReport:
         """One batch: the next steps of sequences under way, topped up with generated domains."""
         carried, self.pending = self.pending[: self.cfg.batch * 3 // 4], self.pending[self.cfg.batch * 3 // 4:]
-        fresh = draw_batch(self.cfg.batch - len(carried), seed, self.cfg.variant_rate)
+        # generation names each case's capability context; the job renders it (the variants
+        # drawn are the default build's recordings, rendered as that build's: see render_variants)
+        fresh = render_variants(draw_batch(self.cfg.batch - len(carried), seed, self.cfg.variant_rate))
         cases = carried + fresh
         cross = self.cross_pool.submit(self._cross_build, fresh, seed) if self.cross_pool is not None else None
         failures = self.check(cases)

@@ -30,6 +30,11 @@ class Case:
     op: str = "attach"          # attach | detach
     after: str | None = None    # None: a generated domain; else the step whose result ``xml`` is
     history: tuple[tuple[str, str], ...] = ()
+    # the capability context the case is drawn for: (recorded QEMU version, deleted flags), or None
+    # for the installed QEMU. Generation only names it; the side that runs the case renders it for
+    # its build (``virtfuzz.backends.caps_context.render_variants``: the variant's fake QEMU becomes
+    # the domain's <emulator>, a path of this machine's data directory).
+    variant: tuple[str, tuple[str, ...]] | None = None
 
     def steps_dicts(self) -> list[dict]:
         return [{"op": op, "xml": x} for op, x in self.history]

@@ -16,6 +16,7 @@ from collections import Counter
 from fuzz.differential import compare, render
 from fuzz.generate import draw_batch
 from virtfuzz.backends import open_backend
+from virtfuzz.backends.caps_context import render_variants
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--seed", type=int, default=21)
     a = ap.parse_args()
-    cases = [c for c in draw_batch(a.n, a.seed, variant_rate=1.0) if "/variants/" in c.xml]
+    cases = [c for c in render_variants(draw_batch(a.n, a.seed, variant_rate=1.0)) if "/variants/" in c.xml]
     variants = Counter(c.xml.split("/variants/", 1)[1].split("/", 1)[0] for c in cases)
     oracle, libvirt = open_backend("oracle"), open_backend("libvirt")
     try:

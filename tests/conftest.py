@@ -75,16 +75,16 @@ def private_data_dir_at(path, caches: bool = False):
     the way in and out, so no path leaks between this directory and the machine's. With
     ``caches``, also the builds and the stock binaries' capability caches
     (:func:`seed_set_up_caches`): for tests that run real backends there."""
-    from fuzz import generate
+    from virtfuzz.backends import caps_context
 
     (seed_set_up_caches if caches else seed_data_dir)(path)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(datadir.ENV, str(path))
-        generate._context.cache_clear()
+        caps_context._rendering_context.cache_clear()
         try:
             yield path
         finally:
-            generate._context.cache_clear()
+            caps_context._rendering_context.cache_clear()
 
 
 @pytest.fixture

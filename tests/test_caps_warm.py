@@ -14,7 +14,7 @@ import pytest
 from fuzz.generate import all_capability_variants, draw_batch
 from fuzz.vocabulary import ARCHES
 from virtfuzz import buildroots, datadir
-from virtfuzz.backends.caps_context import CapsContext, stock_emulator
+from virtfuzz.backends.caps_context import CapsContext, render_variants, stock_emulator
 from virtfuzz.cli import main
 
 _EMULATOR = re.compile(r"<emulator>([^<]*)</emulator>")
@@ -23,7 +23,8 @@ MACHINE_DATA_DIR = datadir.data_dir()  # at import, before a test points VIRTFUZ
 
 def test_every_drawn_variant_is_enumerated(private_data_dir) -> None:
     enumerated = {CapsContext(version, dels).emulator(arch) for arch, version, dels in all_capability_variants()}
-    drawn = {m.group(1) for c in draw_batch(1500, 3, variant_rate=1.0) if (m := _EMULATOR.search(c.xml))}
+    drawn = {m.group(1) for c in render_variants(draw_batch(1500, 3, variant_rate=1.0))
+             if (m := _EMULATOR.search(c.xml))}
     assert len(drawn) > 60, "the sample should reach most variants"
     assert drawn <= enumerated, sorted(drawn - enumerated)
 

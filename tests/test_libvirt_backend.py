@@ -249,9 +249,10 @@ def test_daemon_reload_loads_exactly_what_a_fresh_start_up_loads(monkeypatch, pr
     qemuStateReload, src/qemu/qemu_driver.c); checked on accepted and rejected definitions,
     capability variants included."""
     from fuzz.generate import draw_batch
+    from virtfuzz.backends.caps_context import render_variants
 
     with LibvirtBackend() as b:
-        defined = b.define_many([c.xml for c in draw_batch(120, 21, 0.3)])
+        defined = b.define_many([c.xml for c in render_variants(draw_batch(120, 21, 0.3))])
         items = [x for r in defined if r.kind == "ok" for x in (r.xml, r.migratable) if x]
         # stored definitions libvirt cannot load back (known findings: two 'none' USB controllers,
         # a USB controller attached to a USB-disabled domain)

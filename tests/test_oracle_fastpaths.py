@@ -22,6 +22,7 @@ from oracle.profile import get_profile
 from tests.conftest import private_data_dir_at
 from virtfuzz import corpus
 from virtfuzz.backends import open_backend
+from virtfuzz.backends.caps_context import render_variants
 
 
 def _outcome(fn, *args) -> str:
@@ -44,7 +45,7 @@ def _domains() -> list[tuple[str, object]]:
     backend = open_backend("oracle")
     out = []
     for seed in (11, 12, 13):
-        for c in draw_batch(300, seed, 0.3):
+        for c in render_variants(draw_batch(300, seed, 0.3)):
             caps = backend.caps(c.xml)
             if caps is not None:
                 out.append((c.xml, caps))
@@ -130,7 +131,7 @@ def test_memo_session_answers_like_fresh_calls(private_data_dir) -> None:
             return [self.b.attach(d, x) for d, x in items]
 
     backend = open_backend("oracle")
-    cases = draw_batch(120, 21, 0.3)
+    cases = render_variants(draw_batch(120, 21, 0.3))
     memo.clear()
     fresh = _all_operations(Single(backend), cases)
     assert not any(len(t) for t in memo.TABLES)
@@ -155,7 +156,7 @@ def test_memo_entries_stay_unmodified(private_data_dir) -> None:
         return out
 
     backend = open_backend("oracle")
-    cases = draw_batch(80, 22, 0.3)
+    cases = render_variants(draw_batch(80, 22, 0.3))
     memo.clear()
     _all_operations(backend, cases)
     before = shared()

@@ -41,6 +41,7 @@ from fuzz.strategies import (
     to_xml,
     with_identity,
 )
+from virtfuzz.backends.caps_context import CapsContext, render_variants
 
 # derandomize: the shrink results asserted below are where hypothesis' shrinker lands from a
 # fixed start; from a random one it can stop at a local minimum (a tablet kept beside the xhci)
@@ -455,13 +456,32 @@ def test_rendering_is_what_lxml_writes() -> None:
 
 
 def test_emulator_goes_where_the_caps_context_puts_it(private_data_dir) -> None:
-    from fuzz.generate import _context, _versions
+    from fuzz.generate import _versions
 
     versions = _versions("x86_64")
     assert versions, "no recorded QEMU versions (the repository's own 7.2.0-host recording is always one)"
-    ctx = _context(versions[0], ())
+    ctx = CapsContext(versions[0], ())
     for spec in _random_sample(domain_specs("x86_64"), 50):
         assert _canonical(to_xml(spec, emulator=ctx.emulator("x86_64"))) == _canonical(ctx.prepare(to_xml(spec)))
+
+
+def test_generation_names_the_capability_context_and_the_runner_renders_it(private_data_dir) -> None:
+    """Generation writes no machine path: a case drawn for a capability variant keeps the domain as
+    generated and names the variant; ``render_variants`` gives it that variant's fake QEMU as
+    emulator (the path of this data directory) and leaves every other case as it is."""
+    batch = draw_batch(200, 17, 0.5)
+    assert all("<emulator>" not in c.xml and "/variants/" not in c.xml for c in batch)
+    drawn = [c for c in batch if c.variant is not None]
+    assert 60 < len(drawn) < 140, len(drawn)
+    rendered = render_variants(batch)
+    for c, r in zip(batch, rendered, strict=True):
+        if c.variant is None:
+            assert r is c
+            continue
+        arch = etree.fromstring(c.xml.encode()).find("os/type").get("arch")
+        want = CapsContext(c.variant[0], c.variant[1]).emulator(arch)
+        assert etree.fromstring(r.xml.encode()).findtext("devices/emulator") == want
+        assert str(private_data_dir) in want and (r.device, r.variant) == (c.device, c.variant)
 
 
 def test_random_draw_refuses_foreign_strategies() -> None:
@@ -484,7 +504,7 @@ def test_draw_batch_is_reproducible_and_keeps_its_rates(private_data_dir) -> Non
     assert batch != draw_batch(400, 4243, 0.3)
     assert batch[:48] == draw_batch(48, 4242, 0.3)
     hotplug = sum(c.device is not None for c in batch) / len(batch)
-    variant = sum("<emulator>" in c.xml for c in batch) / len(batch)
+    variant = sum(c.variant is not None for c in batch) / len(batch)
     assert 0.4 < hotplug < 0.6 and 0.2 < variant < 0.4, (hotplug, variant)
     for c in batch:
         root = etree.fromstring(c.xml.encode())

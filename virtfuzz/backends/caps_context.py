@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace as dc_replace
+from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from lxml import etree
 
 from contract.backend import Backend
 from contract.results import AbiResult, DefineResult, GuestResult, XmlResult
 from virtfuzz.inputs import InputError
+
+C = TypeVar("C")  # a case: any dataclass with ``xml`` and ``variant`` (fuzz.observe.Case)
 
 
 def stock_emulator(arch: str) -> str:
@@ -96,6 +101,30 @@ class CapsContext:
         emu.text = want
         devices.insert(0, emu)
         return etree.tostring(root, encoding="unicode")
+
+
+def render_variants(cases: Sequence[C], libvirt: str | None = None) -> list[C]:
+    """Cases as build ``libvirt`` runs them: a case drawn for a capability variant
+    (``case.variant`` = (recorded QEMU version, deleted flags)) gets that variant's fake QEMU as
+    its ``<emulator>`` by :meth:`CapsContext.prepare`'s rule; other cases are returned as they are.
+
+    Why here and not in generation: the path is this machine's (the data directory) and the
+    variant's recordings and flag table are the build's, so generation names the context and the
+    side that runs the case applies it (issue "targets": generation is a domain plus a context).
+    """
+    out = []
+    for c in cases:
+        variant = getattr(c, "variant", None)
+        if variant is None:
+            out.append(c)
+        else:
+            out.append(dc_replace(c, xml=_rendering_context(variant[0], tuple(variant[1]), libvirt).prepare(c.xml)))
+    return out
+
+
+@cache
+def _rendering_context(qemu: str, caps_del: tuple[str, ...], libvirt: str | None) -> CapsContext:
+    return CapsContext(qemu, caps_del, libvirt)
 
 
 class ContextBackend:
