@@ -29,7 +29,7 @@ from virtfuzz.backends.cpuinfo_snapshot import use_cpuinfo_snapshot
 from virtfuzz.backends.embed_open import open_embedded
 from virtfuzz.backends.reaper import fork_reaper
 from virtfuzz.backends.saveimage import write_save_image
-from virtfuzz.lifeline import PARENT_ENV, descendants, die_with_parent, kill_tree
+from virtfuzz.lifeline import PARENT_ENV, die_with_parent, kill_all_below
 
 MIGRATABLE = libvirt.VIR_DOMAIN_XML_MIGRATABLE
 MIGRATABLE_INACTIVE = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE
@@ -508,8 +508,9 @@ CPUINFO_SNAPSHOT: str = "not set up"
 
 
 def _orphaned(signum: int, frame) -> None:
-    """The job process that owns this worker is gone: take the QEMU processes along, and exit."""
-    kill_tree(descendants(os.getpid()))
+    """The job process that owns this worker is gone: take the QEMU processes along (also one
+    that daemonizes while they are killed: see ``kill_all_below``), and exit."""
+    kill_all_below(os.getpid())
     os._exit(128 + signum)
 
 

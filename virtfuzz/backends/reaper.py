@@ -17,7 +17,7 @@ import ctypes
 import os
 import signal
 
-from virtfuzz.lifeline import descendants, die_with_parent, kill_tree
+from virtfuzz.lifeline import die_with_parent, kill_all_below
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -55,7 +55,7 @@ def fork_reaper(close_in_reaper: tuple[int, ...] = ()) -> None:
             os._exit(70)
         if pid != child:
             continue  # an adopted orphan (daemonized QEMU, fake QEMU): reaped, nothing else to do
-        kill_tree(descendants(os.getpid()))
+        kill_all_below(os.getpid())
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             signal.signal(sig, signal.SIG_DFL)
