@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from fuzz.checks import Failure
+from fuzz.checks import Failure, targets_of
 
 KNOWN_DIR = Path(__file__).resolve().parent.parent / "corpus" / "known-findings"
 
@@ -97,7 +97,9 @@ def write_finding(root: Path, sig: str, failure: Failure, original: str, reduced
             (tmp / "steps.json").write_text(json.dumps(steps, indent=2) + "\n")
         for name, text in (extra or {}).items():
             (tmp / name).write_text(text)
-        record = {"signature": sig, **asdict(failure), "context": context,
+        versions = context.get("versions") or {}
+        targets = targets_of(failure, versions.get("libvirt") or versions.get("oracle"))
+        record = {"signature": sig, **asdict(failure), "targets": targets, "context": context,
                   "reproduce": f"virtfuzz replay {final}"}
         (tmp / "finding.json").write_text(json.dumps(record, indent=2) + "\n")
         os.rename(tmp, final)

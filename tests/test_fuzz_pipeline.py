@@ -119,6 +119,11 @@ def test_finding_written_once_and_completely(tmp_path):
     assert write_finding(tmp_path, "sig1", f, "<other/>", "<other/>", None, {}) == p
     assert (p / "finding.json").read_text() == before and (p / "input.xml").read_text() == "<domain/>"
     assert not [x for x in (tmp_path / "findings").iterdir() if x.name.startswith(".")]
+    # a pair tier's failure names a party only: the record says both targets
+    g = Failure("6-migration-keeps-guest", "libvirt:9.0.0->libvirt:7.0.0", "m")
+    q = write_finding(tmp_path, "sig2", g, "<domain/>", "<domain/>", None, {"versions": {"libvirt": "9.0.0"}})
+    assert json.loads((q / "finding.json").read_text())["targets"] == ["libvirt:9.0.0", "libvirt:7.0.0"]
+    assert json.loads((p / "finding.json").read_text())["targets"] == ["oracle", "libvirt"]
 
 
 # libvirt 9.0.0's known re-definition quirks (corpus/known-findings, triaged with their libvirt

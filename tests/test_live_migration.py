@@ -103,6 +103,48 @@ def test_start_all_starts_every_destination_at_once() -> None:
     assert _processes_mentioning(f"/{os.getpid()}-live-") == []
 
 
+# measured: one ppc64 pseries-5.2 guest migrated live from 9.0.0 to 7.0.0, the same failure of
+# the destination QEMU 5.2 reported by libvirt on the source in two ways, by timing
+_PPC_LOG = ["2026-12-06T17:35:20.043326Z qemu-system-ppc64: savevm: unsupported version 3 for 'spapr_iommu' v2",
+            "2026-12-06T17:35:20.043360Z qemu-system-ppc64: load of migration failed: Invalid argument"]
+_PPC_QUOTED = ("internal error: qemu unexpectedly closed the monitor: 2026-12-06T17:28:04.292604Z qemu-system-ppc64: "
+               "warning: TCG doesn't support requested feature, cap-cfpc=workaround 2026-12-06T17:28:04.369881Z "
+               "qemu-system-ppc64: savevm: unsupported version 3 for 'spapr_iommu' v2 2026-12-06T17:28:04.369900Z "
+               "qemu-system-ppc64: load of migration failed: Invalid argument")
+
+
+def test_a_failure_libvirt_does_not_quote_is_read_from_the_destination_log() -> None:
+    """The source's libvirt quotes the destination QEMU's stderr, or says only "domain is no
+    longer running" (6 of 8 runs of the ppc64 case): with the destination QEMU's logged error
+    lines both are the same finding (one signature); without them the bare message is none."""
+    from fuzz.live import check_live_migration
+    from fuzz.signature import signature
+
+    pair = "libvirt:9.0.0->libvirt:7.0.0"
+    quoted = {"kind": "error", "stage": "migrate", "error": _PPC_QUOTED, "destination_qemu_errors": _PPC_LOG}
+    bare = {"kind": "error", "stage": "migrate", "error": "operation failed: domain is no longer running",
+            "destination_qemu_errors": [_PPC_LOG[0].replace("20.043326", "21.198938"), _PPC_LOG[1]]}
+    (a,) = check_live_migration(quoted, {}, True, pair)
+    (b,) = check_live_migration(bare, {}, True, pair)
+    assert signature(a) == signature(b)
+    assert a.xpath == "live/qemu-exited: savevm: unsupported version N for '…' v2; load of migration failed: " \
+        "Invalid argument"
+    assert check_live_migration({**bare, "destination_qemu_errors": []}, {}, True, pair) == []
+
+
+def test_logged_errors_reads_only_what_the_migration_added(tmp_path: Path) -> None:
+    from virtfuzz.backends.live_migration import logged_errors
+
+    log = tmp_path / "vf.log"
+    log.write_text("LC_ALL=C /usr/bin/qemu-system-ppc64 -name guest=vf \\\n-S\n" + _PPC_LOG[0] + "\n")
+    offset = log.stat().st_size
+    with log.open("a") as f:
+        f.write("2026-12-06T17:35:21.1Z qemu-system-ppc64: warning: TCG doesn't support requested feature\n")
+        f.write("\n".join(_PPC_LOG) + "\n2026-12-06 17:35:21.2+0000: shutting down, reason=failed\n")
+    assert logged_errors(log, offset) == _PPC_LOG
+    assert logged_errors(tmp_path / "none.log") == []
+
+
 def test_check_live_migration_verdicts() -> None:
     """Invariant 6 on a live migration (no libvirt needed): a QEMU state-load failure or a changed
     guest behind an accepting ABI check is a finding; a refused ABI check, libvirt refusing before

@@ -256,18 +256,25 @@ class LibvirtBackend:
         libvirtd (``virtfuzz.backends.live_migration``, started on first use in this process).
         A result, never an exception: ``{"kind": ok|error|crash|timeout, "stage", "error",
         "source_xml", "destination_xml", "source_argv", "destination_argv", "seconds"}`` (the
-        destination's argv is the command line its QEMU really got, from the guest's log)."""
-        from virtfuzz.backends.live_migration import DaemonError, destination, free_port, logged_argv
+        destination's argv is the command line its QEMU really got, from the guest's log); a failed
+        one adds ``destination_qemu_errors``, the error lines the destination QEMU logged meanwhile."""
+        from virtfuzz.backends.live_migration import DaemonError, destination, free_port, logged_argv, logged_errors
 
         try:
             daemon = destination(dst_version)
         except (DaemonError, BackendUnavailable, OSError) as e:
             return {"kind": "error", "stage": "daemon", "error": f"destination libvirtd {dst_version}: {e}"}
+        # the destination guest's log (stdio_handler = "file"): what its QEMU said in this migration
+        m = re.search(r"<name>\s*([^<]+?)\s*</name>", domain_xml)
+        log = daemon.state / "log" / "qemu" / f"{m.group(1)}.log" if m and daemon.state is not None else None
+        offset = log.stat().st_size if log is not None and log.exists() else 0
         try:
             r = self._call("migrate_live", (domain_xml, daemon.uri, f"tcp://127.0.0.1:{free_port()}"), timeout)
         except WorkerLost as lost:
             daemon.stop()  # a guest the lost worker left there goes with the daemon
             return {"kind": lost.kind, "stage": "migrate", "error": lost.message, "input": domain_xml}
+        if r.get("kind") == "error" and log is not None:
+            r["destination_qemu_errors"] = logged_errors(log, offset)
         if r.get("kind") == "ok" and r.get("name") and daemon.state is not None:
             r["destination_argv"] = logged_argv(daemon.state / "log" / "qemu" / f"{r['name']}.log") \
                 or r.get("destination_argv")

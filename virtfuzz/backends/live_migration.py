@@ -37,6 +37,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -109,6 +110,24 @@ def logged_argv(log: Path) -> str | None:
         if not line.endswith("\\"):
             break
     return "\n".join(block)
+
+
+# a message QEMU printed itself in the guest's log: "2026-12-06T17:35:20.043326Z qemu-system-ppc64: ..."
+_QEMU_MESSAGE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z qemu-system-[\w]+: ")
+
+
+def logged_errors(log: Path, offset: int = 0) -> list[str]:
+    """QEMU's own error lines (timestamped, warnings left out) that the guest's log gained after
+    ``offset`` bytes: why a destination QEMU exited, also when libvirt's error on the source does
+    not quote it (it sometimes says only "domain is no longer running", depending on which side
+    noticed first)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if _QEMU_MESSAGE.match(line) and " warning: " not in line]
 
 
 def _die_with_parent(parent: int) -> None:
